@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+)
+
+// figure is one row kind of the comparison table.
+type figure struct {
+	key, name    string
+	higherBetter bool
+}
+
+// tableFigures says which figures of each mode the table shows; the -json
+// lines carry more.
+var tableFigures = map[string][]figure{
+	"idle": {
+		{"connect_per_s", "connections/s", true},
+		{"connect_p99_ms", "connect p99 (ms)", false},
+		{"rss_per_conn_bytes", "RSS per idle connection (B)", false},
+		{"rss_before_bytes", "RSS before (B)", false},
+		{"rss_after_close_bytes", "RSS after closing all (B)", false},
+		{"failed", "failed connects", false},
+	},
+	"fanout": {
+		{"recv_per_s", "delivered msg/s", true},
+		{"delivery_ratio", "delivery ratio", true},
+		{"lat_p50_ms", "latency p50 (ms)", false},
+		{"lat_p99_ms", "latency p99 (ms)", false},
+	},
+	"pubsub": {
+		{"pub_per_s", "published msg/s", true},
+		{"recv_per_s", "received msg/s", true},
+		{"delivery_ratio", "delivery ratio", true},
+		{"lat_p50_ms", "latency p50 (ms)", false},
+		{"lat_p99_ms", "latency p99 (ms)", false},
+	},
+}
+
+func runReport(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	a := fs.String("a", "loom", "label of the broker in the first column (the ratio's numerator)")
+	b := fs.String("b", "mosquitto", "label of the broker in the second column (the ratio's denominator)")
+	title := fs.String("title", "Loom and Mosquitto", "heading of the table")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var results []result
+	read := func(r io.Reader, name string) error {
+		rs, err := readResults(r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		results = append(results, rs...)
+		return nil
+	}
+	if fs.NArg() == 0 {
+		if err := read(os.Stdin, "stdin"); err != nil {
+			return err
+		}
+	}
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		err = read(f, name)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return writeTable(os.Stdout, *title, *a, *b, results)
+}
+
+// readResults reads JSON lines; other lines (a log interleaved by a script)
+// are skipped.
+func readResults(r io.Reader) ([]result, error) {
+	var out []result
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var res result
+		if err := json.Unmarshal([]byte(line), &res); err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, sc.Err()
+}
+
+// cell gathers one scenario's values of one figure for one broker.
+type cell struct {
+	values   []float64
+	timedOut int
+}
+
+// writeTable prints one row per scenario and figure: the median over runs
+// of each broker, and a/b.
+func writeTable(w io.Writer, title, a, b string, results []result) error {
+	type key struct{ scenario, label string }
+	var scenarios []string
+	modeOf := map[string]string{}
+	runs := map[key][]result{}
+	for _, r := range results {
+		if _, seen := modeOf[r.Scenario]; !seen {
+			scenarios = append(scenarios, r.Scenario)
+			modeOf[r.Scenario] = r.Mode
+		}
+		k := key{r.Scenario, r.Label}
+		runs[k] = append(runs[k], r)
+	}
+	collect := func(rs []result, fig string) cell {
+		var c cell
+		for _, r := range rs {
+			if r.TimedOut {
+				c.timedOut++
+			}
+			if v, ok := r.Figures[fig]; ok {
+				c.values = append(c.values, v)
+			}
+		}
+		return c
+	}
+
+	fmt.Fprintf(w, "## %s\n\n", title)
+	fmt.Fprintf(w, "Medians over runs; ↑ higher is better, ↓ lower is better. ")
+	fmt.Fprintf(w, "(k) after a value: only k runs had it; † some of its runs timed out.\n\n")
+	fmt.Fprintf(w, "| scenario | figure | %s | %s | %s/%s |\n", a, b, a, b)
+	fmt.Fprintf(w, "|---|---|--:|--:|--:|\n")
+	for _, sc := range scenarios {
+		ra, rb := runs[key{sc, a}], runs[key{sc, b}]
+		for _, fig := range tableFigures[modeOf[sc]] {
+			ca, cb := collect(ra, fig.key), collect(rb, fig.key)
+			if len(ca.values) == 0 && len(cb.values) == 0 {
+				continue
+			}
+			arrow := "↓"
+			if fig.higherBetter {
+				arrow = "↑"
+			}
+			ma, mb := median(ca.values), median(cb.values)
+			fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", sc, fig.name, arrow,
+				cellText(ca, ma, len(ra)), cellText(cb, mb, len(rb)), ratioText(ma, mb))
+		}
+	}
+	return nil
+}
+
+func cellText(c cell, m float64, runs int) string {
+	if len(c.values) == 0 {
+		return "–"
+	}
+	s := number(m)
+	if len(c.values) < runs {
+		s += fmt.Sprintf(" (%d)", len(c.values))
+	}
+	if c.timedOut > 0 {
+		s += " †"
+	}
+	return s
+}
+
+func ratioText(a, b float64) string {
+	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// number prints large values as grouped integers and small ones with three
+// significant digits.
+func number(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	if math.Abs(v) < 1000 {
+		return strings.TrimSuffix(fmt.Sprintf("%.3g", v), ".0")
+	}
+	s := fmt.Sprintf("%.0f", math.Abs(v))
+	var b strings.Builder
+	if v < 0 {
+		b.WriteByte('-')
+	}
+	for i, ch := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	return b.String()
+}

@@ -14,7 +14,7 @@ func (p *Connack) Decode(h FixedHeader, body []byte, v Version) error {
 	r := reader{b: body}
 	ack := r.u8("connect acknowledge flags")
 	if r.err == nil && ack&^1 != 0 {
-		// v5 [MQTT-3.2.2-1]; 3.1.1 [MQTT-3.2.2-1]... bits 7-1 are reserved.
+		// Bits 7-1 are reserved: v5 [MQTT-3.2.2-1]; 3.1.1 section 3.2.2.1.
 		r.fail(MalformedPacket, "reserved connack flags set")
 	}
 	p.SessionPresent = ack&1 != 0

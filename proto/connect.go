@@ -84,7 +84,7 @@ func (p *Connect) Decode(h FixedHeader, body []byte) error {
 			r.fail(ProtocolError, "authentication data without authentication method")
 		}
 	}
-	// [MQTT-3.1.3-3] v5 / [MQTT-3.1.3-4] 3.1.1: the client id is a UTF-8 string.
+	// The client id is a UTF-8 string: 3.1.1 [MQTT-3.1.3-4], v5 3.1.3.1.
 	p.ClientID = r.str("client identifier")
 	if p.WillFlag {
 		if p.Version == V5 {
@@ -97,7 +97,7 @@ func (p *Connect) Decode(h FixedHeader, body []byte) error {
 		p.WillPayload = r.bin("will payload")
 	}
 	if p.UsernameFlag {
-		p.Username = r.str("user name") // [MQTT-3.1.3-11] v5 / [MQTT-3.1.3-11] 3.1.1
+		p.Username = r.str("user name") // v5 [MQTT-3.1.3-12]
 	}
 	if p.PasswordFlag {
 		p.Password = r.bin("password")

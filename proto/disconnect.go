@@ -32,7 +32,7 @@ func (p *Auth) Decode(h FixedHeader, body []byte, v Version) error {
 	props.reset()
 	*p = Auth{Props: props}
 	if v < V5 {
-		return Errorf(MalformedPacket, "AUTH before MQTT 5") // 3.1.1 [MQTT-2.2.2-2]... type 15 reserved
+		return Errorf(MalformedPacket, "AUTH before MQTT 5") // 3.1.1 2.2.1: type 15 is reserved
 	}
 	return decodeReasonProps(h, body, v, AUTH, &p.Reason, &p.Props, &authReasons, propsAuth)
 }

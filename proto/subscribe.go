@@ -59,10 +59,10 @@ func (p *Subscribe) Decode(h FixedHeader, body []byte, v Version) error {
 				r.fail(ProtocolError, "no local on a shared subscription") // [MQTT-3.8.3-4]
 			}
 		} else if o&optReservedV3 != 0 {
-			r.fail(MalformedPacket, "reserved subscription option bits set") // 3.1.1 [MQTT-3-8.3-4]
+			r.fail(MalformedPacket, "reserved subscription option bits set") // 3.1.1 [MQTT-3.8.3-4]
 		}
 		if s.QoS == 3 {
-			r.fail(MalformedPacket, "subscription qos 3") // v5 3.8.3.1; 3.1.1 [MQTT-3-8.3-4]
+			r.fail(MalformedPacket, "subscription qos 3") // v5 3.8.3.1; 3.1.1 [MQTT-3.8.3-4]
 		}
 		p.Subscriptions = append(p.Subscriptions, s)
 	}

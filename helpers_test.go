@@ -1,0 +1,37 @@
+package loom_test
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom"
+)
+
+// startBroker runs a broker on a free loopback port for the test and
+// returns it with its "host:port".
+func startBroker(t testing.TB, opts loom.Options) (*loom.Server, string) {
+	t.Helper()
+	if len(opts.Listeners) == 0 {
+		opts.Listeners = []string{"tcp://127.0.0.1:0"}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv := loom.New(opts)
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, srv.Addrs()[0].String()
+}
+
+// dial opens a raw TCP connection to the broker, closed with the test.
+func dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}

@@ -1,0 +1,10 @@
+// Package reactor runs Loom's listeners on gnet v2 event loops: it accepts
+// connections within a descriptor budget, frames MQTT packets out of each
+// connection's inbound buffer and hands whole packets to the session layer,
+// and drives the loops' timing wheels.
+//
+// There is no goroutine, channel or timer per connection. A partial packet
+// stays in gnet's ring buffer until the rest arrives; nothing is copied on
+// the way to the decoder. The reactor knows nothing of MQTT semantics beyond
+// the fixed header.
+package reactor

@@ -1,0 +1,198 @@
+package reactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/loom-mqtt/loom/session"
+)
+
+// Options configure the listeners and loops.
+type Options struct {
+	// Listeners are gnet addresses: "tcp://127.0.0.1:1883",
+	// "unix:///run/loom.sock". Port 0 picks a free port; Addrs tells which.
+	Listeners []string
+	// Loops is the number of event loops; default GOMAXPROCS.
+	Loops int
+	// MaxConnections caps open client connections. Default: the process's
+	// open-file limit minus ReserveFDs, so accept never runs out of
+	// descriptors (gnet stops its whole engine when accept fails with EMFILE).
+	MaxConnections int
+	// ReserveFDs are descriptors kept for listeners, the store and logs.
+	// Default 64.
+	ReserveFDs int
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a running set of listeners on gnet loops.
+type Server struct {
+	opts   Options
+	broker *session.Broker
+	log    *slog.Logger
+
+	eng    gnet.Engine
+	booted chan struct{}
+	done   chan error
+	addrs  []net.Addr
+
+	loops    sync.Map // gnet.EventLoop → *session.Loop
+	conns    atomic.Int64
+	Rejected atomic.Int64 // connections closed at once for the descriptor budget
+	stopping atomic.Bool
+}
+
+// New prepares a server for broker b; Start opens the listeners.
+func New(b *session.Broker, opts Options) *Server {
+	if opts.Loops <= 0 {
+		opts.Loops = runtime.GOMAXPROCS(0)
+	}
+	if opts.ReserveFDs <= 0 {
+		opts.ReserveFDs = 64
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = fdBudget(opts.ReserveFDs + 2*len(opts.Listeners))
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{opts: opts, broker: b, log: opts.Logger,
+		booted: make(chan struct{}), done: make(chan error, 1)}
+}
+
+// Start opens the listeners and returns once they accept connections, or
+// with the error that stopped them.
+func (s *Server) Start() error {
+	if len(s.opts.Listeners) == 0 {
+		return errors.New("reactor: no listeners")
+	}
+	h := &handler{srv: s}
+	go func() {
+		err := gnet.Rotate(h, s.opts.Listeners,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(s.opts.Loops),
+			gnet.WithReuseAddr(true),
+			gnet.WithTicker(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+		if err == nil && !s.stopping.Load() {
+			// gnet returns nil when its engine dies on an accept error.
+			err = errors.New("reactor: engine stopped unexpectedly")
+		}
+		s.done <- err
+	}()
+	select {
+	case <-s.booted:
+	case err := <-s.done:
+		s.done <- err
+		if err == nil {
+			err = errors.New("reactor: engine ended before it started")
+		}
+		return err
+	}
+	for _, l := range s.opts.Listeners {
+		a, err := s.boundAddr(l)
+		if err != nil {
+			_ = s.Stop(context.Background())
+			return err
+		}
+		s.addrs = append(s.addrs, a)
+	}
+	return nil
+}
+
+// Addrs are the listeners' bound addresses, in the order of Options.Listeners.
+func (s *Server) Addrs() []net.Addr { return s.addrs }
+
+// Done yields the engine's end: nil after Stop, an error if it died.
+func (s *Server) Done() <-chan error { return s.done }
+
+// Connections is the number of open client connections.
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
+// Stop closes the listeners and every connection; wills and session
+// expiries are handled as for any lost connection.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	select {
+	case <-s.booted:
+	default:
+		return nil
+	}
+	return s.eng.Stop(ctx)
+}
+
+// boundAddr finds the address a listener actually bound (port 0 → real port).
+func (s *Server) boundAddr(listen string) (net.Addr, error) {
+	network, addr, ok := strings.Cut(listen, "://")
+	if !ok {
+		network, addr = "tcp", listen
+	}
+	fd, err := s.eng.DupListener(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("reactor: listener %s: %w", listen, err)
+	}
+	return sockName(fd)
+}
+
+// handler is gnet's event handler.
+type handler struct {
+	gnet.BuiltinEventEngine
+	srv *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.srv.eng = eng
+	close(h.srv.booted)
+	return gnet.None
+}
+
+func (h *handler) loopOf(el gnet.EventLoop) *session.Loop {
+	if l, ok := h.srv.loops.Load(el); ok {
+		return l.(*session.Loop)
+	}
+	l := h.srv.broker.NewLoop(func(f func()) {
+		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			f()
+			return nil
+		}))
+	})
+	actual, _ := h.srv.loops.LoadOrStore(el, l)
+	return actual.(*session.Loop)
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if h.srv.conns.Add(1) > int64(h.srv.opts.MaxConnections) {
+		// Over the descriptor budget: refuse now, while accept still works.
+		h.srv.Rejected.Add(1)
+		return nil, gnet.Close
+	}
+	c.SetContext(h.loopOf(c.EventLoop()).NewClient(c))
+	return nil, gnet.None
+}
+
+func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	h.srv.conns.Add(-1)
+	if cl, ok := c.Context().(*session.Client); ok {
+		cl.Closed()
+	}
+	return gnet.None
+}
+
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	h.srv.broker.Tick()
+	return 250 * time.Millisecond, gnet.None
+}

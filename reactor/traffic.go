@@ -1,0 +1,53 @@
+package reactor
+
+import (
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/session"
+)
+
+// OnTraffic frames every whole packet buffered on c and hands each to the
+// session layer. gnet calls it once per read and not again for bytes left
+// over, so it loops until only a partial packet remains; that one waits in
+// gnet's ring for the next read.
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	cl, ok := c.Context().(*session.Client)
+	if !ok {
+		return gnet.Close
+	}
+	action := gnet.None
+	for {
+		n := c.InboundBuffered()
+		if n < 2 {
+			break
+		}
+		head, _ := c.Peek(min(n, 5))
+		fh, hl, err := proto.ParseFixedHeader(head)
+		if err == proto.ErrIncomplete {
+			break
+		}
+		if err != nil {
+			_ = cl.Fail(err)
+			action = gnet.Close
+			break
+		}
+		total := hl + fh.Remaining
+		if err := cl.CheckSize(total); err != nil {
+			action = gnet.Close
+			break
+		}
+		if n < total {
+			break
+		}
+		pkt, _ := c.Peek(total)
+		err = cl.Handle(fh, pkt[hl:])
+		_, _ = c.Discard(total)
+		if err != nil {
+			action = gnet.Close
+			break
+		}
+	}
+	cl.Loop().Flush()
+	return action
+}

@@ -1,0 +1,150 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loom-mqtt/loom/router"
+)
+
+// Broker is the registry of sessions and the bridge between connections and
+// the router. One Broker serves every loop of a server.
+type Broker struct {
+	opts   Options
+	router *router.Router
+	start  time.Time
+
+	mu       sync.Mutex // guards sessions and loops; taken before any Session.mu
+	sessions map[string]*Session
+	loops    []*Loop
+
+	idPrefix string
+	idSeq    atomic.Uint64
+
+	Stats Stats
+}
+
+// Stats are the broker's counters, safe to read from any goroutine.
+type Stats struct {
+	Connected     atomic.Int64 // clients with a completed CONNECT
+	Connections   atomic.Int64 // total CONNECTs accepted
+	MessagesIn    atomic.Int64 // PUBLISH packets received
+	MessagesOut   atomic.Int64 // PUBLISH packets sent
+	Dropped       atomic.Int64 // messages dropped: queue full, slow reader, too large
+	ProtocolFails atomic.Int64 // connections closed for a protocol violation
+}
+
+// NewBroker builds a broker and starts its router.
+func NewBroker(opts Options) *Broker {
+	b := &Broker{
+		opts:     opts.withDefaults(),
+		start:    time.Now(),
+		sessions: make(map[string]*Session),
+	}
+	var r [5]byte
+	_, _ = rand.Read(r[:])
+	b.idPrefix = "loom-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]) + "-"
+	b.router = router.New(b.opts.Router, b.sink)
+	return b
+}
+
+// Options returns the effective options, defaults filled in.
+func (b *Broker) Options() Options { return b.opts }
+
+// Router is the broker's router (tests and the embedding facade use it).
+func (b *Broker) Router() *router.Router { return b.router }
+
+// Close stops the router after it has delivered what was queued.
+func (b *Broker) Close() { b.router.Close() }
+
+// now is the broker's monotonic clock in milliseconds.
+func (b *Broker) now() int64 { return time.Since(b.start).Milliseconds() }
+
+// NewLoop registers an event loop. exec must run f on that loop, later, from
+// any goroutine; the reactor passes gnet's EventLoop.Execute.
+func (b *Broker) NewLoop(exec func(f func())) *Loop {
+	l := &Loop{broker: b, exec: exec}
+	l.wheel.init(wheelResolutionMs, b.now())
+	b.mu.Lock()
+	l.index = len(b.loops)
+	b.loops = append(b.loops, l)
+	b.mu.Unlock()
+	return l
+}
+
+// Tick asks every loop to advance its timing wheel. The reactor calls it
+// from gnet's OnTick, which does not run on a loop.
+func (b *Broker) Tick() {
+	b.mu.Lock()
+	loops := b.loops
+	b.mu.Unlock()
+	for _, l := range loops {
+		l.exec(l.advance)
+	}
+}
+
+// SessionCount is the number of sessions held, connected or not.
+func (b *Broker) SessionCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.sessions)
+}
+
+func (b *Broker) assignClientID() string {
+	return b.idPrefix + itoa(b.idSeq.Add(1))
+}
+
+func itoa(v uint64) string {
+	var buf [20]byte
+	i := len(buf)
+	for {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(buf[i:])
+		}
+	}
+}
+
+// sink receives the router's deliveries on a shard goroutine and hands each
+// to the loop of its session's connection, one inbox lock per run of
+// deliveries bound for the same loop.
+func (b *Broker) sink(ds []router.Delivery) {
+	var held *Loop
+	for i := range ds {
+		s := ds[i].Client.(*Session)
+		l := s.loop.Load()
+		if l == nil {
+			if held != nil {
+				held.unlockInbox()
+				held = nil
+			}
+			s.deliverOffline(ds[i])
+			continue
+		}
+		if l != held {
+			if held != nil {
+				held.unlockInbox()
+			}
+			held = l
+			held.lockInbox()
+		}
+		held.appendLocked(item{sess: s, d: ds[i]})
+	}
+	if held != nil {
+		held.unlockInbox()
+	}
+}
+
+// publishWill routes a will message as if its client had published it.
+func (b *Broker) publishWill(m *router.Message) {
+	if m == nil {
+		return
+	}
+	b.Stats.MessagesIn.Add(1)
+	b.router.Publish(m)
+}

@@ -1,0 +1,265 @@
+package session
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// Conn is what the session layer needs of a network connection. Write and
+// OutboundBuffered are called on the connection's loop only; Close may be
+// called from anywhere and sends what is already written before closing.
+type Conn interface {
+	Write(b []byte) (int, error)
+	OutboundBuffered() int
+	Close() error
+}
+
+const (
+	stateAwaitConnect = iota
+	stateConnected
+	stateClosed
+)
+
+// Client is one network connection and its protocol state. It belongs to
+// one loop; every method runs there.
+type Client struct {
+	conn    Conn
+	loop    *Loop
+	sess    *Session // set by CONNECT
+	out     *bytebufferpool.ByteBuffer
+	will    *router.Message
+	aliasIn map[uint16]string
+
+	deadline  int64 // broker clock ms; 0 = none
+	willDelay uint32
+	maxOut    uint32 // client's Maximum Packet Size; 0 = no limit
+	window    uint16 // outbound QoS 1/2 window
+	keepAlive uint16
+	version   proto.Version
+	state     uint8
+	dirty     bool
+	inWheel   bool
+	takenOver atomic.Bool
+}
+
+// ErrDisconnect is returned by Handle when the client sent DISCONNECT: the
+// connection ends normally.
+var ErrDisconnect = errors.New("client disconnected")
+
+// errTakenOver is returned for packets that arrive on a connection whose
+// session moved to a newer connection.
+var errTakenOver = errors.New("session taken over")
+
+// NewClient is called by the reactor when a connection opens on loop l.
+func (l *Loop) NewClient(conn Conn) *Client {
+	c := &Client{conn: conn, loop: l}
+	c.deadline = l.broker.now() + l.broker.opts.ConnectTimeout.Milliseconds()
+	l.wheel.add(c)
+	return c
+}
+
+// Version is the protocol version from CONNECT (0 before it).
+func (c *Client) Version() proto.Version { return c.version }
+
+// Handle processes one whole packet on the loop. A non-nil error means the
+// connection must be closed; anything the client should be told first has
+// already been written.
+func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
+	if c.state == stateClosed {
+		return nil
+	}
+	if c.takenOver.Load() {
+		return errTakenOver
+	}
+	if c.state == stateAwaitConnect {
+		if h.Type != proto.CONNECT {
+			// [MQTT-3.1.0-1] the first packet must be CONNECT
+			return proto.Errorf(proto.ProtocolError, "first packet is %v, not CONNECT", h.Type)
+		}
+		return c.handleConnect(h, body)
+	}
+	c.touch()
+	switch h.Type {
+	case proto.PUBLISH:
+		return c.handlePublish(h, body)
+	case proto.PUBACK, proto.PUBREC, proto.PUBCOMP, proto.PUBREL:
+		return c.handleAck(h, body)
+	case proto.SUBSCRIBE:
+		return c.handleSubscribe(h, body)
+	case proto.UNSUBSCRIBE:
+		return c.handleUnsubscribe(h, body)
+	case proto.PINGREQ:
+		if err := proto.DecodePing(h); err != nil {
+			return c.fail(err)
+		}
+		c.buf().B = proto.AppendPingresp(c.out.B)
+		return nil
+	case proto.DISCONNECT:
+		return c.handleDisconnect(h, body)
+	case proto.CONNECT:
+		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation
+		return c.fail(proto.Errorf(proto.ProtocolError, "second CONNECT"))
+	case proto.AUTH:
+		// No enhanced authentication method was agreed in CONNECT.
+		return c.fail(proto.Errorf(proto.ProtocolError, "AUTH without an authentication method"))
+	default:
+		return c.fail(proto.Errorf(proto.ProtocolError, "%v is not sent by clients", h.Type))
+	}
+}
+
+// CheckSize is called by the reactor once it knows the size of the next
+// packet, before its bytes have all arrived: an oversized packet is refused
+// without buffering it. [MQTT-3.2.2-15] / v5 DISCONNECT 0x95.
+func (c *Client) CheckSize(total int) error {
+	if total <= c.loop.broker.opts.MaxPacketSize {
+		return nil
+	}
+	err := proto.Errorf(proto.PacketTooLarge, "packet of %d bytes exceeds the maximum %d", total, c.loop.broker.opts.MaxPacketSize)
+	if c.state == stateAwaitConnect {
+		return err
+	}
+	return c.fail(err)
+}
+
+// fail tells a v5 client why the connection ends (DISCONNECT with the
+// reason code of err) [MQTT-4.13.1-1], and returns err for the reactor to close.
+func (c *Client) fail(err error) error {
+	c.loop.broker.Stats.ProtocolFails.Add(1)
+	var pe *proto.Error
+	if c.version == proto.V5 && c.state == stateConnected && errors.As(err, &pe) && pe.Code >= 0x80 {
+		d := proto.Disconnect{Reason: pe.Code}
+		c.buf().B = d.Append(c.out.B, proto.V5)
+	}
+	return err
+}
+
+// touch moves the keepalive deadline after a packet from the client.
+func (c *Client) touch() {
+	if c.keepAlive == 0 {
+		return
+	}
+	// [MQTT-3.1.2-24] one and a half times the keepalive
+	c.deadline = c.loop.broker.now() + int64(c.keepAlive)*1500
+	if !c.inWheel {
+		c.loop.wheel.add(c)
+	}
+}
+
+// expire runs from the wheel when the deadline passed.
+func (c *Client) expire() {
+	if c.state == stateConnected && c.version == proto.V5 {
+		d := proto.Disconnect{Reason: proto.KeepAliveTimeout}
+		c.buf().B = d.Append(c.out.B, proto.V5)
+		c.flush()
+	}
+	c.state = stateClosed
+	_ = c.conn.Close()
+}
+
+// buf returns c's pending output buffer, taking one from the loop's pool
+// on first use, and marks c for the next flush.
+func (c *Client) buf() *bytebufferpool.ByteBuffer {
+	if c.out == nil {
+		c.out = c.loop.bufs.Get()
+	}
+	c.loop.markDirty(c)
+	return c.out
+}
+
+// flush writes c's pending bytes in one call and gives the buffer back: an
+// idle client holds no buffer.
+func (c *Client) flush() {
+	c.dirty = false
+	if c.out == nil {
+		return
+	}
+	if len(c.out.B) > 0 && c.state != stateClosed {
+		_, _ = c.conn.Write(c.out.B)
+	}
+	c.out.Reset()
+	c.loop.bufs.Put(c.out)
+	c.out = nil
+}
+
+// overLimit reports whether the connection already holds more unsent bytes
+// than a slow reader is allowed.
+func (c *Client) overLimit() bool {
+	n := c.conn.OutboundBuffered()
+	if c.out != nil {
+		n += len(c.out.B)
+	}
+	return n > c.loop.broker.opts.OutboundLimit
+}
+
+func (c *Client) writeAck(t proto.Type, pid uint16, rc proto.ReasonCode) {
+	a := proto.Ack{Type: t, PacketID: pid, Reason: rc}
+	c.buf().B = a.Append(c.out.B, c.version)
+}
+
+// Closed is called by the reactor when the connection has closed, for any
+// reason. It settles the session: detach, end or start its expiry, and
+// publish the will unless the client disconnected normally.
+func (c *Client) Closed() {
+	wasConnected := c.state == stateConnected
+	c.state = stateClosed
+	if c.out != nil {
+		c.out.Reset()
+		c.loop.bufs.Put(c.out)
+		c.out = nil
+	}
+	s := c.sess
+	if s == nil {
+		return
+	}
+	b := c.loop.broker
+	if wasConnected {
+		b.Stats.Connected.Add(-1)
+	}
+	b.mu.Lock()
+	s.mu.Lock()
+	if s.client != c {
+		// Taken over: the newer connection owns the session. The will of
+		// this one is still due unless it was delayed, since the reconnect
+		// happened within any delay [MQTT-3.1.3-9].
+		s.mu.Unlock()
+		b.mu.Unlock()
+		if c.willDelay == 0 {
+			b.publishWill(c.will)
+		}
+		return
+	}
+	s.detachLocked()
+	var filters []string
+	var will *router.Message
+	if s.expiry == 0 {
+		if b.sessions[s.id] == s {
+			delete(b.sessions, s.id)
+		}
+		filters = s.endLocked()
+		will = c.will // the session ends now, so a delayed will is due too
+	} else {
+		if c.will != nil {
+			if c.willDelay == 0 {
+				will = c.will
+			} else {
+				s.will = c.will
+			}
+		}
+		s.scheduleLocked(c.willDelay)
+	}
+	s.mu.Unlock()
+	b.mu.Unlock()
+	s.unsubscribeAll(filters)
+	b.publishWill(will)
+}
+
+// Loop is the loop c belongs to.
+func (c *Client) Loop() *Loop { return c.loop }
+
+// Fail is fail for the reactor's framing errors.
+func (c *Client) Fail(err error) error { return c.fail(err) }

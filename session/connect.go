@@ -1,0 +1,220 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// handleConnect decodes CONNECT, settles the session (new, resumed or taken
+// over) and answers CONNACK.
+func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
+	b := c.loop.broker
+	p := &c.loop.connect
+	if err := p.Decode(h, body); err != nil {
+		return c.refuse(p.Version, err)
+	}
+	c.version = p.Version
+
+	id := string(p.ClientID)
+	assigned := false
+	if id == "" {
+		if c.version < proto.V5 && !p.CleanStart {
+			// [MQTT-3.1.3-8] an empty id needs Clean Session 1
+			return c.refuse(c.version, proto.Errorf(proto.ClientIdentifierNotValid, "empty client id with clean session 0"))
+		}
+		// [MQTT-3.1.3-6] [MQTT-3.1.3-7] the server assigns a unique id
+		id = b.assignClientID()
+		assigned = true
+	}
+	if c.version == proto.V5 && p.Props.Has(proto.PropAuthMethod) {
+		// No authenticator is configured for any method.
+		return c.refuse(c.version, proto.Errorf(proto.BadAuthenticationMethod, "authentication method %q not supported", p.Props.AuthMethod))
+	}
+
+	c.keepAlive = p.KeepAlive
+	c.window = b.opts.MaxInflight
+	expiry := uint32(0)
+	if c.version == proto.V5 {
+		if p.Props.Has(proto.PropReceiveMaximum) && p.Props.ReceiveMaximum < c.window {
+			c.window = p.Props.ReceiveMaximum // [MQTT-3.3.4-9]
+		}
+		if p.Props.Has(proto.PropMaximumPacketSize) {
+			c.maxOut = p.Props.MaximumPacketSize
+		}
+		expiry = p.Props.SessionExpiry
+	} else if !p.CleanStart {
+		expiry = ExpiryNever
+	}
+	if p.WillFlag {
+		c.will = willMessage(p, id)
+		if c.version == proto.V5 {
+			c.willDelay = p.WillProps.WillDelay
+		}
+	}
+
+	s, present := b.attach(c, id, p.CleanStart, expiry)
+	c.sess = s
+	c.state = stateConnected
+	b.Stats.Connected.Add(1)
+	b.Stats.Connections.Add(1)
+
+	ack := proto.Connack{SessionPresent: present, Reason: proto.Success}
+	if c.version == proto.V5 {
+		pr := &ack.Props
+		if assigned {
+			pr.AssignedClientID = []byte(id)
+			pr.Set(proto.PropAssignedClientID)
+		}
+		pr.ReceiveMaximum = b.opts.ReceiveMaximum
+		pr.Set(proto.PropReceiveMaximum)
+		pr.MaximumPacketSize = uint32(b.opts.MaxPacketSize)
+		pr.Set(proto.PropMaximumPacketSize)
+		pr.TopicAliasMaximum = b.opts.TopicAliasMaximum
+		pr.Set(proto.PropTopicAliasMaximum)
+	}
+	c.buf().B = ack.Append(c.out.B, c.version)
+	c.touch()
+
+	if present {
+		s.mu.Lock()
+		if s.client == c {
+			s.resumeLocked(c)
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// refuse answers a CONNECT that cannot be accepted with the CONNACK code the
+// specification names, in the client's protocol version where it is known
+// [MQTT-3.2.2-6] [MQTT-3.2.2-7], and returns err so the reactor closes.
+func (c *Client) refuse(v proto.Version, err error) error {
+	c.loop.broker.Stats.ProtocolFails.Add(1)
+	code := proto.UnspecifiedError
+	var pe *proto.Error
+	if errors.As(err, &pe) {
+		code = pe.Code
+	}
+	if v != proto.V5 && v != proto.V311 && v != proto.V31 {
+		if code != proto.UnsupportedProtocolVersion {
+			return err // not even a CONNECT we can answer
+		}
+		// An unknown level: answer as 3.1.1 does [MQTT-3.1.2-2].
+		v = proto.V311
+	}
+	ack := proto.Connack{Reason: code}
+	if v != proto.V5 {
+		switch code {
+		case proto.UnsupportedProtocolVersion, proto.ClientIdentifierNotValid,
+			proto.BadUserNameOrPassword, proto.NotAuthorized, proto.ServerUnavailable:
+			ack.Reason = proto.V3ConnackCode(code)
+		default:
+			// 3.1.1 has no CONNACK code for a malformed CONNECT: close
+			// without one [MQTT-4.8.0-1].
+			return err
+		}
+	}
+	c.buf().B = ack.Append(c.out.B, v)
+	return err
+}
+
+// willMessage copies the will out of the CONNECT buffer.
+func willMessage(p *proto.Connect, origin string) *router.Message {
+	m := &router.Message{
+		Topic:   string(p.WillTopic),
+		Payload: append([]byte(nil), p.WillPayload...),
+		QoS:     p.WillQoS,
+		Retain:  p.WillRetain,
+		Origin:  origin,
+	}
+	if p.Version == proto.V5 {
+		m.Props = forwardProps(&p.WillProps)
+	}
+	return m
+}
+
+// attach binds client c to the session of id: a fresh one when cleanStart
+// is set or none exists, otherwise the existing one, taken from any live
+// connection that holds it [MQTT-3.1.4-3].
+func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*Session, bool) {
+	var stale []string
+	var old *Session
+	b.mu.Lock()
+	s := b.sessions[id]
+	present := false
+	if s != nil {
+		s.mu.Lock()
+		if prev := s.client; prev != nil {
+			s.detachLocked()
+			prev.takeOver()
+		}
+		s.stopTimerLocked()
+		s.will = nil // a reconnect cancels a delayed will [MQTT-3.1.3-9]
+		if cleanStart || s.ended {
+			// [MQTT-3.1.2-4] Clean Start discards the old session
+			old = s
+			stale = s.endLocked()
+			s.mu.Unlock()
+			s = nil
+		} else {
+			present = true // [MQTT-3.2.2-3]
+		}
+	}
+	if s == nil {
+		s = newSession(b, id)
+		s.mu.Lock()
+		b.sessions[id] = s
+	}
+	s.expiry = expiry
+	s.attachLocked(c)
+	s.mu.Unlock()
+	b.mu.Unlock()
+	if old != nil {
+		old.unsubscribeAll(stale)
+	}
+	return s, present
+}
+
+// takeOver is called, from another loop, on the connection that loses its
+// session to a new one with the same client id: it gets DISCONNECT 0x8E in
+// v5 and is closed on its own loop [MQTT-3.1.4-3].
+func (c *Client) takeOver() {
+	c.takenOver.Store(true)
+	c.loop.run(func() {
+		if c.state != stateConnected {
+			return
+		}
+		if c.version == proto.V5 {
+			d := proto.Disconnect{Reason: proto.SessionTakenOver}
+			c.buf().B = d.Append(c.out.B, proto.V5)
+			c.flush()
+		}
+		_ = c.conn.Close()
+	})
+}
+
+// handleDisconnect ends the connection normally; in v5 it may change the
+// session expiry and, with reason 0x04, keep the will.
+func (c *Client) handleDisconnect(h proto.FixedHeader, body []byte) error {
+	p := &c.loop.disc
+	if err := p.Decode(h, body, c.version); err != nil {
+		return c.fail(err)
+	}
+	if c.version == proto.V5 && p.Props.Has(proto.PropSessionExpiry) {
+		s := c.sess
+		s.mu.Lock()
+		if s.expiry == 0 && p.Props.SessionExpiry != 0 {
+			s.mu.Unlock()
+			// [MQTT-3.14.2-2] expiry 0 at CONNECT may not become non-zero
+			return c.fail(proto.Errorf(proto.ProtocolError, "session expiry changed from 0 on DISCONNECT"))
+		}
+		s.expiry = p.Props.SessionExpiry
+		s.mu.Unlock()
+	}
+	if !(c.version == proto.V5 && p.Reason == proto.DisconnectWithWill) {
+		c.will = nil // [MQTT-3.14.4-3] a normal DISCONNECT discards the will
+	}
+	return ErrDisconnect
+}

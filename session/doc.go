@@ -1,0 +1,18 @@
+// Package session is the MQTT state machine of each client and the registry
+// of sessions: CONNECT and takeover, keepalive, QoS 1 and 2 in both
+// directions with inflight windows and packet ids, wills, offline queues, and
+// the delivery of routed messages to connections.
+//
+// Ownership. A Client is one network connection and belongs to one event
+// loop: every method on it runs on that loop. A Session outlives its
+// connections; its state is guarded by its own mutex, which is uncontended on
+// the steady path because only the loop of the attached client and, for
+// offline sessions, the router's shards touch it. Deliveries reach a loop
+// through the loop's inbox (one wake per batch, not per message) and leave as
+// one write per client per drain.
+//
+// session does no I/O of its own: the reactor hands it whole packets and a
+// Conn to write to, and runs the loop callbacks it asks for. It must never
+// block a loop: no disk, no waiting on other loops, no goroutine or timer per
+// connection (the timing wheel in wheel.go carries keepalives).
+package session

@@ -1,0 +1,123 @@
+package session
+
+import (
+	"sync"
+
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// Loop is the session layer's share of one event loop: the inbox other
+// goroutines post deliveries to, the clients with bytes to write, the timing
+// wheel, and decoding scratch. Everything but the inbox is touched only on
+// the loop.
+type Loop struct {
+	broker *Broker
+	index  int
+	exec   func(func())
+
+	inMu      sync.Mutex
+	inbox     []item
+	scheduled bool // a drain is queued on the loop; at most one at a time
+	spare     []item
+
+	dirty []*Client
+	wheel wheel
+	bufs  bytebufferpool.Pool
+
+	// Scratch packets reused for every decode on this loop: decoding aliases
+	// the inbound buffer and nothing here outlives one packet.
+	connect proto.Connect
+	publish proto.Publish
+	ack     proto.Ack
+	sub     proto.Subscribe
+	unsub   proto.Unsubscribe
+	disc    proto.Disconnect
+	reasons []proto.ReasonCode
+}
+
+// item is one unit of work posted to a loop: a delivery for a session, or a
+// function to run there (takeover of a connection on this loop).
+type item struct {
+	sess *Session
+	d    router.Delivery
+	fn   func()
+}
+
+// Index is the loop's position among the broker's loops.
+func (l *Loop) Index() int { return l.index }
+
+func (l *Loop) lockInbox() { l.inMu.Lock() }
+
+func (l *Loop) appendLocked(it item) { l.inbox = append(l.inbox, it) }
+
+// unlockInbox releases the inbox and, if work is waiting and no drain is
+// queued yet, queues one. Wakes are per batch, not per message.
+func (l *Loop) unlockInbox() {
+	wake := len(l.inbox) > 0 && !l.scheduled
+	if wake {
+		l.scheduled = true
+	}
+	l.inMu.Unlock()
+	if wake {
+		l.exec(l.drain)
+	}
+}
+
+func (l *Loop) post(it item) {
+	l.lockInbox()
+	l.appendLocked(it)
+	l.unlockInbox()
+}
+
+// run posts fn to run on the loop.
+func (l *Loop) run(fn func()) { l.post(item{fn: fn}) }
+
+// drain runs on the loop: it delivers everything posted since the last
+// drain and then writes each touched client's bytes at once.
+func (l *Loop) drain() {
+	l.inMu.Lock()
+	items := l.inbox
+	l.inbox = l.spare[:0]
+	l.scheduled = false
+	l.inMu.Unlock()
+
+	for i := range items {
+		it := &items[i]
+		if it.fn != nil {
+			it.fn()
+		} else {
+			it.sess.deliverOnLoop(l, it.d)
+		}
+		*it = item{}
+	}
+	l.spare = items[:0]
+	l.Flush()
+}
+
+// markDirty records that c has bytes to write at the next Flush.
+func (l *Loop) markDirty(c *Client) {
+	if !c.dirty {
+		c.dirty = true
+		l.dirty = append(l.dirty, c)
+	}
+}
+
+// Flush writes every dirty client's pending bytes, one write each. The
+// reactor calls it after each OnTraffic; drains call it themselves.
+func (l *Loop) Flush() {
+	for i, c := range l.dirty {
+		c.flush()
+		l.dirty[i] = nil
+	}
+	l.dirty = l.dirty[:0]
+}
+
+// advance moves the timing wheel to now, closing clients whose keepalive or
+// connect deadline passed.
+func (l *Loop) advance() {
+	l.wheel.advance(l.broker.now(), func(c *Client) { c.expire() })
+	l.Flush()
+}

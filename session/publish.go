@@ -1,0 +1,197 @@
+package session
+
+import (
+	"time"
+	"unsafe"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// handlePublish routes an inbound PUBLISH and acknowledges it by its QoS.
+func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
+	b := c.loop.broker
+	p := &c.loop.publish
+	if err := p.Decode(h, body, c.version); err != nil {
+		return c.fail(err)
+	}
+	b.Stats.MessagesIn.Add(1)
+	topic, err := c.resolveTopic(p)
+	if err != nil {
+		return c.fail(err)
+	}
+
+	if p.QoS == 2 {
+		s := c.sess
+		s.mu.Lock()
+		if _, seen := s.inQoS2[p.PacketID]; seen {
+			// A re-sent QoS 2 PUBLISH whose PUBREL has not come yet: answer
+			// again, deliver once [MQTT-4.3.3-9] (method B in 4.3.3).
+			s.mu.Unlock()
+			c.writeAck(proto.PUBREC, p.PacketID, proto.Success)
+			return nil
+		}
+		if len(s.inQoS2) >= int(b.opts.ReceiveMaximum) {
+			s.mu.Unlock()
+			// [MQTT-3.3.4-7] more unacknowledged QoS 2 than Receive Maximum
+			return c.fail(proto.Errorf(proto.ReceiveMaximumExceeded, "more than %d QoS 2 messages awaiting PUBREL", b.opts.ReceiveMaximum))
+		}
+		if s.inQoS2 == nil {
+			s.inQoS2 = make(map[uint16]struct{})
+		}
+		s.inQoS2[p.PacketID] = struct{}{}
+		s.mu.Unlock()
+	}
+
+	b.router.Publish(newMessage(p, topic, c.sess.id))
+
+	switch p.QoS {
+	case 1:
+		c.writeAck(proto.PUBACK, p.PacketID, proto.Success) // [MQTT-4.3.2-2]
+	case 2:
+		c.writeAck(proto.PUBREC, p.PacketID, proto.Success) // [MQTT-4.3.3-2]
+	}
+	return nil
+}
+
+// resolveTopic applies v5 inbound topic aliases: an alias with a topic sets
+// the mapping, an alias with an empty topic uses it.
+func (c *Client) resolveTopic(p *proto.Publish) (string, error) {
+	if c.version != proto.V5 || !p.Props.Has(proto.PropTopicAlias) {
+		return string(p.Topic), nil
+	}
+	alias := p.Props.TopicAlias
+	if alias == 0 || alias > c.loop.broker.opts.TopicAliasMaximum {
+		// [MQTT-3.3.2-8] [MQTT-3.3.2-9]
+		return "", proto.Errorf(proto.TopicAliasInvalid, "topic alias %d out of range", alias)
+	}
+	if len(p.Topic) == 0 {
+		t, ok := c.aliasIn[alias]
+		if !ok {
+			return "", proto.Errorf(proto.ProtocolError, "unknown topic alias %d", alias)
+		}
+		return t, nil
+	}
+	t := string(p.Topic)
+	if c.aliasIn == nil {
+		c.aliasIn = make(map[uint16]string)
+	}
+	c.aliasIn[alias] = t
+	return t, nil
+}
+
+// newMessage copies what must outlive the inbound buffer into one message.
+func newMessage(p *proto.Publish, topic, origin string) *router.Message {
+	m := &router.Message{
+		Topic:   topic,
+		Payload: append([]byte(nil), p.Payload...),
+		QoS:     p.QoS,
+		Retain:  p.Retain,
+		Origin:  origin,
+	}
+	if p.Props.Present != 0 {
+		m.Props = forwardProps(&p.Props)
+		if m.Props != nil && m.Props.Has(proto.PropMessageExpiry) {
+			m.Expiry = time.Now().Add(time.Duration(m.Props.MessageExpiry) * time.Second).UnixNano()
+		}
+	}
+	return m
+}
+
+// forwardBits are the PUBLISH and will properties the server passes on to
+// subscribers [MQTT-3.3.2-4] [MQTT-3.3.2-17] [MQTT-3.3.2-20].
+const forwardBits = 1<<proto.PropPayloadFormat | 1<<proto.PropMessageExpiry |
+	1<<proto.PropContentType | 1<<proto.PropResponseTopic |
+	1<<proto.PropCorrelationData | 1<<proto.PropUserProperty
+
+// forwardProps returns an owned copy of the forwarded properties of src, or
+// nil when it carries none.
+func forwardProps(src *proto.Properties) *proto.Properties {
+	if src.Present&forwardBits == 0 {
+		return nil
+	}
+	var f proto.Properties
+	f.CopyFrom(src)
+	out := proto.Properties{Present: f.Present & forwardBits,
+		PayloadFormat: f.PayloadFormat, MessageExpiry: f.MessageExpiry,
+		ContentType: f.ContentType, ResponseTopic: f.ResponseTopic,
+		CorrelationData: f.CorrelationData, User: f.User}
+	return &out
+}
+
+// handleAck processes PUBACK, PUBREC and PUBCOMP for outbound messages and
+// PUBREL for inbound QoS 2 ones.
+func (c *Client) handleAck(h proto.FixedHeader, body []byte) error {
+	a := &c.loop.ack
+	if err := a.Decode(h, body, c.version); err != nil {
+		return c.fail(err)
+	}
+	s := c.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != c {
+		return errTakenOver
+	}
+	if a.Type == proto.PUBREL {
+		_, known := s.inQoS2[a.PacketID]
+		delete(s.inQoS2, a.PacketID)
+		if len(s.inQoS2) == 0 {
+			s.inQoS2 = nil
+		}
+		rc := proto.Success
+		if !known {
+			rc = proto.PacketIdentifierNotFound
+		}
+		c.writeAck(proto.PUBCOMP, a.PacketID, rc) // [MQTT-4.3.3-11]
+		return nil
+	}
+	if !s.ackLocked(c, a.Type, a.PacketID, a.Reason) && a.Type == proto.PUBREC {
+		// An unknown PUBREC still gets its PUBREL so the client can finish.
+		c.writeAck(proto.PUBREL, a.PacketID, proto.PacketIdentifierNotFound)
+	}
+	return nil
+}
+
+// writePublish encodes p for this client. It reports false when the
+// message is not to be sent at all: expired, or larger than the client takes.
+func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
+	m := p.msg
+	if m.Expiry != 0 && time.Now().UnixNano() >= m.Expiry {
+		return false // expired while held [MQTT-3.3.2-5]
+	}
+	out := proto.Publish{
+		Dup:      dup,
+		QoS:      p.qos,
+		Retain:   p.retain,
+		Topic:    bytesOf(m.Topic),
+		PacketID: pid,
+		Payload:  m.Payload,
+	}
+	if c.version == proto.V5 {
+		if m.Props != nil {
+			out.Props = *m.Props
+			if m.Expiry != 0 {
+				// [MQTT-3.3.2-6] forward the interval that is left
+				left := (m.Expiry - time.Now().UnixNano() + int64(time.Second) - 1) / int64(time.Second)
+				out.Props.MessageExpiry = uint32(left)
+			}
+		}
+		if len(p.subIDs) > 0 {
+			out.Props.SubscriptionIDs = p.subIDs // [MQTT-3.3.4-3]
+			out.Props.Set(proto.PropSubscriptionID)
+		}
+		if c.maxOut != 0 && out.Size(proto.V5) > int(c.maxOut) {
+			// [MQTT-3.1.2-25] too large for the client: drop, as if sent
+			c.loop.broker.Stats.Dropped.Add(1)
+			return false
+		}
+	}
+	c.loop.broker.Stats.MessagesOut.Add(1)
+	c.buf().B = out.Append(c.out.B, c.version)
+	return true
+}
+
+// bytesOf views s as bytes without copying; the encoder only reads it.
+func bytesOf(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}

@@ -1,0 +1,350 @@
+package session
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// ExpiryNever is the session expiry interval that never ends (v5 0xFFFFFFFF;
+// a 3.1.1 session with Clean Session 0).
+const ExpiryNever = 0xFFFFFFFF
+
+// Session is the state of one client id that outlives its connections:
+// subscriptions, outbound messages in flight and queued, inbound QoS 2 ids
+// awaiting PUBREL. Its fields are guarded by mu; maps and queues are made on
+// first use and dropped when emptied, so an idle session stays small.
+type Session struct {
+	id     string
+	broker *Broker
+	loop   atomic.Pointer[Loop] // loop of the attached client; nil while offline
+
+	mu       sync.Mutex
+	client   *Client
+	ended    bool
+	expiry   uint32 // seconds after disconnect; 0 ends with the connection
+	subs     map[string]router.SubOptions
+	inflight map[uint16]*inflight
+	queue    []pending
+	qhead    int
+	inQoS2   map[uint16]struct{}
+	nextPID  uint16
+	seq      uint64
+	// Timers exist only for offline sessions with a finite expiry or a
+	// delayed will, never for connected ones.
+	expiryTimer *time.Timer
+	willTimer   *time.Timer
+	will        *router.Message // delayed will of the last connection
+}
+
+// pending is a message bound for this session with the QoS and flags it
+// will be sent with.
+type pending struct {
+	msg    *router.Message
+	qos    byte
+	retain bool
+	subIDs []uint32
+}
+
+const (
+	waitPuback  = 1 // QoS 1 sent
+	waitPubrec  = 2 // QoS 2 sent
+	waitPubcomp = 3 // PUBREC received, PUBREL sent
+)
+
+type inflight struct {
+	pending
+	pid   uint16
+	seq   uint64
+	state byte
+}
+
+func newSession(b *Broker, id string) *Session {
+	return &Session{id: id, broker: b}
+}
+
+// ClientID implements router.Client.
+func (s *Session) ClientID() string { return s.id }
+
+// Connected implements router.Client.
+func (s *Session) Connected() bool { return s.loop.Load() != nil }
+
+func (s *Session) attachLocked(c *Client) {
+	s.client = c
+	s.loop.Store(c.loop)
+}
+
+func (s *Session) detachLocked() {
+	s.client = nil
+	s.loop.Store(nil)
+}
+
+func (s *Session) stopTimerLocked() {
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+		s.expiryTimer = nil
+	}
+	if s.willTimer != nil {
+		s.willTimer.Stop()
+		s.willTimer = nil
+	}
+}
+
+// scheduleLocked starts the clocks of a session that just went offline: its
+// delayed will and its expiry.
+func (s *Session) scheduleLocked(willDelay uint32) {
+	if s.will != nil {
+		s.willTimer = time.AfterFunc(time.Duration(willDelay)*time.Second, s.willDue)
+	}
+	if s.expiry != ExpiryNever {
+		s.expiryTimer = time.AfterFunc(time.Duration(s.expiry)*time.Second, s.expire)
+	}
+}
+
+// willDue publishes a delayed will unless the client came back in time
+// [MQTT-3.1.3-9].
+func (s *Session) willDue() {
+	s.mu.Lock()
+	w := s.will
+	if s.client != nil || s.ended {
+		w = nil
+	}
+	s.will = nil
+	s.mu.Unlock()
+	s.broker.publishWill(w)
+}
+
+// expire ends an offline session whose expiry interval has passed; a will
+// still waiting for its delay is published now, as the session ends.
+func (s *Session) expire() {
+	b := s.broker
+	b.mu.Lock()
+	s.mu.Lock()
+	if s.client != nil || s.ended {
+		s.mu.Unlock()
+		b.mu.Unlock()
+		return
+	}
+	if b.sessions[s.id] == s {
+		delete(b.sessions, s.id)
+	}
+	w := s.will
+	s.will = nil
+	filters := s.endLocked()
+	s.mu.Unlock()
+	b.mu.Unlock()
+	s.unsubscribeAll(filters)
+	b.publishWill(w)
+}
+
+// endLocked marks the session over and returns the filters to unsubscribe
+// from the router once the locks are released.
+func (s *Session) endLocked() []string {
+	s.ended = true
+	s.stopTimerLocked()
+	filters := make([]string, 0, len(s.subs))
+	for f := range s.subs {
+		filters = append(filters, f)
+	}
+	s.subs, s.inflight, s.inQoS2, s.queue, s.qhead = nil, nil, nil, nil, 0
+	return filters
+}
+
+func (s *Session) unsubscribeAll(filters []string) {
+	for _, f := range filters {
+		s.broker.router.Unsubscribe(s, f)
+	}
+}
+
+// nextPacketIDLocked returns a packet id not in flight, or 0 when all 65,535
+// are taken.
+func (s *Session) nextPacketIDLocked() uint16 {
+	for range 65535 {
+		s.nextPID++
+		if s.nextPID == 0 {
+			s.nextPID = 1
+		}
+		if _, used := s.inflight[s.nextPID]; !used {
+			return s.nextPID
+		}
+	}
+	return 0
+}
+
+func (s *Session) queueLen() int { return len(s.queue) - s.qhead }
+
+// enqueueLocked keeps p for later, or drops and counts it when the queue is
+// at its bound.
+func (s *Session) enqueueLocked(p pending) {
+	if s.queueLen() >= s.broker.opts.MaxQueued {
+		s.broker.Stats.Dropped.Add(1)
+		return
+	}
+	s.queue = append(s.queue, p)
+}
+
+func (s *Session) dequeueLocked() pending {
+	p := s.queue[s.qhead]
+	s.queue[s.qhead] = pending{}
+	s.qhead++
+	if s.qhead == len(s.queue) {
+		s.queue, s.qhead = nil, 0
+	}
+	return p
+}
+
+// deliverOffline is the path for a delivery whose session has no loop when
+// the router hands it over.
+func (s *Session) deliverOffline(d router.Delivery) {
+	s.mu.Lock()
+	if c := s.client; c != nil {
+		// Attached since the router looked: go through that loop.
+		s.mu.Unlock()
+		c.loop.post(item{sess: s, d: d})
+		return
+	}
+	if !s.ended {
+		p := pendingFrom(d)
+		if p.qos > 0 || s.broker.opts.QueueQoS0 {
+			s.enqueueLocked(p)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// deliverOnLoop runs on loop l for a delivery posted to it.
+func (s *Session) deliverOnLoop(l *Loop, d router.Delivery) {
+	s.mu.Lock()
+	c := s.client
+	switch {
+	case s.ended:
+	case c == nil:
+		p := pendingFrom(d)
+		if p.qos > 0 || s.broker.opts.QueueQoS0 {
+			s.enqueueLocked(p)
+		}
+	case c.loop != l:
+		s.mu.Unlock()
+		c.loop.post(item{sess: s, d: d})
+		return
+	default:
+		s.sendLocked(c, pendingFrom(d))
+	}
+	s.mu.Unlock()
+}
+
+func pendingFrom(d router.Delivery) pending {
+	q := d.QoS
+	if d.Msg.QoS < q {
+		q = d.Msg.QoS // [MQTT-3.8.4-8] never above the published QoS
+	}
+	return pending{msg: d.Msg, qos: q, retain: d.Retain, subIDs: d.SubIDs}
+}
+
+// sendLocked sends p to the attached client c now if its window and
+// outbound buffer allow, and otherwise queues or drops it.
+func (s *Session) sendLocked(c *Client, p pending) {
+	if p.qos == 0 {
+		if c.overLimit() {
+			s.broker.Stats.Dropped.Add(1)
+			return
+		}
+		c.writePublish(&p, 0, false)
+		return
+	}
+	if s.queueLen() > 0 || !s.windowOpenLocked(c) || c.overLimit() {
+		s.enqueueLocked(p)
+		return
+	}
+	s.sendInflightLocked(c, p)
+}
+
+func (s *Session) windowOpenLocked(c *Client) bool {
+	return len(s.inflight) < int(c.window)
+}
+
+func (s *Session) sendInflightLocked(c *Client, p pending) {
+	pid := s.nextPacketIDLocked()
+	if pid == 0 {
+		s.enqueueLocked(p)
+		return
+	}
+	if s.inflight == nil {
+		s.inflight = make(map[uint16]*inflight)
+	}
+	if !c.writePublish(&p, pid, false) {
+		return
+	}
+	s.seq++
+	st := byte(waitPuback)
+	if p.qos == 2 {
+		st = waitPubrec
+	}
+	s.inflight[pid] = &inflight{pending: p, pid: pid, seq: s.seq, state: st}
+}
+
+// fillLocked moves queued messages into the window as far as it allows.
+func (s *Session) fillLocked(c *Client) {
+	for s.queueLen() > 0 && !c.overLimit() {
+		if s.queue[s.qhead].qos > 0 && !s.windowOpenLocked(c) {
+			return
+		}
+		p := s.dequeueLocked()
+		if p.qos == 0 {
+			c.writePublish(&p, 0, false)
+		} else {
+			s.sendInflightLocked(c, p)
+		}
+	}
+}
+
+// resumeLocked re-sends, in their original order, the messages still in
+// flight from an earlier connection — PUBLISH with DUP set, or PUBREL where
+// PUBREC was already received [MQTT-4.4.0-1] [MQTT-3.3.1-1] — then the queue.
+func (s *Session) resumeLocked(c *Client) {
+	if len(s.inflight) > 0 {
+		list := make([]*inflight, 0, len(s.inflight))
+		for _, f := range s.inflight {
+			list = append(list, f)
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].seq < list[j].seq })
+		for _, f := range list {
+			if f.state == waitPubcomp {
+				c.writeAck(proto.PUBREL, f.pid, proto.Success)
+			} else if !c.writePublish(&f.pending, f.pid, true) {
+				delete(s.inflight, f.pid)
+			}
+		}
+	}
+	s.fillLocked(c)
+}
+
+// ack handles PUBACK, PUBREC and PUBCOMP from the client for an outbound
+// message. It reports whether pid was known.
+func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.ReasonCode) bool {
+	f := s.inflight[pid]
+	if f == nil {
+		return false
+	}
+	switch {
+	case t == proto.PUBACK && f.state == waitPuback,
+		t == proto.PUBCOMP && f.state == waitPubcomp,
+		t == proto.PUBREC && f.state == waitPubrec && rc >= 0x80: // the flow ends on an error code
+		delete(s.inflight, pid)
+		if len(s.inflight) == 0 {
+			s.inflight = nil
+		}
+		s.fillLocked(c)
+	case t == proto.PUBREC && (f.state == waitPubrec || f.state == waitPubcomp):
+		f.state = waitPubcomp
+		f.msg = nil // only the PUBREL is re-sent from here on: let the payload go
+		c.writeAck(proto.PUBREL, pid, proto.Success)
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,104 @@
+package session
+
+import (
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// maxQoS is the highest QoS the broker grants.
+const maxQoS = 2
+
+// handleSubscribe records each filter on the session, hands it to the
+// router and answers SUBACK with one code per filter, in order
+// [MQTT-3.8.4-1] [MQTT-3.8.4-6]. Retained messages follow the SUBACK: they
+// come back through the loop's inbox, after this packet's reply is flushed.
+func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
+	b := c.loop.broker
+	p := &c.loop.sub
+	if err := p.Decode(h, body, c.version); err != nil {
+		return c.fail(err)
+	}
+	var subID uint32
+	if c.version == proto.V5 && p.Props.Has(proto.PropSubscriptionID) && len(p.Props.SubscriptionIDs) > 0 {
+		subID = p.Props.SubscriptionIDs[0]
+	}
+	reasons := c.loop.reasons[:0]
+	s := c.sess
+	for i := range p.Subscriptions {
+		sub := &p.Subscriptions[i]
+		_, _, shared, err := proto.ParseShared(sub.Filter)
+		if err != nil || !proto.ValidTopicFilter(sub.Filter) {
+			reasons = append(reasons, c.failureCode(proto.TopicFilterInvalid))
+			continue
+		}
+		if shared && sub.NoLocal && c.version == proto.V5 {
+			// [MQTT-3.8.3-4] No Local on a shared subscription
+			return c.fail(proto.Errorf(proto.ProtocolError, "No Local on a shared subscription"))
+		}
+		granted := sub.QoS
+		if granted > maxQoS {
+			granted = maxQoS
+		}
+		o := router.SubOptions{QoS: granted, ID: subID}
+		if c.version == proto.V5 {
+			o.NoLocal, o.RetainAsPublished, o.RetainHandling = sub.NoLocal, sub.RetainAsPublished, sub.RetainHandling
+		}
+		filter := string(sub.Filter)
+		s.mu.Lock()
+		_, existed := s.subs[filter]
+		if s.subs == nil {
+			s.subs = make(map[string]router.SubOptions)
+		}
+		s.subs[filter] = o // [MQTT-3.8.4-3] a repeated filter replaces the old
+		s.mu.Unlock()
+		// Retain Handling: 0 always, 1 only for a new subscription, 2 never.
+		sendRetained := o.RetainHandling == 0 || (o.RetainHandling == 1 && !existed)
+		b.router.Subscribe(s, filter, o, sendRetained)
+		reasons = append(reasons, proto.ReasonCode(granted))
+	}
+	c.loop.reasons = reasons
+	ack := proto.Suback{PacketID: p.PacketID, Reasons: reasons}
+	c.buf().B = ack.Append(c.out.B, c.version)
+	return nil
+}
+
+// failureCode is the per-filter failure in SUBACK/UNSUBACK: the v5 reason,
+// or 0x80 in 3.1.1 [MQTT-3.9.3-2 in 3.1.1].
+func (c *Client) failureCode(rc proto.ReasonCode) proto.ReasonCode {
+	if c.version == proto.V5 {
+		return rc
+	}
+	return proto.V3SubackFailure
+}
+
+// handleUnsubscribe removes each filter and answers UNSUBACK [MQTT-3.10.4-4];
+// in v5 with a code per filter [MQTT-3.11.3-1].
+func (c *Client) handleUnsubscribe(h proto.FixedHeader, body []byte) error {
+	b := c.loop.broker
+	p := &c.loop.unsub
+	if err := p.Decode(h, body, c.version); err != nil {
+		return c.fail(err)
+	}
+	reasons := c.loop.reasons[:0]
+	s := c.sess
+	for _, f := range p.Filters {
+		filter := string(f)
+		s.mu.Lock()
+		_, existed := s.subs[filter]
+		delete(s.subs, filter)
+		if len(s.subs) == 0 {
+			s.subs = nil
+		}
+		s.mu.Unlock()
+		if existed {
+			b.router.Unsubscribe(s, filter)
+			reasons = append(reasons, proto.Success)
+		} else {
+			reasons = append(reasons, proto.NoSubscriptionExisted)
+		}
+	}
+	c.loop.reasons = reasons
+	ack := proto.Unsuback{PacketID: p.PacketID, Reasons: reasons}
+	c.buf().B = ack.Append(c.out.B, c.version)
+	return nil
+}

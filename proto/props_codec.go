@@ -98,7 +98,7 @@ func (p *Properties) decode(r *reader, allowed uint64, multiSubID bool) {
 		if sub.err != nil {
 			break
 		}
-		if id >= 64 || allowed&(bit<<id) == 0 {
+		if id >= 64 || propKinds[id] == kindNone || allowed&(bit<<id) == 0 {
 			// Unknown ids land here too: all defined ids fit one byte, and a
 			// byte with the top bit set would begin a longer id that names
 			// nothing.

@@ -28,19 +28,20 @@ func TestNumber(t *testing.T) {
 
 func TestWriteTableMediansAndRatio(t *testing.T) {
 	in := `not json, a log line
-{"mode":"pubsub","label":"loom","scenario":"s1","figures":{"recv_per_s":100,"pub_per_s":1}}
+{"mode":"pubsub","label":"loom","scenario":"s1","params":{"qos":1},"figures":{"recv_per_s":100,"pub_per_s":1}}
 {"mode":"pubsub","label":"mosquitto","scenario":"s1","figures":{"recv_per_s":50}}
 {"mode":"pubsub","label":"loom","scenario":"s1","figures":{"recv_per_s":300,"pub_per_s":3}}
 {"mode":"pubsub","label":"mosquitto","scenario":"s1","figures":{"recv_per_s":150},"timed_out":true}
 {"mode":"pubsub","label":"loom","scenario":"s1","figures":{"recv_per_s":200}}
 {"mode":"idle","label":"mosquitto","scenario":"s2","figures":{"connect_per_s":5000}}
+{"mode":"pubsub","label":"loom","scenario":"s3","params":{"qos":0},"figures":{"recv_per_s":7,"pub_per_s":9}}
 `
 	rs, err := readResults(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 6 {
-		t.Fatalf("read %d results, want 6", len(rs))
+	if len(rs) != 7 {
+		t.Fatalf("read %d results, want 7", len(rs))
 	}
 	var b strings.Builder
 	if err := writeTable(&b, "T", "loom", "mosquitto", rs); err != nil {
@@ -55,6 +56,9 @@ func TestWriteTableMediansAndRatio(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "| s3 | published") {
+		t.Error("QoS 0 publish rate shown; it measures the socket buffer, not the broker")
 	}
 	if strings.Index(out, "| s1 ") > strings.Index(out, "| s2 ") {
 		t.Error("scenarios not in order of first appearance")

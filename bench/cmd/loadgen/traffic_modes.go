@@ -55,6 +55,14 @@ func (f *trafficFlags) traffic(prefix string) *traffic {
 		rate: f.rate, window: f.window, concurrency: f.concurrency, grace: f.grace, idPrefix: prefix}
 }
 
+// rateName is the scenario-name suffix of a paced run.
+func (f *trafficFlags) rateName() string {
+	if f.rate == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" rate=%g/s", f.rate)
+}
+
 func (f *trafficFlags) params(extra map[string]any) map[string]any {
 	p := map[string]any{"n": f.n, "qos": f.qos, "size": f.size, "rate": f.rate, "window": f.window}
 	for k, v := range extra {
@@ -84,7 +92,7 @@ func runFanout(args []string) error {
 	}
 	t.pubTopics = []string{topic}
 	res := newResult("fanout", &f.common,
-		fmt.Sprintf("fanout v%d qos%d subs=%d n=%d size=%d", f.version, f.qos, *subs, f.n, f.size),
+		fmt.Sprintf("fanout v%d qos%d subs=%d n=%d size=%d%s", f.version, f.qos, *subs, f.n, f.size, f.rateName()),
 		f.params(map[string]any{"subs": *subs}))
 	return runTrafficMode(&f, t, res)
 }
@@ -111,7 +119,7 @@ func runPubsub(args []string) error {
 	}
 	t.pubTopics = t.subTopics
 	res := newResult("pubsub", &f.common,
-		fmt.Sprintf("pubsub v%d qos%d clients=%d n=%d size=%d", f.version, f.qos, *clients, f.n, f.size),
+		fmt.Sprintf("pubsub v%d qos%d clients=%d n=%d size=%d%s", f.version, f.qos, *clients, f.n, f.size, f.rateName()),
 		f.params(map[string]any{"clients": *clients}))
 	return runTrafficMode(&f, t, res)
 }

@@ -120,7 +120,13 @@ func runIdle(args []string) error {
 	for _, e := range res.Errors {
 		printf(out, "idle %s: error: %s", c.label, e)
 	}
-	return res.emit(&c)
+	if err := res.emit(&c); err != nil {
+		return err
+	}
+	if connected == 0 {
+		return fmt.Errorf("no connection succeeded")
+	}
+	return nil
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }

@@ -10,5 +10,15 @@
 // code the specification names, so the caller can answer with CONNACK or
 // DISCONNECT before closing the connection.
 //
+// Syntax of topic filters inside SUBSCRIBE and UNSUBSCRIBE is not a decoding
+// error: the server may refuse one filter in its SUBACK and keep the
+// connection, so the session checks each with ValidTopicFilter and
+// ParseShared. Limits that depend on the connection (Maximum Packet Size,
+// Topic Alias Maximum, Receive Maximum, a client sending Subscription
+// Identifiers) are the session's as well.
+//
+// Catalogue holds wire examples, valid and malformed, for every packet in
+// every version; other packages' tests reuse it.
+//
 // proto imports only the standard library.
 package proto

@@ -255,7 +255,11 @@ func (p *Properties) Size() int {
 // Append appends the property length and the properties, in identifier
 // order (user properties in their own order).
 func (p *Properties) Append(dst []byte) []byte {
-	dst = AppendVarint(dst, p.Size())
+	return p.appendBody(AppendVarint(dst, p.Size()))
+}
+
+// appendBody appends the properties without their length prefix.
+func (p *Properties) appendBody(dst []byte) []byte {
 	if p.Present == 0 {
 		return dst
 	}

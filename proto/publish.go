@@ -49,21 +49,24 @@ func (p *Publish) Decode(h FixedHeader, body []byte, v Version) error {
 	return nil
 }
 
-func (p *Publish) remaining(v Version) int {
-	n := 2 + len(p.Topic) + len(p.Payload)
+// remaining is the remaining length in version v; propSize is the size of
+// the property block without its prefix, so Append need not count twice.
+func (p *Publish) remaining(v Version) (n, propSize int) {
+	n = 2 + len(p.Topic) + len(p.Payload)
 	if p.QoS > 0 {
 		n += 2
 	}
 	if v == V5 {
-		n += p.Props.appendSize()
+		propSize = p.Props.Size()
+		n += VarintSize(propSize) + propSize
 	}
-	return n
+	return n, propSize
 }
 
 // Size is the whole encoded length of the PUBLISH in version v, to hold it
 // against a client's Maximum Packet Size before encoding.
 func (p *Publish) Size(v Version) int {
-	n := p.remaining(v)
+	n, _ := p.remaining(v)
 	return 1 + VarintSize(n) + n
 }
 
@@ -77,13 +80,14 @@ func (p *Publish) Append(dst []byte, v Version) []byte {
 	if p.Retain {
 		flags |= 1
 	}
-	dst = AppendFixedHeader(dst, PUBLISH, flags, p.remaining(v))
+	n, propSize := p.remaining(v)
+	dst = AppendFixedHeader(dst, PUBLISH, flags, n)
 	dst = appendBin(dst, p.Topic)
 	if p.QoS > 0 {
 		dst = appendU16(dst, p.PacketID)
 	}
 	if v == V5 {
-		dst = p.Props.Append(dst)
+		dst = p.Props.appendBody(AppendVarint(dst, propSize))
 	}
 	return append(dst, p.Payload...)
 }

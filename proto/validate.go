@@ -1,13 +1,25 @@
 package proto
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // ValidUTF8 reports whether b is well-formed UTF-8 without U+0000. Go's
 // decoder already refuses surrogate halves (U+D800..U+DFFF), overlong forms
 // and code points past U+10FFFF [MQTT-1.5.4-1]; the null character is
 // refused here [MQTT-1.5.4-2]. A BOM is kept as given [MQTT-1.5.4-3].
 func ValidUTF8(b []byte) bool {
-	for i := 0; i < len(b); {
+	i := 0
+	// Topics are mostly ASCII: take eight bytes at a time while none has the
+	// top bit set and none is zero.
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if w&0x8080808080808080 != 0 || (w-0x0101010101010101)&^w&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for i < len(b) {
 		c := b[i]
 		if c < utf8.RuneSelf {
 			if c == 0 {

@@ -22,6 +22,14 @@ func TestValidUTF8(t *testing.T) {
 		{"\xF4\x90\x80\x80", false}, // past U+10FFFF
 		{"\xFF", false},
 		{"abc\xE2\x82", false}, // cut short
+		// Long enough for the eight-byte fast path, with the fault at each end.
+		{"abcdefghijklmnop", true},
+		{"abcdefgh\x00ijklmnop", false},
+		{"abcdefghijklmno\x00", false},
+		{"\x00bcdefghijklmnop", false},
+		{"abcdefghé", true},
+		{"abcdefgh\xED\xA0\x80xxxxxxx", false},
+		{"abcdefghijklmnop\x7F\x01", true},
 	}
 	for _, tt := range tests {
 		if got := ValidUTF8([]byte(tt.in)); got != tt.want {

@@ -16,6 +16,10 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		return c.fail(err)
 	}
 	b.Stats.MessagesIn.Add(1)
+	if p.Props.Has(proto.PropSubscriptionID) {
+		// [MQTT-3.3.4-6] only the server sends Subscription Identifiers
+		return c.fail(proto.Errorf(proto.ProtocolError, "PUBLISH from a client carries a Subscription Identifier"))
+	}
 	topic, err := c.resolveTopic(p)
 	if err != nil {
 		return c.fail(err)

@@ -141,12 +141,20 @@ func (c *Client) fail(err error) error {
 // touch moves the keepalive deadline after a packet from the client.
 func (c *Client) touch() {
 	if c.keepAlive == 0 {
+		// No keepalive: the connect deadline must not outlive CONNECT.
+		c.deadline = 0
 		return
 	}
 	// [MQTT-3.1.2-24] one and a half times the keepalive
+	prev := c.deadline
 	c.deadline = c.loop.broker.now() + int64(c.keepAlive)*1500
-	if !c.inWheel {
+	switch {
+	case !c.inWheel:
 		c.loop.wheel.add(c)
+	case c.deadline < prev:
+		// Only CONNECT moves a deadline back (a keepalive shorter than the
+		// connect timeout); lazy re-filing sees forward moves only.
+		c.loop.wheel.refile(c, prev)
 	}
 }
 

@@ -33,6 +33,25 @@ func (w *wheel) add(c *Client) {
 	w.slots[i] = append(w.slots[i], c)
 }
 
+// refile moves c from the slot of the deadline it was filed by to the slot
+// of its current, earlier one. If c is not in that slot (it was filed for
+// the next tick because its deadline had already passed), it stays put:
+// nothing could be earlier.
+func (w *wheel) refile(c *Client, filed int64) {
+	i := ((filed + w.res - 1) / w.res) % wheelSlots
+	bucket := w.slots[i]
+	for j, x := range bucket {
+		if x == c {
+			last := len(bucket) - 1
+			bucket[j] = bucket[last]
+			bucket[last] = nil
+			w.slots[i] = bucket[:last]
+			w.add(c)
+			return
+		}
+	}
+}
+
 // advance processes every tick up to now. Clients that are closed or have no
 // deadline leave the wheel; expired ones are passed to expire; the rest are
 // re-filed.

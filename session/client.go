@@ -213,7 +213,9 @@ func (c *Client) writeAck(t proto.Type, pid uint16, rc proto.ReasonCode) {
 // reason. It settles the session: detach, end or start its expiry, and
 // publish the will unless the client disconnected normally.
 func (c *Client) Closed() {
-	wasConnected := c.state == stateConnected
+	// sess is set exactly when CONNECT counted c as connected; the state
+	// may already say closed (expire sets it before closing the conn).
+	wasConnected := c.sess != nil
 	c.state = stateClosed
 	if c.out != nil {
 		c.out.Reset()

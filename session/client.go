@@ -105,7 +105,13 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation
 		return c.fail(proto.Errorf(proto.ProtocolError, "second CONNECT"))
 	case proto.AUTH:
-		// No enhanced authentication method was agreed in CONNECT.
+		// Decode first: a malformed AUTH is refused as malformed
+		// [MQTT-3.15.1-1]; a well-formed one is a Protocol Error, as no
+		// enhanced authentication method was agreed in CONNECT [MQTT-4.12.0-7].
+		var a proto.Auth
+		if err := a.Decode(h, body, c.version); err != nil {
+			return c.fail(err)
+		}
 		return c.fail(proto.Errorf(proto.ProtocolError, "AUTH without an authentication method"))
 	default:
 		return c.fail(proto.Errorf(proto.ProtocolError, "%v is not sent by clients", h.Type))

@@ -21,7 +21,9 @@ type Options struct {
 	ReceiveMaximum uint16
 	// MaxQueued bounds the messages a session holds beyond its inflight
 	// window (offline, or waiting for the window); past it they are dropped
-	// and counted. Default 1000.
+	// and counted. Default 10,000: publishers are acknowledged as soon as a
+	// message is routed, so a fast subscriber whose window is full needs
+	// room to catch up.
 	MaxQueued int
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
@@ -53,7 +55,7 @@ func (o *Options) withDefaults() Options {
 		d.ReceiveMaximum = 1024
 	}
 	if d.MaxQueued <= 0 {
-		d.MaxQueued = 1000
+		d.MaxQueued = 10000
 	}
 	if d.OutboundLimit <= 0 {
 		d.OutboundLimit = 4 << 20

@@ -256,11 +256,33 @@ func (s *Session) sendLocked(c *Client, p pending) {
 		c.writePublish(&p, 0, false)
 		return
 	}
-	if s.queueLen() > 0 || !s.windowOpenLocked(c) || c.overLimit() {
+	if s.queueLen() > 0 {
+		// Messages held back for a slow reader wait for no acknowledgement
+		// when nothing is in flight: let them out before p, if they can go.
+		s.fillLocked(c)
+	}
+	if s.queueLen() > 0 {
+		// Keep the order: behind what waits, then move the queue along (it
+		// may have stalled on a full outbound buffer that has since drained).
+		s.enqueueLocked(p)
+		s.fillLocked(c)
+		return
+	}
+	if !s.windowOpenLocked(c) || c.overLimit() {
 		s.enqueueLocked(p)
 		return
 	}
 	s.sendInflightLocked(c, p)
+}
+
+// retryQueued sends what waits in the queue if the connection has room
+// now; an idle client's PINGREQ is the occasion.
+func (s *Session) retryQueued(c *Client) {
+	s.mu.Lock()
+	if s.client == c && s.queueLen() > 0 {
+		s.fillLocked(c)
+	}
+	s.mu.Unlock()
 }
 
 func (s *Session) windowOpenLocked(c *Client) bool {

@@ -98,6 +98,7 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 			return c.fail(err)
 		}
 		c.buf().B = proto.AppendPingresp(c.out.B)
+		c.sess.retryQueued(c)
 		return nil
 	case proto.DISCONNECT:
 		return c.handleDisconnect(h, body)

@@ -190,15 +190,19 @@ func (c *Client) buf() *bytebufferpool.ByteBuffer {
 // idle client holds no buffer.
 func (c *Client) flush() {
 	c.dirty = false
-	if c.out == nil {
+	out := c.out
+	if out == nil {
 		return
 	}
-	if len(c.out.B) > 0 && c.state != stateClosed {
-		_, _ = c.conn.Write(c.out.B)
-	}
-	c.out.Reset()
-	c.loop.bufs.Put(c.out)
+	// Detach the buffer before writing: a failed write makes gnet close the
+	// connection inside Write, and Closed, run from there, would otherwise
+	// release c.out under us.
 	c.out = nil
+	if len(out.B) > 0 && c.state != stateClosed {
+		_, _ = c.conn.Write(out.B)
+	}
+	out.Reset()
+	c.loop.bufs.Put(out)
 }
 
 // overLimit reports whether the connection already holds more unsent bytes

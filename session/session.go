@@ -257,11 +257,6 @@ func (s *Session) sendLocked(c *Client, p pending) {
 		return
 	}
 	if s.queueLen() > 0 {
-		// Messages held back for a slow reader wait for no acknowledgement
-		// when nothing is in flight: let them out before p, if they can go.
-		s.fillLocked(c)
-	}
-	if s.queueLen() > 0 {
 		// Keep the order: behind what waits, then move the queue along (it
 		// may have stalled on a full outbound buffer that has since drained).
 		s.enqueueLocked(p)

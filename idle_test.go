@@ -1,0 +1,129 @@
+package loom_test
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/proto"
+)
+
+// rbIdleConns is the number of idle connections TestIdleConnectionsNoGoroutines
+// holds open. The test process holds both ends, two descriptors each.
+const rbIdleConns = 5000
+
+// rbRaiseFileLimit lifts the soft open-file limit towards the hard one and
+// skips the test if the process still cannot hold need descriptors. (Go
+// raises the soft limit at start-up already; this covers other runtimes.)
+func rbRaiseFileLimit(t *testing.T, need uint64) {
+	t.Helper()
+	var rl syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl))
+	if rl.Cur < need && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl))
+	}
+	if rl.Cur < need {
+		t.Skipf("open-file limit %d is below the %d this test needs", rl.Cur, need)
+	}
+}
+
+// rbParallel runs f(i) for i in [from, to) on at most width goroutines and
+// returns the first error.
+func rbParallel(from, to, width int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	next := make(chan int)
+	for range width {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		}()
+	}
+	for i := from; i < to; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
+// TestIdleConnectionsNoGoroutines: connections are served by the event
+// loops, not by a goroutine each (design.md, "Rules of the hot path").
+// 5,000 idle MQTT connections may not add 50 goroutines, and all of them
+// are gone from the broker's count once closed.
+func TestIdleConnectionsNoGoroutines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 connections: skipped with -short")
+	}
+	rbRaiseFileLimit(t, 2*rbIdleConns+500)
+	srv, addr := startBroker(t, loom.Options{})
+	base := runtime.NumGoroutine()
+	heapBase := rbHeapInuse()
+
+	conns := make([]net.Conn, rbIdleConns)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	err := rbParallel(0, rbIdleConns, 50, func(i int) error {
+		c, err := rbTryConnect(addr, fmt.Sprintf("rb-idle-%d", i))
+		switch {
+		case err != nil:
+			return err
+		case c == nil:
+			return fmt.Errorf("connection %d refused", i)
+		}
+		conns[i] = c
+		return nil
+	})
+	require.NoError(t, err)
+
+	require.EqualValues(t, rbIdleConns, srv.Connections())
+	require.EqualValues(t, rbIdleConns, srv.Broker().Stats.Connected.Load())
+	grew := runtime.NumGoroutine() - base
+	t.Logf("%d idle connections: %+d goroutines, %.0f heap bytes per connection (both ends, -race inflates it)",
+		rbIdleConns, grew, float64(rbHeapInuse()-heapBase)/rbIdleConns)
+	require.Less(t, grew, 50, "goroutines grew with the connections")
+
+	// Every connection is still served after the others came.
+	for _, i := range []int{0, rbIdleConns / 2, rbIdleConns - 1} {
+		r := &rbConn{t: t, c: conns[i], v: proto.V311}
+		r.write(proto.AppendPingreq(nil))
+		require.Equal(t, proto.PINGRESP, rbExpect[*proto.Ping](r).Type)
+	}
+
+	for i, c := range conns {
+		c.Close()
+		conns[i] = nil
+	}
+	rbEventually(t, "every connection is closed", func() bool { return srv.Connections() == 0 })
+	rbEventually(t, "no client counts as connected", func() bool { return srv.Broker().Stats.Connected.Load() == 0 })
+	rbEventually(t, "every session has ended", func() bool { return srv.Broker().SessionCount() == 0 })
+}
+
+// rbHeapInuse is the heap in use after a full collection.
+func rbHeapInuse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
+}

@@ -207,7 +207,7 @@ func (c *Client) handleDisconnect(h proto.FixedHeader, body []byte) error {
 		s.mu.Lock()
 		if s.expiry == 0 && p.Props.SessionExpiry != 0 {
 			s.mu.Unlock()
-			// [MQTT-3.14.2-2] expiry 0 at CONNECT may not become non-zero
+			// Section 3.14.2.2.2: an expiry of 0 at CONNECT may not become non-zero
 			return c.fail(proto.Errorf(proto.ProtocolError, "session expiry changed from 0 on DISCONNECT"))
 		}
 		s.expiry = p.Props.SessionExpiry

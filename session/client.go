@@ -44,6 +44,7 @@ type Client struct {
 	state     uint8
 	dirty     bool
 	inWheel   bool
+	heldBack  bool // on the loop's list of clients with messages held for a full buffer
 	takenOver atomic.Bool
 }
 
@@ -98,7 +99,6 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 			return c.fail(err)
 		}
 		c.buf().B = proto.AppendPingresp(c.out.B)
-		c.sess.retryQueued(c)
 		return nil
 	case proto.DISCONNECT:
 		return c.handleDisconnect(h, body)

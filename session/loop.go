@@ -24,6 +24,7 @@ type Loop struct {
 	spare     []item
 
 	dirty []*Client
+	held  []*Client // clients whose queue waits for their write buffer to drain
 	wheel wheel
 	bufs  bytebufferpool.Pool
 
@@ -119,5 +120,28 @@ func (l *Loop) Flush() {
 // connect deadline passed.
 func (l *Loop) advance() {
 	l.wheel.advance(l.broker.now(), func(c *Client) { c.expire() })
+	l.retryHeld()
 	l.Flush()
+}
+
+// holdBack puts c on the list retried at each tick.
+func (l *Loop) holdBack(c *Client) {
+	if !c.heldBack {
+		c.heldBack = true
+		l.held = append(l.held, c)
+	}
+}
+
+// retryHeld gives every held-back client a chance to send its queue; those
+// still over their limit put themselves back on the list.
+func (l *Loop) retryHeld() {
+	held := l.held
+	l.held = nil
+	for i, c := range held {
+		held[i] = nil
+		c.heldBack = false
+		if c.state == stateConnected && c.sess != nil {
+			c.sess.retryQueued(c)
+		}
+	}
 }

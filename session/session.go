@@ -263,15 +263,20 @@ func (s *Session) sendLocked(c *Client, p pending) {
 		s.fillLocked(c)
 		return
 	}
-	if !s.windowOpenLocked(c) || c.overLimit() {
+	if !s.windowOpenLocked(c) {
 		s.enqueueLocked(p)
+		return
+	}
+	if c.overLimit() {
+		s.enqueueLocked(p)
+		c.loop.holdBack(c)
 		return
 	}
 	s.sendInflightLocked(c, p)
 }
 
 // retryQueued sends what waits in the queue if the connection has room
-// now; an idle client's PINGREQ is the occasion.
+// now; the loop's tick calls it for clients held back by a full buffer.
 func (s *Session) retryQueued(c *Client) {
 	s.mu.Lock()
 	if s.client == c && s.queueLen() > 0 {
@@ -306,7 +311,13 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 
 // fillLocked moves queued messages into the window as far as it allows.
 func (s *Session) fillLocked(c *Client) {
-	for s.queueLen() > 0 && !c.overLimit() {
+	for s.queueLen() > 0 {
+		if c.overLimit() {
+			// Nothing acknowledges a write buffer that drains: the loop's
+			// tick tries again.
+			c.loop.holdBack(c)
+			return
+		}
 		if s.queue[s.qhead].qos > 0 && !s.windowOpenLocked(c) {
 			return
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -315,18 +314,4 @@ func (r *rawV5) subscribe(filter string, qos byte) {
 	ack, ok := p.(*proto.Suback)
 	require.True(r.t, ok, "want SUBACK, got %v", p.PacketType())
 	require.Equal(r.t, []proto.ReasonCode{proto.ReasonCode(qos)}, ack.Reasons)
-}
-
-// closed requires the broker to close the connection (EOF) within v5Wait.
-func (r *rawV5) closed() {
-	r.t.Helper()
-	require.NoError(r.t, r.conn.SetReadDeadline(time.Now().Add(v5Wait)))
-	buf := make([]byte, 256)
-	for {
-		_, err := r.conn.Read(buf)
-		if err != nil {
-			require.ErrorIs(r.t, err, io.EOF)
-			return
-		}
-	}
 }

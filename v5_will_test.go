@@ -11,13 +11,13 @@ import (
 	"github.com/loom-mqtt/loom/proto"
 )
 
-// will is the Will Message these tests give their clients.
-func will(topic string, retain bool) *paho.WillMessage {
+// v5Will is the Will Message these tests give their clients.
+func v5Will(topic string, retain bool) *paho.WillMessage {
 	return &paho.WillMessage{Topic: topic, QoS: 1, Retain: retain, Payload: []byte("gone:" + topic)}
 }
 
-// willDelay is will properties with a Will Delay Interval.
-func willDelay(sec uint32) *paho.WillProperties {
+// v5WillDelay is will properties with a Will Delay Interval.
+func v5WillDelay(sec uint32) *paho.WillProperties {
 	return &paho.WillProperties{WillDelayInterval: &sec}
 }
 
@@ -82,7 +82,7 @@ func TestV5WillAndDisconnect(t *testing.T) {
 	watch.sub(t, v5Opt("disc/#", 1))
 	pub, _ := connectV5(t, addr, v5Conf{id: "disc-pub"})
 
-	normal, _ := connectV5(t, addr, v5Conf{id: "disc-normal", will: will("disc/normal", false)})
+	normal, _ := connectV5(t, addr, v5Conf{id: "disc-normal", will: v5Will("disc/normal", false)})
 	require.NoError(t, normal.Disconnect(&paho.Disconnect{ReasonCode: 0x00}))
 	v5WaitConnections(t, srv, 2)
 	// The will would be routed as the connection closes, right after the
@@ -90,7 +90,7 @@ func TestV5WillAndDisconnect(t *testing.T) {
 	require.Empty(t, watch.until(t, pub, "disc/normal"), "will published after DISCONNECT 0x00")
 	watch.quiet(t, 300*time.Millisecond)
 
-	withWill, _ := connectV5(t, addr, v5Conf{id: "disc-will", will: will("disc/will", false)})
+	withWill, _ := connectV5(t, addr, v5Conf{id: "disc-will", will: v5Will("disc/will", false)})
 	require.NoError(t, withWill.Disconnect(&paho.Disconnect{ReasonCode: 0x04}))
 	got := watch.recv(t)
 	require.Equal(t, "disc/will", got.Topic)
@@ -110,7 +110,7 @@ func TestV5WillDelay(t *testing.T) {
 		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
 		watch.sub(t, v5Opt("wd/#", 1))
 		c, _ := connectV5(t, addr, v5Conf{id: "wd-late", keep: true, expiry: 60,
-			will: will("wd/late", false), willProps: willDelay(1)})
+			will: v5Will("wd/late", false), willProps: v5WillDelay(1)})
 		cut := time.Now()
 		c.cut()
 		got := watch.recv(t)
@@ -125,7 +125,7 @@ func TestV5WillDelay(t *testing.T) {
 		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
 		watch.sub(t, v5Opt("wd/#", 1))
 		c, _ := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60,
-			will: will("wd/back", false), willProps: willDelay(3)})
+			will: v5Will("wd/back", false), willProps: v5WillDelay(3)})
 		c.cut()
 		v5WaitConnections(t, srv, 1)
 		back, ack := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60})
@@ -143,7 +143,7 @@ func TestV5WillDelay(t *testing.T) {
 		watch.sub(t, v5Opt("wd/#", 1))
 		// Session Expiry 0: the session ends with the connection, long
 		// before the hour of will delay.
-		c, _ := connectV5(t, addr, v5Conf{id: "wd-end", will: will("wd/end", false), willProps: willDelay(3600)})
+		c, _ := connectV5(t, addr, v5Conf{id: "wd-end", will: v5Will("wd/end", false), willProps: v5WillDelay(3600)})
 		c.cut()
 		require.Equal(t, "gone:wd/end", string(watch.recv(t).Payload))
 	})
@@ -170,7 +170,7 @@ func TestV5WillOnTakeover(t *testing.T) {
 			watch, _ := connectV5(t, addr, v5Conf{id: "to-watch"})
 			watch.sub(t, v5Opt("to/#", 1))
 			old, _ := connectV5(t, addr, v5Conf{id: "to-id", keep: true, expiry: 60,
-				will: will("to/old", false), willProps: willDelay(tc.delay)})
+				will: v5Will("to/old", false), willProps: v5WillDelay(tc.delay)})
 			_, _ = connectV5(t, addr, v5Conf{id: "to-id", keep: true, expiry: 60})
 			select {
 			case <-old.Done():

@@ -30,7 +30,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		s.mu.Lock()
 		if _, seen := s.inQoS2[p.PacketID]; seen {
 			// A re-sent QoS 2 PUBLISH whose PUBREL has not come yet: answer
-			// again, deliver once [MQTT-4.3.3-9] (method B in 4.3.3).
+			// again, deliver once [MQTT-4.3.3-10].
 			s.mu.Unlock()
 			c.writeAck(proto.PUBREC, p.PacketID, proto.Success)
 			return nil
@@ -51,9 +51,9 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 
 	switch p.QoS {
 	case 1:
-		c.writeAck(proto.PUBACK, p.PacketID, proto.Success) // [MQTT-4.3.2-2]
+		c.writeAck(proto.PUBACK, p.PacketID, proto.Success) // [MQTT-4.3.2-4]
 	case 2:
-		c.writeAck(proto.PUBREC, p.PacketID, proto.Success) // [MQTT-4.3.3-2]
+		c.writeAck(proto.PUBREC, p.PacketID, proto.Success) // [MQTT-4.3.3-8]
 	}
 	return nil
 }

@@ -55,6 +55,11 @@ func run() int {
 		log.Debug("open-file limit", "n", n)
 	}
 
+	// Catch signals before the listeners open: a signal that arrives once
+	// clients can connect must stop the broker cleanly, not kill it.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+
 	srv := loom.New(loom.Options{Listeners: listens, Loops: *loops, Logger: log})
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "err", err)
@@ -64,8 +69,6 @@ func run() int {
 		log.Info("listening", "addr", a.String())
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())

@@ -75,7 +75,10 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 		return nil
 	}
 	if c.takenOver.Load() {
-		return errTakenOver
+		// The takeover closure queued on this loop sends DISCONNECT 0x8E
+		// and closes; until it runs, the old connection's packets are
+		// ignored rather than closing it without that word.
+		return nil
 	}
 	if c.state == stateAwaitConnect {
 		if h.Type != proto.CONNECT {

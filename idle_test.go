@@ -105,18 +105,18 @@ func TestIdleConnectionsNoGoroutines(t *testing.T) {
 
 	// Every connection is still served after the others came.
 	for _, i := range []int{0, rbIdleConns / 2, rbIdleConns - 1} {
-		r := &rbConn{t: t, c: conns[i], v: proto.V311}
+		r := rawOver(t, conns[i], proto.V311)
 		r.write(proto.AppendPingreq(nil))
-		require.Equal(t, proto.PINGRESP, rbExpect[*proto.Ping](r).Type)
+		require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type)
 	}
 
 	for i, c := range conns {
 		c.Close()
 		conns[i] = nil
 	}
-	rbEventually(t, "every connection is closed", func() bool { return srv.Connections() == 0 })
-	rbEventually(t, "no client counts as connected", func() bool { return srv.Broker().Stats.Connected.Load() == 0 })
-	rbEventually(t, "every session has ended", func() bool { return srv.Broker().SessionCount() == 0 })
+	eventually(t, "every connection is closed", func() bool { return srv.Connections() == 0 })
+	eventually(t, "no client counts as connected", func() bool { return srv.Broker().Stats.Connected.Load() == 0 })
+	eventually(t, "every session has ended", func() bool { return srv.Broker().SessionCount() == 0 })
 }
 
 // rbHeapInuse is the heap in use after a full collection.

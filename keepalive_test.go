@@ -19,7 +19,7 @@ import (
 // rbSilentFor connects r with a 1 s keepalive, sends nothing more, and
 // returns what the broker sent before closing and how long after CONNACK
 // it closed.
-func rbSilentFor(t *testing.T, r *rbConn, id string, edit func(*proto.Connect)) ([]proto.Packet, time.Duration) {
+func rbSilentFor(t *testing.T, r *rawClient, id string, edit func(*proto.Connect)) ([]proto.Packet, time.Duration) {
 	t.Helper()
 	r.connect(id, func(p *proto.Connect) {
 		p.KeepAlive = 1
@@ -28,7 +28,7 @@ func rbSilentFor(t *testing.T, r *rbConn, id string, edit func(*proto.Connect)) 
 		}
 	})
 	start := time.Now()
-	pkts := r.rest() // fails unless the broker closes within rbWait
+	pkts := r.rest() // fails unless the broker closes within rawWait
 	return pkts, time.Since(start)
 }
 
@@ -39,7 +39,7 @@ const rbNotEarly = 1200 * time.Millisecond
 func TestKeepaliveTimeoutV311(t *testing.T) {
 	t.Parallel()
 	_, addr := startBroker(t, loom.Options{})
-	pkts, after := rbSilentFor(t, rbDial(t, addr, proto.V311), "rb-ka-v3", nil)
+	pkts, after := rbSilentFor(t, rawDial(t, addr, proto.V311), "rb-ka-v3", nil)
 	// [MQTT-3.1.2-24] closed after 1.5 × Keep Alive without a packet, and
 	// not before; 3.1.1 has no DISCONNECT from the server.
 	require.Empty(t, pkts)
@@ -49,7 +49,7 @@ func TestKeepaliveTimeoutV311(t *testing.T) {
 func TestKeepaliveTimeoutV5(t *testing.T) {
 	t.Parallel()
 	_, addr := startBroker(t, loom.Options{})
-	pkts, after := rbSilentFor(t, rbDial(t, addr, proto.V5), "rb-ka-v5", nil)
+	pkts, after := rbSilentFor(t, rawDial(t, addr, proto.V5), "rb-ka-v5", nil)
 	// [MQTT-3.1.2-22] closed after 1.5 × Keep Alive, and not before; the
 	// broker says why first: DISCONNECT 0x8D (Keep Alive timeout).
 	require.GreaterOrEqual(t, after, rbNotEarly, "closed before 1.5 × Keep Alive")
@@ -68,12 +68,12 @@ func TestKeepaliveWillOnTimeout(t *testing.T) {
 		t.Run(rbVersionName(v), func(t *testing.T) {
 			t.Parallel()
 			srv, addr := startBroker(t, loom.Options{})
-			sub := rbDial(t, addr, proto.V5)
+			sub := rawDial(t, addr, proto.V5)
 			sub.connect("rb-will-sub", nil)
 			sub.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("rb/will/#"), QoS: 1}}})
-			rbExpect[*proto.Suback](sub)
+			expect[*proto.Suback](sub)
 
-			victim := rbDial(t, addr, v)
+			victim := rawDial(t, addr, v)
 			pkts, _ := rbSilentFor(t, victim, "rb-will-victim", func(p *proto.Connect) {
 				p.WillFlag, p.WillQoS = true, 1
 				p.WillTopic, p.WillPayload = []byte("rb/will/victim"), []byte("gone")
@@ -82,10 +82,10 @@ func TestKeepaliveWillOnTimeout(t *testing.T) {
 				require.Len(t, pkts, 1) // the 0x8D DISCONNECT
 			}
 
-			will := rbExpect[*proto.Publish](sub)
+			will := expect[*proto.Publish](sub)
 			require.Equal(t, "rb/will/victim", string(will.Topic))
 			require.Equal(t, "gone", string(will.Payload))
-			rbEventually(t, "the victim no longer counts as connected", func() bool {
+			eventually(t, "the victim no longer counts as connected", func() bool {
 				return srv.Broker().Stats.Connected.Load() == 1 && srv.Connections() == 1
 			})
 		})
@@ -100,14 +100,14 @@ func TestKeepalivePingsKeepConnectionOpen(t *testing.T) {
 		t.Run(rbVersionName(v), func(t *testing.T) {
 			t.Parallel()
 			srv, addr := startBroker(t, loom.Options{})
-			r := rbDial(t, addr, v)
+			r := rawDial(t, addr, v)
 			r.connect("rb-pinger", func(p *proto.Connect) { p.KeepAlive = 1 })
 			tick := time.NewTicker(500 * time.Millisecond)
 			defer tick.Stop()
 			for i := 0; i < 8; i++ {
 				<-tick.C
 				r.write(proto.AppendPingreq(nil))
-				p := rbExpect[*proto.Ping](r)
+				p := expect[*proto.Ping](r)
 				require.Equal(t, proto.PINGRESP, p.Type, "ping %d", i)
 			}
 			require.EqualValues(t, 1, srv.Connections())
@@ -121,11 +121,11 @@ func TestKeepalivePingsKeepConnectionOpen(t *testing.T) {
 func TestKeepaliveZeroIsNeverTimedOut(t *testing.T) {
 	t.Parallel()
 	_, addr := startBroker(t, loom.Options{Session: session.Options{ConnectTimeout: time.Second}})
-	r := rbDial(t, addr, proto.V5)
+	r := rawDial(t, addr, proto.V5)
 	r.connect("rb-ka0", nil) // KeepAlive 0
 	time.Sleep(2500 * time.Millisecond)
 	r.write(proto.AppendPingreq(nil))
-	p := rbExpect[*proto.Ping](r)
+	p := expect[*proto.Ping](r)
 	require.Equal(t, proto.PINGRESP, p.Type)
 }
 
@@ -148,7 +148,7 @@ func TestConnectTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			r := rbDial(t, addr, proto.V311)
+			r := rawDial(t, addr, proto.V311)
 			if tc.send != nil {
 				r.write(tc.send)
 			}
@@ -160,11 +160,11 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	t.Run("connected in time", func(t *testing.T) {
 		t.Parallel()
-		r := rbDial(t, addr, proto.V311)
+		r := rawDial(t, addr, proto.V311)
 		r.connect("rb-in-time", func(p *proto.Connect) { p.KeepAlive = 10 })
 		time.Sleep(2 * time.Second)
 		r.write(proto.AppendPingreq(nil))
-		require.Equal(t, proto.PINGRESP, rbExpect[*proto.Ping](r).Type)
+		require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type)
 		require.GreaterOrEqual(t, srv.Connections(), int64(1))
 	})
 }

@@ -32,16 +32,16 @@ func rbTryConnect(addr, id string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(rbWait))
+	_ = c.SetDeadline(time.Now().Add(rawWait))
 	pkt := (&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte(id)}).Append(nil, proto.V311)
-	if _, err := c.Write(pkt); err != nil && !rbClosed(err) && !rbBrokenPipe(err) {
+	if _, err := c.Write(pkt); err != nil && !isClosed(err) && !rbBrokenPipe(err) {
 		c.Close()
 		return nil, err
 	}
 	var ack [4]byte
 	n, err := io.ReadFull(c, ack[:])
 	switch {
-	case n == 0 && rbClosed(err):
+	case n == 0 && isClosed(err):
 		c.Close()
 		return nil, nil // refused: closed at once
 	case err != nil:
@@ -113,7 +113,7 @@ func TestConnectionCap(t *testing.T) {
 		c.Close()
 	}
 	accepted = accepted[10:]
-	rbEventually(t, "the ten leavers are gone", func() bool { return srv.Connections() == 10 })
+	eventually(t, "the ten leavers are gone", func() bool { return srv.Connections() == 10 })
 	for i := range 10 {
 		c, err := rbTryConnect(addr, fmt.Sprintf("rb-cap-again-%d", i))
 		require.NoError(t, err)
@@ -168,7 +168,7 @@ func TestDescriptorBudget(t *testing.T) {
 		}
 	}()
 	var addr string
-	timeout := time.After(4 * rbWait)
+	timeout := time.After(4 * rawWait)
 	for addr == "" {
 		select {
 		case l, ok := <-lines:
@@ -204,7 +204,7 @@ func TestDescriptorBudget(t *testing.T) {
 
 	// Every accepted connection is still served.
 	for i, c := range accepted {
-		_ = c.SetDeadline(time.Now().Add(rbWait))
+		_ = c.SetDeadline(time.Now().Add(rawWait))
 		_, err := c.Write(proto.AppendPingreq(nil))
 		require.NoError(t, err)
 		var resp [2]byte
@@ -219,7 +219,7 @@ func TestDescriptorBudget(t *testing.T) {
 		c.Close()
 	}
 	accepted = accepted[10:]
-	deadline := time.Now().Add(2 * rbWait)
+	deadline := time.Now().Add(2 * rawWait)
 	for i := 0; i < 10; {
 		require.True(t, time.Now().Before(deadline), "only %d new connections got in after 10 left", i)
 		c, err := rbTryConnect(addr, fmt.Sprintf("rb-fd-again-%d", i))

@@ -1,14 +1,12 @@
 package loom_test
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"slices"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,12 +19,8 @@ import (
 
 // The robustness tests (malformed_test.go, idle_test.go, keepalive_test.go,
 // limits_test.go) drive the broker over raw connections, so that nothing in
-// a client library can hide or repair what the broker does. Their helpers
-// carry the prefix rb.
-
-// rbWait bounds every wait for the broker: generous, since a loaded 2-core
-// machine under -race can be slow, and never a measure of speed.
-const rbWait = 5 * time.Second
+// a client library can hide or repair what the broker does (rawClient, in
+// rawclient_test.go). Their own helpers carry the prefix rb.
 
 // Limits of the broker the malformed table runs against, small enough that
 // the cases can cross them.
@@ -108,7 +102,7 @@ func TestMalformedCatalogue(t *testing.T) {
 		})
 	}
 	require.Greater(t, n, 100, "the catalogue lost its malformed examples")
-	rbEventually(t, "only the healthy client is left", func() bool { return srv.Connections() == 1 })
+	eventually(t, "only the healthy client is left", func() bool { return srv.Connections() == 1 })
 }
 
 // rbCaseOf turns a catalogue example into a case.
@@ -154,7 +148,7 @@ func TestMalformedExtra(t *testing.T) {
 			healthy.check(t)
 		})
 	}
-	rbEventually(t, "only the healthy client is left", func() bool { return srv.Connections() == 1 })
+	eventually(t, "only the healthy client is left", func() bool { return srv.Connections() == 1 })
 }
 
 func rbExtraCases() []rbCase {
@@ -267,7 +261,7 @@ func rbExtraCases() []rbCase {
 // answer and that it closed the connection.
 func rbRun(t *testing.T, addr string, c rbCase) {
 	t.Helper()
-	r := rbDial(t, addr, c.v)
+	r := rawDial(t, addr, c.v)
 	why := fmt.Sprintf("case %q [%s]", c.name, c.spec)
 	if c.first {
 		r.write(c.raw)
@@ -312,142 +306,17 @@ func rbCheckConnack(t *testing.T, got []byte, c rbCase, why string) {
 	require.True(t, slices.Contains(c.connack, ans), "%s: CONNACK %+v, want one of %+v", why, ans, c.connack)
 }
 
-// ---- raw connections -------------------------------------------------
-
-// rbConn is a raw MQTT connection: whole packets out, decoded packets in.
-type rbConn struct {
-	t   testing.TB
-	c   net.Conn
-	v   proto.Version
-	buf []byte
-}
-
-func rbDial(t testing.TB, addr string, v proto.Version) *rbConn {
-	return &rbConn{t: t, c: dial(t, addr), v: v}
-}
-
-func (r *rbConn) write(b []byte) {
-	r.t.Helper()
-	_ = r.c.SetWriteDeadline(time.Now().Add(rbWait))
-	_, err := r.c.Write(b)
-	require.NoError(r.t, err)
-}
-
-func (r *rbConn) send(p proto.Packet) {
-	r.t.Helper()
-	r.write(p.Append(nil, r.v))
-}
-
-// connect sends a CONNECT in r's version (edit may change it) and requires
-// a successful CONNACK.
-func (r *rbConn) connect(id string, edit func(*proto.Connect)) *proto.Connack {
-	r.t.Helper()
-	p := &proto.Connect{Version: r.v, CleanStart: true, ClientID: []byte(id)}
-	if edit != nil {
-		edit(p)
-	}
-	r.send(p)
-	ack := rbExpect[*proto.Connack](r)
-	require.Equal(r.t, proto.Success, ack.Reason, "CONNACK refused %q", id)
-	return ack
-}
-
-// rbClosed reports whether err means the peer closed the connection.
-func rbClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
-}
-
-// fill reads once into r.buf; io.EOF when the broker has closed.
-func (r *rbConn) fill(deadline time.Time) error {
-	_ = r.c.SetReadDeadline(deadline)
-	var tmp [4096]byte
-	n, err := r.c.Read(tmp[:])
-	r.buf = append(r.buf, tmp[:n]...)
-	switch {
-	case n > 0:
-		return nil
-	case rbClosed(err):
-		return io.EOF
-	}
-	return err
-}
-
-// next returns the next packet from the broker, or io.EOF once it closed
-// the connection, or another error (a timeout) if it did neither in time.
-func (r *rbConn) next() (proto.Packet, error) {
-	deadline := time.Now().Add(rbWait)
-	for {
-		if len(r.buf) > 0 {
-			p, n, err := proto.Decode(r.buf, r.v)
-			if !errors.Is(err, proto.ErrIncomplete) {
-				if err != nil {
-					return nil, fmt.Errorf("broker sent undecodable bytes % x: %w", r.buf, err)
-				}
-				r.buf = r.buf[n:]
-				return p, nil
-			}
-		}
-		if err := r.fill(deadline); err != nil {
-			if err == io.EOF && len(r.buf) > 0 {
-				return nil, fmt.Errorf("closed inside a packet: % x", r.buf)
-			}
-			return nil, err
-		}
-	}
-}
-
-// rbExpect requires the next packet to be a T.
-func rbExpect[T proto.Packet](r *rbConn) T {
-	r.t.Helper()
-	p, err := r.next()
-	require.NoError(r.t, err)
-	v, ok := p.(T)
-	require.True(r.t, ok, "got %T %+v, want %T", p, p, v)
-	return v
-}
-
-// rest reads packets until the broker closes the connection, which it must
-// do within rbWait.
-func (r *rbConn) rest() []proto.Packet {
-	r.t.Helper()
-	var out []proto.Packet
-	for {
-		p, err := r.next()
-		if err == io.EOF {
-			return out
-		}
-		require.NoError(r.t, err, "the broker did not close the connection (got so far: %v)", out)
-		out = append(out, p)
-	}
-}
-
-// restBytes reads raw bytes until the broker closes the connection.
-func (r *rbConn) restBytes() []byte {
-	r.t.Helper()
-	deadline := time.Now().Add(rbWait)
-	for {
-		if err := r.fill(deadline); err != nil {
-			require.ErrorIs(r.t, err, io.EOF, "the broker did not close the connection (got % x)", r.buf)
-			out := r.buf
-			r.buf = nil
-			return out
-		}
-	}
-}
-
 // rbHealthy is a v5 client connected before the bad ones, subscribed to its
 // own topics at QoS 1; check makes it publish and receive once more.
 type rbHealthy struct {
-	r   *rbConn
+	r   *rawClient
 	pid uint16
 }
 
 func rbNewHealthy(t *testing.T, addr string) *rbHealthy {
-	r := rbDial(t, addr, proto.V5)
+	r := rawDial(t, addr, proto.V5)
 	r.connect("rb-healthy", nil)
-	r.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("rb-healthy/#"), QoS: 1}}})
-	ack := rbExpect[*proto.Suback](r)
-	require.Equal(t, []proto.ReasonCode{proto.GrantedQoS1}, ack.Reasons)
+	r.subscribe("rb-healthy/#", 1)
 	return &rbHealthy{r: r, pid: 1}
 }
 
@@ -477,18 +346,6 @@ func (h *rbHealthy) check(t *testing.T) {
 	}
 }
 
-// rbEventually polls cond until it holds, for at most 10 s.
-func rbEventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * rbWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // ---- many malformed connections ------------------------------------------
 
 const rbFloodConns = 10_000
@@ -513,11 +370,11 @@ func TestMalformedFloodLeavesNoTrace(t *testing.T) {
 
 	// Warm up first, so pools and loop buffers are in the baseline.
 	require.NoError(t, rbParallel(0, 500, 50, one))
-	rbEventually(t, "the warm-up connections are closed", func() bool { return srv.Connections() == 0 })
+	eventually(t, "the warm-up connections are closed", func() bool { return srv.Connections() == 0 })
 	goroutines, heap := runtime.NumGoroutine(), rbHeapInuse()
 
 	require.NoError(t, rbParallel(500, 500+rbFloodConns, 50, one))
-	rbEventually(t, "every connection is closed", func() bool { return srv.Connections() == 0 })
+	eventually(t, "every connection is closed", func() bool { return srv.Connections() == 0 })
 	require.Zero(t, srv.Broker().Stats.Connected.Load(), "clients still count as connected")
 	require.Zero(t, srv.Broker().SessionCount(), "sessions outlived their connections")
 
@@ -525,7 +382,7 @@ func TestMalformedFloodLeavesNoTrace(t *testing.T) {
 	// comes round; give the heap that long to settle.
 	var g int
 	var h int64
-	rbEventually(t, "goroutines and heap are back near the baseline", func() bool {
+	eventually(t, "goroutines and heap are back near the baseline", func() bool {
 		g, h = runtime.NumGoroutine(), rbHeapInuse()
 		return g <= goroutines+20 && h <= heap+16<<20
 	})
@@ -542,7 +399,7 @@ func rbFloodOne(addr string, i int, ex proto.Example) error {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * rbWait))
+	_ = c.SetDeadline(time.Now().Add(2 * rawWait))
 	var out []byte
 	if proto.Type(ex.Raw[0]>>4) != proto.CONNECT {
 		connect := &proto.Connect{Version: ex.Version, CleanStart: true, ClientID: []byte(fmt.Sprintf("rb-flood-%d", i))}
@@ -559,10 +416,10 @@ func rbFloodOne(addr string, i int, ex proto.Example) error {
 		}
 	}
 	out = append(out, ex.Raw...)
-	if _, err := c.Write(out); err != nil && !rbClosed(err) {
+	if _, err := c.Write(out); err != nil && !isClosed(err) {
 		return err
 	}
-	if _, err := io.Copy(io.Discard, c); err != nil && !rbClosed(err) {
+	if _, err := io.Copy(io.Discard, c); err != nil && !isClosed(err) {
 		return fmt.Errorf("flood %d (%s): not closed: %w", i, ex.Name, err)
 	}
 	return nil

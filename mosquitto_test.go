@@ -54,7 +54,7 @@ func mosqSubscribe(t testing.TB, srv *loom.Server, addr string, args ...string) 
 	cmd.Stdout, cmd.Stderr = &p.out, &p.errb
 	require.NoError(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()
-	v3Eventually(t, "mosquitto_sub to subscribe", func() bool {
+	eventually(t, "mosquitto_sub to subscribe", func() bool {
 		select {
 		case err := <-p.done:
 			p.done <- err // it ended early; wait reports how

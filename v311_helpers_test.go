@@ -1,20 +1,14 @@
 package loom_test
 
 import (
-	"errors"
-	"io"
 	"net"
 	"net/url"
 	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
-
-	"github.com/loom-mqtt/loom"
-	"github.com/loom-mqtt/loom/proto"
 )
 
 // v3Wait bounds every wait in the 3.1.1 tests: generous, because a loaded
@@ -118,94 +112,6 @@ func v3DialKeep(conns chan<- net.Conn) mqtt3.OpenConnectionFunc {
 		}
 		return c, err
 	}
-}
-
-// v3Eventually polls cond until it holds, failing the test after v3Wait.
-func v3Eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(v3Wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// v3WaitSubscriptions waits until the broker's router holds n subscriptions:
-// a way to know an external client (mosquitto_sub) has subscribed.
-func v3WaitSubscriptions(t testing.TB, srv *loom.Server, n int) {
-	t.Helper()
-	v3Eventually(t, "subscriptions in the router", func() bool {
-		return srv.Broker().Router().Stats().Subscriptions >= n
-	})
-}
-
-// v3Raw is a hand-driven client over one TCP connection, for what a
-// library client will not send (an empty id with Clean Session 0) or does
-// not show (CONNACK return codes, MQTT 3.1 framing).
-type v3Raw struct {
-	t   testing.TB
-	c   net.Conn
-	v   proto.Version
-	buf []byte
-}
-
-func v3Dial(t testing.TB, addr string, v proto.Version) *v3Raw {
-	return &v3Raw{t: t, c: dial(t, addr), v: v}
-}
-
-// send encodes p in the connection's version and writes it.
-func (r *v3Raw) send(p proto.Packet) {
-	r.t.Helper()
-	require.NoError(r.t, r.c.SetWriteDeadline(time.Now().Add(v3Wait)))
-	_, err := r.c.Write(p.Append(nil, r.v))
-	require.NoError(r.t, err)
-}
-
-// read returns the next whole packet from the broker, or the read error
-// (io.EOF once the broker has closed the connection).
-func (r *v3Raw) read() (proto.Packet, error) {
-	require.NoError(r.t, r.c.SetReadDeadline(time.Now().Add(v3Wait)))
-	chunk := make([]byte, 4096)
-	for {
-		p, n, err := proto.Decode(r.buf, r.v)
-		if err == nil {
-			// A fresh slice for the rest: the decoded packet still points into
-			// the old one.
-			r.buf = append([]byte(nil), r.buf[n:]...)
-			return p, nil
-		}
-		if !errors.Is(err, proto.ErrIncomplete) {
-			return nil, err
-		}
-		k, err := r.c.Read(chunk)
-		r.buf = append(r.buf, chunk[:k]...)
-		if err != nil && k == 0 {
-			return nil, err
-		}
-	}
-}
-
-// expect reads the next packet and requires it to be of type T.
-func v3Expect[T proto.Packet](r *v3Raw) T {
-	r.t.Helper()
-	p, err := r.read()
-	require.NoError(r.t, err)
-	got, ok := p.(T)
-	require.True(r.t, ok, "got %T, want %T", p, *new(T))
-	return got
-}
-
-// expectClosed requires the broker to close the connection with nothing
-// more sent.
-func (r *v3Raw) expectClosed() {
-	r.t.Helper()
-	p, err := r.read()
-	require.Nil(r.t, p, "a packet arrived where the connection should close")
-	var ne net.Error
-	require.False(r.t, errors.As(err, &ne) && ne.Timeout(), "the broker did not close the connection")
-	require.True(r.t, errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET), "read error: %v", err)
 }
 
 // v3NeedBinary skips the test when an external client is not installed.

@@ -20,7 +20,7 @@ func TestV311PersistentSession(t *testing.T) {
 	require.False(t, present) // [MQTT-3.2.2-3] no session was stored yet
 	v3Subscribe(t, c1, topic, 1, newV3Inbox())
 	c1.Disconnect(250)
-	v3Eventually(t, "the persistent client's connection to close", func() bool { return srv.Connections() == 0 })
+	eventually(t, "the persistent client's connection to close", func() bool { return srv.Connections() == 0 })
 
 	pub, _ := v3Connect(t, v3Options(addr, "v3-persist-pub"))
 	want := []v3Message{
@@ -66,7 +66,7 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 	c1, _ := v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
 	v3Subscribe(t, c1, topic, 1, newV3Inbox())
 	c1.Disconnect(250)
-	v3Eventually(t, "the persistent client's connection to close", func() bool { return srv.Connections() == 0 })
+	eventually(t, "the persistent client's connection to close", func() bool { return srv.Connections() == 0 })
 
 	pub, _ := v3Connect(t, v3Options(addr, "v3-clean-pub"))
 	v3Publish(t, pub, topic, 1, false, "queued while away")
@@ -89,7 +89,7 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 	// [MQTT-3.1.2-6] the clean session lasted as long as its connection:
 	// nothing is stored once it closes.
 	c2.Disconnect(250)
-	v3Eventually(t, "the clean client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
+	eventually(t, "the clean client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
 	_, present = v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
 	require.False(t, present) // [MQTT-3.2.2-3]
 }
@@ -99,9 +99,9 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 func TestV311EmptyClientID(t *testing.T) {
 	t.Run("clean session 0 is refused", func(t *testing.T) {
 		_, addr := startBroker(t, loom.Options{})
-		r := v3Dial(t, addr, proto.V311)
+		r := rawDial(t, addr, proto.V311)
 		r.send(&proto.Connect{CleanStart: false, KeepAlive: 30})
-		ack := v3Expect[*proto.Connack](r)
+		ack := expect[*proto.Connack](r)
 		// [MQTT-3.1.3-8] CONNACK 0x02 "identifier rejected";
 		// [MQTT-3.2.2-4] with Session Present 0.
 		require.Equal(t, proto.V3IdentifierRejected, ack.Reason)
@@ -114,11 +114,11 @@ func TestV311EmptyClientID(t *testing.T) {
 		srv, addr := startBroker(t, loom.Options{})
 		// Two anonymous clients at once: each must get its own id
 		// [MQTT-3.1.3-6], or the second would take the first's place.
-		var rs []*v3Raw
+		var rs []*rawClient
 		for range 2 {
-			r := v3Dial(t, addr, proto.V311)
+			r := rawDial(t, addr, proto.V311)
 			r.send(&proto.Connect{CleanStart: true, KeepAlive: 30})
-			ack := v3Expect[*proto.Connack](r)
+			ack := expect[*proto.Connack](r)
 			require.Equal(t, proto.V3Accepted, ack.Reason) // [MQTT-3.1.4-4]
 			require.False(t, ack.SessionPresent)           // [MQTT-3.2.2-1]
 			rs = append(rs, r)
@@ -126,12 +126,12 @@ func TestV311EmptyClientID(t *testing.T) {
 		require.Equal(t, 2, srv.Broker().SessionCount())
 		for i, r := range rs {
 			r.send(&proto.Subscribe{PacketID: uint16(i + 1), Subscriptions: []proto.Subscription{{Filter: []byte("anon/t"), QoS: 1}}})
-			require.Equal(t, []proto.ReasonCode{1}, v3Expect[*proto.Suback](r).Reasons)
+			require.Equal(t, []proto.ReasonCode{1}, expect[*proto.Suback](r).Reasons)
 		}
 		pub, _ := v3Connect(t, v3Options(addr, "v3-anon-pub"))
 		v3Publish(t, pub, "anon/t", 1, false, "to both")
 		for i, r := range rs {
-			p := v3Expect[*proto.Publish](r)
+			p := expect[*proto.Publish](r)
 			require.Equal(t, "to both", string(p.Payload), fmt.Sprintf("client %d", i))
 			r.send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
 		}

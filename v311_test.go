@@ -154,7 +154,7 @@ func TestV311NoWillAfterDisconnect(t *testing.T) {
 	c.Disconnect(250)
 	// Its clean session is dropped as the connection closes, just before a
 	// will would be routed.
-	v3Eventually(t, "the disconnected client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
+	eventually(t, "the disconnected client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
 
 	// [MQTT-3.1.2-10] [MQTT-3.14.4-3] DISCONNECT discards the will. A will
 	// would be routed as the connection closed, before this marker on the
@@ -233,20 +233,20 @@ func TestMQTT31(t *testing.T) {
 
 	// A raw 3.1 client. [MQTT-3.1.2-2] the broker supports this level, so
 	// it accepts the connection: [MQTT-3.1.4-4] CONNACK 0.
-	r := v3Dial(t, addr, proto.V31)
+	r := rawDial(t, addr, proto.V31)
 	r.send(&proto.Connect{Version: proto.V31, CleanStart: true, KeepAlive: 30, ClientID: []byte("v31-raw")})
-	ack := v3Expect[*proto.Connack](r)
+	ack := expect[*proto.Connack](r)
 	require.Equal(t, proto.V3Accepted, ack.Reason)
 	require.False(t, ack.SessionPresent) // [MQTT-3.2.2-1]
 
 	r.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("v31/to-raw"), QoS: 1}}})
-	sa := v3Expect[*proto.Suback](r)
+	sa := expect[*proto.Suback](r)
 	require.Equal(t, uint16(1), sa.PacketID) // [MQTT-2.3.1-7]
 	require.Equal(t, []proto.ReasonCode{1}, sa.Reasons)
 
 	// paho 3.1 → raw 3.1, QoS 2 published, QoS 1 granted [MQTT-3.8.4-6].
 	v3Publish(t, paho31, "v31/to-raw", 2, false, "hello raw")
-	p := v3Expect[*proto.Publish](r)
+	p := expect[*proto.Publish](r)
 	require.Equal(t, "v31/to-raw", string(p.Topic))
 	require.Equal(t, "hello raw", string(p.Payload))
 	require.Equal(t, byte(1), p.QoS)
@@ -256,11 +256,11 @@ func TestMQTT31(t *testing.T) {
 	// raw 3.1 → paho 3.1 at QoS 2, the whole exchange by hand:
 	// PUBLISH → PUBREC, PUBREL → PUBCOMP [MQTT-4.3.3-2].
 	r.send(&proto.Publish{QoS: 2, PacketID: 7, Topic: []byte("v31/to-paho"), Payload: []byte("hello paho")})
-	rec := v3Expect[*proto.Ack](r)
+	rec := expect[*proto.Ack](r)
 	require.Equal(t, proto.PUBREC, rec.Type)
 	require.Equal(t, uint16(7), rec.PacketID) // [MQTT-2.3.1-6]
 	r.send(&proto.Ack{Type: proto.PUBREL, PacketID: 7})
-	comp := v3Expect[*proto.Ack](r)
+	comp := expect[*proto.Ack](r)
 	require.Equal(t, proto.PUBCOMP, comp.Type)
 	require.Equal(t, uint16(7), comp.PacketID)
 	in.expect(t, v3Message{topic: "v31/to-paho", payload: "hello paho", qos: 2})
@@ -271,7 +271,7 @@ func TestMQTT31(t *testing.T) {
 	in.expect(t, v3Message{topic: "v31/to-paho", payload: "from 3.1.1", qos: 1})
 
 	r.send(&proto.Ping{Type: proto.PINGREQ})
-	require.Equal(t, proto.PINGRESP, v3Expect[*proto.Ping](r).Type) // [MQTT-3.12.4-1]
+	require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type) // [MQTT-3.12.4-1]
 	r.send(&proto.Disconnect{})
 	r.expectClosed()
 }
@@ -333,14 +333,14 @@ func TestV311PeerResetWhileBrokerWrites(t *testing.T) {
 	}
 	const clients = 10
 	for i := range clients {
-		r := v3Dial(t, addr, proto.V311)
+		r := rawDial(t, addr, proto.V311)
 		r.send(&proto.Connect{CleanStart: true, KeepAlive: 30, ClientID: fmt.Appendf(nil, "v3-reset-%d", i),
 			WillTopic: []byte("reset/will"), WillPayload: fmt.Appendf(nil, "%d", i)})
-		require.Equal(t, proto.V3Accepted, v3Expect[*proto.Connack](r).Reason)
-		_, _ = r.c.Write(burst)
+		require.Equal(t, proto.V3Accepted, expect[*proto.Connack](r).Reason)
+		_, _ = r.conn.Write(burst)
 		// Linger 0: close with RST, so the broker's next write fails.
-		require.NoError(t, r.c.(*net.TCPConn).SetLinger(0))
-		require.NoError(t, r.c.Close())
+		require.NoError(t, r.conn.(*net.TCPConn).SetLinger(0))
+		require.NoError(t, r.conn.Close())
 	}
 
 	// [MQTT-3.1.2-8] every connection closed without DISCONNECT: one will each.
@@ -349,7 +349,7 @@ func TestV311PeerResetWhileBrokerWrites(t *testing.T) {
 		got[string(watch.next(t).Payload())] = true
 	}
 	require.Len(t, got, clients)
-	v3Eventually(t, "the reset connections to close", func() bool { return srv.Connections() == 1 })
+	eventually(t, "the reset connections to close", func() bool { return srv.Connections() == 1 })
 	after, _ := v3Connect(t, v3Options(addr, "v3-reset-after"))
 	v3Publish(t, after, "reset/after", 1, false, "still serving")
 	watch.expect(t, v3Message{topic: "reset/after", payload: "still serving", qos: 0})

@@ -2,7 +2,6 @@ package loom_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -211,107 +210,10 @@ func v5Opt(filter string, qos byte) paho.SubscribeOptions {
 	return paho.SubscribeOptions{Topic: filter, QoS: qos}
 }
 
-// waitConnections waits until the broker holds n network connections.
-func v5WaitConnections(t testing.TB, srv interface{ Connections() int64 }, n int64) {
-	t.Helper()
-	require.Eventually(t, func() bool { return srv.Connections() == n }, v5Wait, 5*time.Millisecond,
-		"connections never reached %d", n)
-}
-
-// rawV5 is a hand-driven v5 connection for what paho will not do: leave
-// messages unacknowledged, re-send a PUBLISH, stop halfway through QoS 2.
-type rawV5 struct {
-	t    testing.TB
-	conn net.Conn
-	in   []byte
-}
-
-// rawConnectV5 dials addr and sends cp in v5; the CONNACK must succeed.
-func rawConnectV5(t testing.TB, addr string, cp proto.Connect) (*rawV5, *proto.Connack) {
-	t.Helper()
-	r := &rawV5{t: t, conn: dial(t, addr)}
-	cp.Version = proto.V5
-	r.send(&cp)
-	ack, ok := r.read().(*proto.Connack)
-	require.True(t, ok, "first packet is not CONNACK")
-	require.Equal(t, proto.Success, ack.Reason)
-	return r, ack
-}
-
-// withExpiry returns props carrying a Session Expiry Interval.
+// v5Expiry returns props carrying a Session Expiry Interval.
 func v5Expiry(sec uint32) proto.Properties {
 	var p proto.Properties
 	p.SessionExpiry = sec
 	p.Set(proto.PropSessionExpiry)
 	return p
-}
-
-func (r *rawV5) send(p proto.Packet) {
-	r.t.Helper()
-	_, err := r.conn.Write(p.Append(nil, proto.V5))
-	require.NoError(r.t, err)
-}
-
-// read returns the next packet from the broker, decoded from its own copy
-// of the bytes.
-func (r *rawV5) read() proto.Packet {
-	r.t.Helper()
-	require.NoError(r.t, r.conn.SetReadDeadline(time.Now().Add(v5Wait)))
-	buf := make([]byte, 4096)
-	for {
-		if len(r.in) > 0 {
-			h, hn, err := proto.ParseFixedHeader(r.in)
-			if err == nil && len(r.in) >= hn+h.Remaining {
-				n := hn + h.Remaining
-				own := append([]byte(nil), r.in[:n]...)
-				r.in = r.in[n:]
-				p, _, err := proto.Decode(own, proto.V5)
-				require.NoError(r.t, err)
-				return p
-			}
-			if err != nil && !errors.Is(err, proto.ErrIncomplete) {
-				r.t.Fatalf("bad fixed header from broker: %v", err)
-			}
-		}
-		n, err := r.conn.Read(buf)
-		if n > 0 {
-			r.in = append(r.in, buf[:n]...)
-			continue
-		}
-		require.NoError(r.t, err, "reading from broker")
-	}
-}
-
-// readPublish requires the next packet to be a PUBLISH.
-func (r *rawV5) readPublish() *proto.Publish {
-	r.t.Helper()
-	p := r.read()
-	pub, ok := p.(*proto.Publish)
-	require.True(r.t, ok, "want PUBLISH, got %v", p.PacketType())
-	return pub
-}
-
-// readAck requires the next packet to be an acknowledgement of type typ.
-func (r *rawV5) readAck(typ proto.Type) *proto.Ack {
-	r.t.Helper()
-	p := r.read()
-	a, ok := p.(*proto.Ack)
-	require.True(r.t, ok && a.Type == typ, "want %v, got %v", typ, p.PacketType())
-	return a
-}
-
-// ack sends a PUBACK, PUBREC, PUBREL or PUBCOMP with reason Success.
-func (r *rawV5) ack(typ proto.Type, pid uint16) {
-	r.t.Helper()
-	r.send(&proto.Ack{Type: typ, PacketID: pid})
-}
-
-// subscribe sends one SUBSCRIBE and requires its SUBACK to grant qos.
-func (r *rawV5) subscribe(filter string, qos byte) {
-	r.t.Helper()
-	r.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte(filter), QoS: qos}}})
-	p := r.read()
-	ack, ok := p.(*proto.Suback)
-	require.True(r.t, ok, "want SUBACK, got %v", p.PacketType())
-	require.Equal(r.t, []proto.ReasonCode{proto.ReasonCode(qos)}, ack.Reasons)
 }

@@ -140,7 +140,7 @@ func TestV5QoS2ResentPublishNotDuplicated(t *testing.T) {
 	_, addr := startBroker(t, loom.Options{})
 	sub, _ := connectV5(t, addr, v5Conf{id: "dedup-sub"})
 	sub.sub(t, v5Opt("dedup/t", 2))
-	raw, _ := rawConnectV5(t, addr, proto.Connect{ClientID: []byte("dedup-raw"), CleanStart: true})
+	raw, _ := rawConnect(t, addr, proto.V5, proto.Connect{ClientID: []byte("dedup-raw"), CleanStart: true})
 
 	first := &proto.Publish{QoS: 2, Topic: []byte("dedup/t"), PacketID: 7, Payload: []byte("once")}
 	raw.send(first)

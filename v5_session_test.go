@@ -38,7 +38,7 @@ func TestV5Takeover(t *testing.T) {
 	case <-time.After(v5Wait):
 		t.Fatal("the first connection was not closed")
 	}
-	v5WaitConnections(t, srv, 2)
+	waitConnections(t, srv, 2)
 
 	// The subscription made on the first connection now serves the second.
 	pub.say(t, "take/t", 1, false, "after takeover")
@@ -60,7 +60,7 @@ func TestV5PersistentSession(t *testing.T) {
 	sub.sub(t, v5Opt("keep/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	pub, _ := connectV5(t, addr, v5Conf{id: "keep-pub"})
-	v5WaitConnections(t, srv, 1) // the subscriber's DISCONNECT was handled
+	waitConnections(t, srv, 1) // the subscriber's DISCONNECT was handled
 
 	const n = 100
 	want := make([]string, n)
@@ -90,7 +90,7 @@ func TestV5PersistentSession(t *testing.T) {
 func TestV5InflightRedelivered(t *testing.T) {
 	_, addr := startBroker(t, loom.Options{})
 	cp := proto.Connect{ClientID: []byte("inflight"), KeepAlive: 30, Props: v5Expiry(300)}
-	raw, ack := rawConnectV5(t, addr, cp)
+	raw, ack := rawConnect(t, addr, proto.V5, cp)
 	require.False(t, ack.SessionPresent)
 	raw.subscribe("inf/q1", 1)
 	raw.subscribe("inf/q2", 2)
@@ -118,7 +118,7 @@ func TestV5InflightRedelivered(t *testing.T) {
 	require.False(t, e.Dup)
 	_ = raw.conn.Close()
 
-	raw, ack = rawConnectV5(t, addr, cp)
+	raw, ack = rawConnect(t, addr, proto.V5, cp)
 	require.True(t, ack.SessionPresent)
 	for _, want := range q1 {
 		p := raw.readPublish()
@@ -159,7 +159,7 @@ func TestV5CleanStartDiscardsSession(t *testing.T) {
 	old.sub(t, v5Opt("clean/t", 1))
 	require.NoError(t, old.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	pub, _ := connectV5(t, addr, v5Conf{id: "clean-pub"})
-	v5WaitConnections(t, srv, 1)
+	waitConnections(t, srv, 1)
 	for i := range 5 {
 		pub.say(t, "clean/t", 1, false, fmt.Sprintf("queued-%d", i))
 	}
@@ -182,9 +182,8 @@ func TestV5SessionExpiryZero(t *testing.T) {
 	sub.sub(t, v5Opt("brief/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	pub, _ := connectV5(t, addr, v5Conf{id: "brief-pub"})
-	v5WaitConnections(t, srv, 1)
-	require.Eventually(t, func() bool { return srv.Broker().SessionCount() == 1 }, v5Wait, 5*time.Millisecond,
-		"the session outlived its connection")
+	waitConnections(t, srv, 1)
+	eventually(t, "the session to end with its connection", func() bool { return srv.Broker().SessionCount() == 1 })
 	pub.say(t, "brief/t", 1, false, "while away")
 
 	back, ack := connectV5(t, addr, v5Conf{id: "brief", keep: true})
@@ -203,12 +202,11 @@ func TestV5SessionExpires(t *testing.T) {
 	sub, _ := connectV5(t, addr, v5Conf{id: "short", keep: true, expiry: 1})
 	sub.sub(t, v5Opt("short/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
-	v5WaitConnections(t, srv, 1)
+	waitConnections(t, srv, 1)
 	// Queued unless the machine is so slow the session expired already:
 	// the test holds either way.
 	pub.say(t, "short/t", 1, false, "queued")
-	require.Eventually(t, func() bool { return srv.Broker().SessionCount() == 1 }, v5Wait, 10*time.Millisecond,
-		"the session never expired")
+	eventually(t, "the session to expire", func() bool { return srv.Broker().SessionCount() == 1 })
 
 	back, ack := connectV5(t, addr, v5Conf{id: "short", keep: true, expiry: 1})
 	require.False(t, ack.SessionPresent)

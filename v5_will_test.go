@@ -45,7 +45,7 @@ func TestV5WillOnAbruptClose(t *testing.T) {
 		proto.PropResponseTopic, proto.PropCorrelationData, proto.PropUserProperty} {
 		wp.Set(id)
 	}
-	dying, _ := rawConnectV5(t, addr, proto.Connect{ClientID: []byte("dying"), CleanStart: true,
+	dying, _ := rawConnect(t, addr, proto.V5, proto.Connect{ClientID: []byte("dying"), CleanStart: true,
 		WillFlag: true, WillQoS: 1, WillRetain: true, WillTopic: []byte("will/dying"),
 		WillPayload: []byte("gone:will/dying"), WillProps: wp})
 	_ = dying.conn.Close()
@@ -84,7 +84,7 @@ func TestV5WillAndDisconnect(t *testing.T) {
 
 	normal, _ := connectV5(t, addr, v5Conf{id: "disc-normal", will: v5Will("disc/normal", false)})
 	require.NoError(t, normal.Disconnect(&paho.Disconnect{ReasonCode: 0x00}))
-	v5WaitConnections(t, srv, 2)
+	waitConnections(t, srv, 2)
 	// The will would be routed as the connection closes, right after the
 	// count drops; the marker and the pause both leave it time to show.
 	require.Empty(t, watch.until(t, pub, "disc/normal"), "will published after DISCONNECT 0x00")
@@ -127,7 +127,7 @@ func TestV5WillDelay(t *testing.T) {
 		c, _ := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60,
 			will: v5Will("wd/back", false), willProps: v5WillDelay(3)})
 		c.cut()
-		v5WaitConnections(t, srv, 1)
+		waitConnections(t, srv, 1)
 		back, ack := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60})
 		require.True(t, ack.SessionPresent)
 		// Past the three-second delay, which left the reconnect ample time;

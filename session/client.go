@@ -143,6 +143,7 @@ func (c *Client) fail(err error) error {
 	var pe *proto.Error
 	if c.version == proto.V5 && c.state == stateConnected && errors.As(err, &pe) && pe.Code >= 0x80 {
 		d := proto.Disconnect{Reason: pe.Code}
+		c.reasonString(&d.Props, pe.Msg, func() int { return len(d.Append(nil, proto.V5)) })
 		c.buf().B = d.Append(c.out.B, proto.V5)
 	}
 	return err

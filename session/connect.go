@@ -16,6 +16,9 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		return c.refuse(p.Version, err)
 	}
 	c.version = p.Version
+	if c.version == proto.V5 && p.Props.Has(proto.PropMaximumPacketSize) {
+		c.maxOut = p.Props.MaximumPacketSize
+	}
 
 	id := string(p.ClientID)
 	assigned := false
@@ -32,16 +35,28 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		// No authenticator is configured for any method.
 		return c.refuse(c.version, proto.Errorf(proto.BadAuthenticationMethod, "authentication method %q not supported", p.Props.AuthMethod))
 	}
+	if p.WillFlag && p.WillQoS > b.opts.MaxQoS.Level() {
+		// [MQTT-3.2.2-12] a will QoS beyond the broker's is refused
+		return c.refuse(c.version, proto.Errorf(proto.QoSNotSupported, "will QoS %d is above the maximum %d", p.WillQoS, b.opts.MaxQoS.Level()))
+	}
+	if p.WillFlag && p.WillRetain && b.opts.DisableRetain {
+		// [MQTT-3.2.2-13] a retained will without retain support is refused
+		return c.refuse(c.version, proto.Errorf(proto.RetainNotSupported, "retained wills are not supported"))
+	}
 
 	c.keepAlive = p.KeepAlive
+	serverKeepAlive := false
+	if ka := b.opts.ServerKeepAlive; ka != 0 && (c.version == proto.V5 || c.keepAlive == 0 || c.keepAlive > ka) {
+		// v5: the client must use the server's value [MQTT-3.2.2-21];
+		// 3.1.1 cannot be told, so only a longer (or no) keepalive is capped.
+		c.keepAlive = ka
+		serverKeepAlive = c.version == proto.V5
+	}
 	c.window = b.opts.MaxInflight
 	expiry := uint32(0)
 	if c.version == proto.V5 {
 		if p.Props.Has(proto.PropReceiveMaximum) && p.Props.ReceiveMaximum < c.window {
 			c.window = p.Props.ReceiveMaximum // [MQTT-3.3.4-9]
-		}
-		if p.Props.Has(proto.PropMaximumPacketSize) {
-			c.maxOut = p.Props.MaximumPacketSize
 		}
 		expiry = p.Props.SessionExpiry
 	} else if !p.CleanStart {
@@ -73,6 +88,16 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		pr.Set(proto.PropMaximumPacketSize)
 		pr.TopicAliasMaximum = b.opts.TopicAliasMaximum
 		pr.Set(proto.PropTopicAliasMaximum)
+		b.advertise(pr)
+		if serverKeepAlive {
+			pr.ServerKeepAlive = c.keepAlive
+			pr.Set(proto.PropServerKeepAlive)
+		}
+		if p.Props.RequestResponseInfo == 1 && b.opts.ResponseInformation != "" {
+			// Sent only on request [MQTT-3.1.2-28]
+			pr.ResponseInfo = []byte(b.opts.ResponseInformation)
+			pr.Set(proto.PropResponseInfo)
+		}
 	}
 	c.buf().B = ack.Append(c.out.B, c.version)
 	c.touch()
@@ -105,6 +130,9 @@ func (c *Client) refuse(v proto.Version, err error) error {
 		v = proto.V311
 	}
 	ack := proto.Connack{Reason: code}
+	if v == proto.V5 && pe != nil {
+		c.reasonString(&ack.Props, pe.Msg, func() int { return len(ack.Append(nil, v)) })
+	}
 	if v != proto.V5 {
 		switch code {
 		case proto.UnsupportedProtocolVersion, proto.ClientIdentifierNotValid,
@@ -217,4 +245,47 @@ func (c *Client) handleDisconnect(h proto.FixedHeader, body []byte) error {
 		c.will = nil // [MQTT-3.14.4-3] a normal DISCONNECT discards the will
 	}
 	return ErrDisconnect
+}
+
+// advertise sets the CONNACK properties that tell a v5 client which
+// capabilities the broker lacks; an absent property means available.
+func (b *Broker) advertise(pr *proto.Properties) {
+	o := &b.opts
+	if q := o.MaxQoS.Level(); q < 2 {
+		pr.MaximumQoS = q // [MQTT-3.2.2-9]
+		pr.Set(proto.PropMaximumQoS)
+	}
+	if o.DisableRetain {
+		pr.RetainAvailable = 0
+		pr.Set(proto.PropRetainAvailable)
+	}
+	if o.DisableWildcards {
+		pr.WildcardSubAvailable = 0
+		pr.Set(proto.PropWildcardSubAvailable)
+	}
+	if o.DisableSubscriptionIDs {
+		pr.SubIDAvailable = 0
+		pr.Set(proto.PropSubIDAvailable)
+	}
+	if o.DisableSharedSubscriptions {
+		pr.SharedSubAvailable = 0
+		pr.Set(proto.PropSharedSubAvailable)
+	}
+}
+
+// reasonString adds msg as the Reason String of a CONNACK or DISCONNECT
+// unless the packet would then exceed the client's Maximum Packet Size
+// [MQTT-3.2.2-19] [MQTT-3.14.2-3]. size measures the packet as it stands.
+// Request Problem Information 0 does not forbid it on these two packets
+// [MQTT-3.1.2-29].
+func (c *Client) reasonString(pr *proto.Properties, msg string, size func() int) {
+	if msg == "" {
+		return
+	}
+	pr.ReasonString = []byte(msg)
+	pr.Set(proto.PropReasonString)
+	if c.maxOut != 0 && size() > int(c.maxOut) {
+		pr.ReasonString = nil
+		pr.Clear(proto.PropReasonString)
+	}
 }

@@ -37,6 +37,27 @@ type Options struct {
 	// TopicAliasMaximum is the number of inbound topic aliases a v5 client may
 	// use. Default 64.
 	TopicAliasMaximum uint16
+	// MaxQoS caps the QoS accepted in PUBLISH and granted in SUBACK. The
+	// zero value allows QoS 2; MaxQoS1 and MaxQoS0 lower it, and v5 clients
+	// are told in CONNACK.
+	MaxQoS QoSCap
+	// DisableRetain refuses retained messages (v5: Retain Available 0).
+	DisableRetain bool
+	// DisableWildcards refuses filters with + or # (v5: Wildcard
+	// Subscription Available 0).
+	DisableWildcards bool
+	// DisableSubscriptionIDs refuses Subscription Identifiers (v5:
+	// Subscription Identifiers Available 0).
+	DisableSubscriptionIDs bool
+	// DisableSharedSubscriptions refuses $share filters (v5: Shared
+	// Subscription Available 0).
+	DisableSharedSubscriptions bool
+	// ServerKeepAlive, when set, replaces the keepalive every v5 client
+	// asked for (sent as Server Keep Alive) and caps a 3.1.1 client's.
+	ServerKeepAlive uint16
+	// ResponseInformation is sent to v5 clients that ask for it, as the
+	// base of their response topics.
+	ResponseInformation string
 	// Router configures the subscription shards.
 	Router router.Options
 	// Logger receives connection-level events; default slog.Default().
@@ -70,4 +91,21 @@ func (o *Options) withDefaults() Options {
 		d.Logger = slog.Default()
 	}
 	return d
+}
+
+// QoSCap is the highest QoS the broker accepts; the zero value is QoS 2.
+type QoSCap byte
+
+const (
+	MaxQoS2 QoSCap = iota
+	MaxQoS1
+	MaxQoS0
+)
+
+// Level is the QoS number the cap allows.
+func (q QoSCap) Level() byte {
+	if q > MaxQoS0 {
+		return 0
+	}
+	return 2 - byte(q)
 }

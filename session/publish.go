@@ -20,6 +20,14 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		// [MQTT-3.3.4-6] only the server sends Subscription Identifiers
 		return c.fail(proto.Errorf(proto.ProtocolError, "PUBLISH from a client carries a Subscription Identifier"))
 	}
+	if p.QoS > b.opts.MaxQoS.Level() {
+		// Section 3.3.1.2: above the Maximum QoS given in CONNACK
+		return c.fail(proto.Errorf(proto.QoSNotSupported, "QoS %d is above the maximum %d", p.QoS, b.opts.MaxQoS.Level()))
+	}
+	if p.Retain && b.opts.DisableRetain {
+		// Section 3.3.1.3: Retain Available was 0
+		return c.fail(proto.Errorf(proto.RetainNotSupported, "retained messages are not supported"))
+	}
 	topic, err := c.resolveTopic(p)
 	if err != nil {
 		return c.fail(err)

@@ -5,9 +5,6 @@ import (
 	"github.com/loom-mqtt/loom/router"
 )
 
-// maxQoS is the highest QoS the broker grants.
-const maxQoS = 2
-
 // handleSubscribe records each filter on the session, hands it to the
 // router and answers SUBACK with one code per filter, in order
 // [MQTT-3.8.4-1] [MQTT-3.8.4-6]. Retained messages follow the SUBACK: they
@@ -20,8 +17,13 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 	}
 	var subID uint32
 	if c.version == proto.V5 && p.Props.Has(proto.PropSubscriptionID) && len(p.Props.SubscriptionIDs) > 0 {
+		if b.opts.DisableSubscriptionIDs {
+			// Section 3.2.2.3.12: identifiers were not offered
+			return c.fail(proto.Errorf(proto.SubIDsNotSupported, "subscription identifiers are not supported"))
+		}
 		subID = p.Props.SubscriptionIDs[0]
 	}
+	maxQoS := b.opts.MaxQoS.Level()
 	reasons := c.loop.reasons[:0]
 	s := c.sess
 	for i := range p.Subscriptions {
@@ -31,13 +33,21 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 			reasons = append(reasons, c.failureCode(proto.TopicFilterInvalid))
 			continue
 		}
+		if shared && b.opts.DisableSharedSubscriptions {
+			reasons = append(reasons, c.failureCode(proto.SharedSubsNotSupported))
+			continue
+		}
+		if b.opts.DisableWildcards && proto.HasWildcard(sub.Filter) {
+			reasons = append(reasons, c.failureCode(proto.WildcardSubsNotSupported))
+			continue
+		}
 		if shared && sub.NoLocal && c.version == proto.V5 {
 			// [MQTT-3.8.3-4] No Local on a shared subscription
 			return c.fail(proto.Errorf(proto.ProtocolError, "No Local on a shared subscription"))
 		}
 		granted := sub.QoS
 		if granted > maxQoS {
-			granted = maxQoS
+			granted = maxQoS // [MQTT-3.2.2-10] accepted, at the QoS the broker has
 		}
 		o := router.SubOptions{QoS: granted, ID: subID}
 		if c.version == proto.V5 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/session"
 )
 
@@ -132,6 +133,12 @@ func (s *Server) Stop(ctx context.Context) error {
 	default:
 		return nil
 	}
+	// Tell v5 clients why before the engine drops every connection.
+	wait := 2 * time.Second
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < 2*wait {
+		wait = time.Until(d) / 2
+	}
+	s.broker.DisconnectAll(proto.ServerShuttingDown, "", wait)
 	return s.eng.Stop(ctx)
 }
 

@@ -19,6 +19,13 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 	if c.version == proto.V5 && p.Props.Has(proto.PropMaximumPacketSize) {
 		c.maxOut = p.Props.MaximumPacketSize
 	}
+	if b.opts.Redirect != "" {
+		code := proto.UseAnotherServer
+		if b.opts.RedirectPermanent {
+			code = proto.ServerMoved
+		}
+		return c.refuse(c.version, proto.Errorf(code, "use %s", b.opts.Redirect))
+	}
 
 	id := string(p.ClientID)
 	assigned := false
@@ -130,13 +137,18 @@ func (c *Client) refuse(v proto.Version, err error) error {
 		v = proto.V311
 	}
 	ack := proto.Connack{Reason: code}
+	if v == proto.V5 && (code == proto.UseAnotherServer || code == proto.ServerMoved) {
+		ack.Props.ServerReference = []byte(c.loop.broker.opts.Redirect)
+		ack.Props.Set(proto.PropServerReference)
+	}
 	if v == proto.V5 && pe != nil {
 		c.reasonString(&ack.Props, pe.Msg, func() int { return len(ack.Append(nil, v)) })
 	}
 	if v != proto.V5 {
 		switch code {
 		case proto.UnsupportedProtocolVersion, proto.ClientIdentifierNotValid,
-			proto.BadUserNameOrPassword, proto.NotAuthorized, proto.ServerUnavailable:
+			proto.BadUserNameOrPassword, proto.NotAuthorized, proto.ServerUnavailable,
+			proto.UseAnotherServer, proto.ServerMoved:
 			ack.Reason = proto.V3ConnackCode(code)
 		default:
 			// 3.1.1 has no CONNACK code for a malformed CONNECT: close

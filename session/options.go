@@ -58,6 +58,12 @@ type Options struct {
 	// ResponseInformation is sent to v5 clients that ask for it, as the
 	// base of their response topics.
 	ResponseInformation string
+	// Redirect, when set, turns v5 clients away at CONNECT with CONNACK
+	// 0x9C (Use another server), or 0x9D (Server moved) if RedirectPermanent,
+	// carrying Redirect as the Server Reference. 3.1.1 clients get return
+	// code 3 (server unavailable).
+	Redirect          string
+	RedirectPermanent bool
 	// Router configures the subscription shards.
 	Router router.Options
 	// Logger receives connection-level events; default slog.Default().

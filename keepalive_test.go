@@ -40,7 +40,7 @@ func TestKeepaliveTimeoutV311(t *testing.T) {
 	t.Parallel()
 	_, addr := startBroker(t, loom.Options{})
 	pkts, after := rbSilentFor(t, rawDial(t, addr, proto.V311), "rb-ka-v3", nil)
-	// [MQTT-3.1.2-24] closed after 1.5 × Keep Alive without a packet, and
+	// [MQTT-3.1.2-24 v3.1.1] closed after 1.5 × Keep Alive without a packet, and
 	// not before; 3.1.1 has no DISCONNECT from the server.
 	require.Empty(t, pkts)
 	require.GreaterOrEqual(t, after, rbNotEarly, "closed before 1.5 × Keep Alive")
@@ -60,7 +60,7 @@ func TestKeepaliveTimeoutV5(t *testing.T) {
 }
 
 // TestKeepaliveWillOnTimeout: a connection the broker closes for silence
-// has its will published [MQTT-3.1.2-8] (3.1.1 and v5 alike), and the
+// has its will published, in 5.0 [MQTT-3.1.2-8] and 3.1.1 [MQTT-3.1.2-8 v3.1.1], and the
 // broker's connected count drops with it.
 func TestKeepaliveWillOnTimeout(t *testing.T) {
 	t.Parallel()
@@ -93,7 +93,8 @@ func TestKeepaliveWillOnTimeout(t *testing.T) {
 }
 
 // TestKeepalivePingsKeepConnectionOpen: PINGREQ every 0.5 s for 4 s holds a
-// 1 s keepalive connection open, and each gets PINGRESP [MQTT-3.12.4-1].
+// 1 s keepalive connection open, and each gets PINGRESP
+// [MQTT-3.12.4-1] [MQTT-3.12.4-1 v3.1.1].
 func TestKeepalivePingsKeepConnectionOpen(t *testing.T) {
 	t.Parallel()
 	for _, v := range []proto.Version{proto.V311, proto.V5} {

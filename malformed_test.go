@@ -78,10 +78,10 @@ func rbMalformedOptions() loom.Options {
 //   - v5 CONNECT: CONNACK with the reason code, then close
 //     [MQTT-3.1.4-1] [MQTT-3.2.2-7] [MQTT-3.2.2-8];
 //   - 3.1.1 CONNECT: CONNACK 0x01 for an unsupported protocol level
-//     [MQTT-3.1.2-2], else close without a CONNACK [MQTT-3.1.4-1];
+//     [MQTT-3.1.2-2 v3.1.1], else close without a CONNACK [MQTT-3.1.4-1 v3.1.1];
 //   - v5 after CONNECT: DISCONNECT with the reason code, then close
 //     [MQTT-4.13.1-1] [MQTT-4.13.2-1];
-//   - 3.1.1 after CONNECT: close without a word [MQTT-4.8.0-1].
+//   - 3.1.1 after CONNECT: close without a word [MQTT-4.8.0-1 v3.1.1].
 //
 // Each example names the statement it breaks in its Spec field; failures
 // print it. A client connected before every case must keep publishing and
@@ -114,7 +114,7 @@ func rbCaseOf(ex proto.Example) rbCase {
 		case ex.Reason == proto.UnsupportedProtocolVersion:
 			// An unknown level or name may be answered in the 3.1.1 form
 			// (0x01), which every client version can read, or as v5 (0x84)
-			// [MQTT-3.1.2-2].
+			// [MQTT-3.1.2-2] [MQTT-3.1.2-2 v3.1.1].
 			c.connack = []rbAnswer{{proto.V311, proto.V3UnacceptableProtocolVersion}, {proto.V5, ex.Reason}}
 		case ex.Version == proto.V5:
 			c.connack = []rbAnswer{{proto.V5, ex.Reason}}
@@ -182,8 +182,8 @@ func rbExtraCases() []rbCase {
 	unknownMethod.Props.Set(proto.PropAuthMethod)
 
 	return []rbCase{
-		// [MQTT-3.1.0-1] the first packet must be CONNECT; 3.1.1 closes on any
-		// protocol violation [MQTT-4.8.0-1]. Without a CONNECT the broker
+		// [MQTT-3.1.0-1] [MQTT-3.1.0-1 v3.1.1] the first packet must be CONNECT;
+		// 3.1.1 closes on any protocol violation [MQTT-4.8.0-1 v3.1.1]. Without a CONNECT the broker
 		// knows no version to answer in: it closes.
 		{name: "first packet PUBLISH", spec: "MQTT-3.1.0-1", first: true, raw: v3(publish("rb/a", 0, 0, []byte("x")))},
 		{name: "first packet PINGREQ", spec: "MQTT-3.1.0-1", first: true, raw: proto.AppendPingreq(nil)},
@@ -193,14 +193,14 @@ func rbExtraCases() []rbCase {
 		{name: "first packet with a five-byte remaining length", spec: "MQTT-1.5.5-1", first: true,
 			raw: []byte{0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}},
 
-		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+		// [MQTT-3.1.0-2] [MQTT-3.1.0-2 v3.1.1] a second CONNECT is a protocol violation.
 		{name: "second CONNECT v5", spec: "MQTT-3.1.0-2", v: proto.V5,
 			raw:        v5(&proto.Connect{Version: proto.V5, CleanStart: true, ClientID: []byte("again")}),
 			disconnect: []proto.ReasonCode{proto.ProtocolError}},
 		{name: "second CONNECT 3.1.1", spec: "MQTT-3.1.0-2", v: proto.V311,
 			raw: v3(&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte("again")})},
 
-		// A remaining length longer than four bytes [MQTT-1.5.5-1] (3.1.1: 2.2.3).
+		// A remaining length longer than four bytes (5.0: 1.5.5; 3.1.1: 2.2.3).
 		{name: "five-byte remaining length 3.1.1", spec: "2.2.3", v: proto.V311,
 			raw: []byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}},
 
@@ -251,7 +251,7 @@ func rbExtraCases() []rbCase {
 			raw: qos2, acks: rbReceiveMax, disconnect: []proto.ReasonCode{proto.ReceiveMaximumExceeded}},
 
 		// 3.1.1: an empty client id needs Clean Session 1, else CONNACK 0x02
-		// [MQTT-3.1.3-8].
+		// [MQTT-3.1.3-8 v3.1.1].
 		{name: "3.1.1 empty client id without clean session", spec: "MQTT-3.1.3-8", first: true, raw: v3(emptyIDKeep),
 			connack: []rbAnswer{{proto.V311, proto.V3IdentifierRejected}}},
 	}

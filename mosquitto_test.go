@@ -109,9 +109,9 @@ func TestMosquittoQoS(t *testing.T) {
 			mosqPublish(t, addr, "", "-V", v, "-q", "2", "-t", topic, "-m", "downgraded")
 
 			// The order of messages from separate publisher processes is not
-			// promised, so compare as sets. [MQTT-3.8.4-6] each arrives at the
-			// lower of the published and granted QoS, [MQTT-3.3.1-9] with
-			// RETAIN 0.
+			// promised, so compare as sets. Each arrives at the
+			// lower of the published and granted QoS ([MQTT-3.8.4-8], [MQTT-3.8.4-6 v3.1.1]),
+			// with RETAIN 0 ([MQTT-3.3.1-12], [MQTT-3.3.1-9 v3.1.1]).
 			got := sub.wait(t)
 			slices.Sort(got)
 			require.Equal(t, []string{
@@ -136,8 +136,9 @@ func TestMosquittoRetained(t *testing.T) {
 			mosqPublish(t, addr, "", "-V", v, "-q", "1", "-r", "-t", topic, "-m", "old")
 			mosqPublish(t, addr, "", "-V", v, "-q", "1", "-r", "-t", topic, "-m", "kept")
 			sub := mosqSubscribe(t, srv, addr, "-V", v, "-q", "2", "-C", "1", "-t", "mosq/#")
-			// [MQTT-3.3.1-5] [MQTT-3.3.1-6] the last retained message is sent
-			// to the new subscription, [MQTT-3.3.1-8] with RETAIN 1.
+			// The last retained message is kept ([MQTT-3.3.1-5], [MQTT-3.3.1-5 v3.1.1]) and
+			// sent to the new subscription ([MQTT-3.3.1-9], [MQTT-3.3.1-6 v3.1.1]),
+			// with RETAIN 1 [MQTT-3.3.1-8 v3.1.1].
 			require.Equal(t, []string{"1|1|mosq/retained||kept"}, sub.wait(t))
 		})
 	}
@@ -153,7 +154,7 @@ func TestMosquittoCountExit(t *testing.T) {
 			const topic = "mosq/count"
 			sub := mosqSubscribe(t, srv, addr, "-V", v, "-q", "1", "-C", "3", "-t", topic)
 			// -l publishes each line of stdin as a message, over one
-			// connection, so their order is kept [MQTT-4.6.0-6].
+			// connection, so their order is kept [MQTT-4.6.0-6] [MQTT-4.6.0-6 v3.1.1].
 			mosqPublish(t, addr, "one\ntwo\nthree\nfour\nfive\n", "-V", v, "-q", "1", "-t", topic, "-l")
 			require.Equal(t, []string{
 				"1|0|mosq/count||one",
@@ -176,7 +177,7 @@ func TestMosquittoUserProperties(t *testing.T) {
 		"-D", "publish", "user-property", "colour", "blue",
 		"-D", "publish", "content-type", "text/plain")
 
-	// The v5 subscriber gets the user property as sent (v5 [MQTT-3.3.2-17]
+	// The v5 subscriber gets the user property as sent ([MQTT-3.3.2-17]
 	// and [MQTT-3.3.2-18]: forwarded unaltered, in order).
 	require.Equal(t, []string{"1|0|mosq/props|colour:blue|with properties"}, v5.wait(t))
 	// 3.1.1 has no properties: the subscriber gets the same message without

@@ -17,7 +17,7 @@ func TestV311PersistentSession(t *testing.T) {
 	const topic = "persist/t"
 
 	c1, present := v3Connect(t, v3Options(addr, "v3-persist").SetCleanSession(false))
-	require.False(t, present) // [MQTT-3.2.2-3] no session was stored yet
+	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1] no session was stored yet
 	v3Subscribe(t, c1, topic, 1, newV3Inbox())
 	c1.Disconnect(250)
 	eventually(t, "the persistent client's connection to close", func() bool { return srv.Connections() == 0 })
@@ -27,7 +27,7 @@ func TestV311PersistentSession(t *testing.T) {
 		{topic: topic, payload: "queued 1", qos: 1},
 		{topic: topic, payload: "queued 2", qos: 1},
 		{topic: topic, payload: "queued 3", qos: 1},
-		// Published at 2, held for a QoS 1 subscription [MQTT-3.8.4-6].
+		// Published at 2, held for a QoS 1 subscription [MQTT-3.8.4-6 v3.1.1].
 		{topic: topic, payload: "queued at 2", qos: 1},
 	}
 	for i, m := range want {
@@ -42,15 +42,15 @@ func TestV311PersistentSession(t *testing.T) {
 	// arrives comes from the session, through the default handler.
 	in := newV3Inbox()
 	c2, present := v3Connect(t, v3Options(addr, "v3-persist").SetCleanSession(false).SetDefaultPublishHandler(in.handle))
-	// [MQTT-3.2.2-2] the broker held the session.
+	// [MQTT-3.2.2-2 v3.1.1] the broker held the session.
 	require.True(t, present)
-	// [MQTT-3.1.2-5] the QoS 1 and 2 messages published while it was away
-	// were stored with the session [MQTT-4.5.0-1] and now arrive, in the
-	// order published [MQTT-4.6.0-6].
+	// [MQTT-3.1.2-5 v3.1.1] the QoS 1 and 2 messages published while it was away
+	// were stored with the session [MQTT-4.5.0-1 v3.1.1] and now arrive, in the
+	// order published [MQTT-4.6.0-6 v3.1.1].
 	for _, m := range want {
 		in.expect(t, m)
 	}
-	// [MQTT-3.1.2-4] the subscription is part of the resumed session.
+	// [MQTT-3.1.2-4 v3.1.1] the subscription is part of the resumed session.
 	v3Publish(t, pub, topic, 1, false, "live")
 	in.expect(t, v3Message{topic: topic, payload: "live", qos: 1})
 	require.True(t, c2.IsConnectionOpen())
@@ -73,11 +73,11 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 
 	in := newV3Inbox()
 	c2, present := v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(true).SetDefaultPublishHandler(in.handle))
-	// [MQTT-3.2.2-1] Clean Session 1 is answered with Session Present 0.
+	// [MQTT-3.2.2-1 v3.1.1] Clean Session 1 is answered with Session Present 0.
 	require.False(t, present)
 	v3Subscribe(t, c2, marker, 1, in)
 
-	// [MQTT-3.1.2-6] the old session is gone: neither the queued message
+	// [MQTT-3.1.2-6 v3.1.1] the old session is gone: neither the queued message
 	// (it would come right after CONNACK) nor the old subscription (its
 	// topic has the same first level as the marker's, so the same router
 	// shard keeps the two publishes in order) reach the client before the
@@ -86,12 +86,12 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 	v3Publish(t, pub, marker, 1, false, "marker")
 	in.expect(t, v3Message{topic: marker, payload: "marker", qos: 1})
 
-	// [MQTT-3.1.2-6] the clean session lasted as long as its connection:
+	// [MQTT-3.1.2-6 v3.1.1] the clean session lasted as long as its connection:
 	// nothing is stored once it closes.
 	c2.Disconnect(250)
 	eventually(t, "the clean client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
 	_, present = v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
-	require.False(t, present) // [MQTT-3.2.2-3]
+	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1]
 }
 
 // TestV311EmptyClientID sends CONNECT with a zero-length client id by hand,
@@ -102,25 +102,25 @@ func TestV311EmptyClientID(t *testing.T) {
 		r := rawDial(t, addr, proto.V311)
 		r.send(&proto.Connect{CleanStart: false, KeepAlive: 30})
 		ack := expect[*proto.Connack](r)
-		// [MQTT-3.1.3-8] CONNACK 0x02 "identifier rejected";
-		// [MQTT-3.2.2-4] with Session Present 0.
+		// [MQTT-3.1.3-8 v3.1.1] CONNACK 0x02 "identifier rejected";
+		// [MQTT-3.2.2-4 v3.1.1] with Session Present 0.
 		require.Equal(t, proto.V3IdentifierRejected, ack.Reason)
 		require.False(t, ack.SessionPresent)
-		// [MQTT-3.2.2-5] then the connection is closed.
+		// [MQTT-3.2.2-5 v3.1.1] then the connection is closed.
 		r.expectClosed()
 	})
 
 	t.Run("clean session 1 is accepted", func(t *testing.T) {
 		srv, addr := startBroker(t, loom.Options{})
 		// Two anonymous clients at once: each must get its own id
-		// [MQTT-3.1.3-6], or the second would take the first's place.
+		// [MQTT-3.1.3-6 v3.1.1], or the second would take the first's place.
 		var rs []*rawClient
 		for range 2 {
 			r := rawDial(t, addr, proto.V311)
 			r.send(&proto.Connect{CleanStart: true, KeepAlive: 30})
 			ack := expect[*proto.Connack](r)
-			require.Equal(t, proto.V3Accepted, ack.Reason) // [MQTT-3.1.4-4]
-			require.False(t, ack.SessionPresent)           // [MQTT-3.2.2-1]
+			require.Equal(t, proto.V3Accepted, ack.Reason) // [MQTT-3.1.4-4 v3.1.1]
+			require.False(t, ack.SessionPresent)           // [MQTT-3.2.2-1 v3.1.1]
 			rs = append(rs, r)
 		}
 		require.Equal(t, 2, srv.Broker().SessionCount())

@@ -26,7 +26,7 @@ func TestV311QoSMatrix(t *testing.T) {
 	in := newV3Inbox()
 	sub, _ := v3Connect(t, v3Options(addr, "v3-matrix-sub"))
 	for s := byte(0); s <= 2; s++ {
-		// [MQTT-3.8.4-5] the SUBACK code is the granted QoS; Loom grants up to 2.
+		// [MQTT-3.8.4-5 v3.1.1] the SUBACK code is the granted QoS; Loom grants up to 2.
 		require.Equal(t, s, v3Subscribe(t, sub, fmt.Sprintf("matrix/sub%d", s), s, in))
 	}
 	pub, _ := v3Connect(t, v3Options(addr, "v3-matrix-pub"))
@@ -36,11 +36,11 @@ func TestV311QoSMatrix(t *testing.T) {
 			topic := fmt.Sprintf("matrix/sub%d", s)
 			payload := fmt.Sprintf("published at %d to a QoS %d subscription", p, s)
 			// The publish token completes only when the broker has answered:
-			// PUBACK for QoS 1 [MQTT-4.3.2-2], PUBREC then PUBCOMP for QoS 2
-			// [MQTT-4.3.3-2].
+			// PUBACK for QoS 1 [MQTT-4.3.2-2 v3.1.1], PUBREC then PUBCOMP for QoS 2
+			// [MQTT-4.3.3-2 v3.1.1].
 			v3Publish(t, pub, topic, p, false, payload)
-			// [MQTT-3.8.4-6] delivered at the lower of the published and the
-			// granted QoS; [MQTT-3.3.2-3] under the topic it was published to.
+			// [MQTT-3.8.4-6 v3.1.1] delivered at the lower of the published and the
+			// granted QoS; [MQTT-3.3.2-3 v3.1.1] under the topic it was published to.
 			// Each case waits for its own message, so a duplicate of an
 			// earlier one would show up here in its place.
 			in.expect(t, v3Message{topic: topic, payload: payload, qos: min(p, s)})
@@ -72,26 +72,26 @@ func TestV311Retained(t *testing.T) {
 
 	// Set.
 	v3Publish(t, pub, topic, 1, true, "first")
-	// [MQTT-3.3.1-9] an established subscription gets RETAIN 0.
+	// [MQTT-3.3.1-9 v3.1.1] an established subscription gets RETAIN 0.
 	live.expect(t, v3Message{topic: topic, payload: "first", qos: 1})
-	// [MQTT-3.3.1-5] stored with its QoS; [MQTT-3.3.1-6] [MQTT-3.3.1-8] sent to
+	// [MQTT-3.3.1-5 v3.1.1] stored with its QoS; [MQTT-3.3.1-6 v3.1.1] [MQTT-3.3.1-8 v3.1.1] sent to
 	// a new subscription with RETAIN 1.
 	fresh().expect(t, v3Message{topic: topic, payload: "first", qos: 1, retain: true})
 
-	// Replace, at QoS 0: [MQTT-3.3.1-7] the old one is discarded; Loom keeps
-	// the new QoS 0 message as the spec recommends, and [MQTT-3.8.4-6] sends
+	// Replace, at QoS 0: [MQTT-3.3.1-7 v3.1.1] the old one is discarded; Loom keeps
+	// the new QoS 0 message as the spec recommends, and [MQTT-3.8.4-6 v3.1.1] sends
 	// it at QoS 0 to the QoS 1 subscription.
 	v3Publish(t, pub, topic, 0, true, "second")
 	live.expect(t, v3Message{topic: topic, payload: "second", qos: 0})
 	fresh().expect(t, v3Message{topic: topic, payload: "second", qos: 0, retain: true})
 
-	// [MQTT-3.3.1-12] RETAIN 0 neither stores nor removes the retained message.
+	// [MQTT-3.3.1-12 v3.1.1] RETAIN 0 neither stores nor removes the retained message.
 	v3Publish(t, pub, topic, 1, false, "plain")
 	live.expect(t, v3Message{topic: topic, payload: "plain", qos: 1})
 	fresh().expect(t, v3Message{topic: topic, payload: "second", qos: 0, retain: true})
 
-	// Delete: [MQTT-3.3.1-10] a retained empty payload is delivered as usual
-	// and removes the retained message; [MQTT-3.3.1-11] it is not stored itself.
+	// Delete: [MQTT-3.3.1-10 v3.1.1] a retained empty payload is delivered as usual
+	// and removes the retained message; [MQTT-3.3.1-11 v3.1.1] it is not stored itself.
 	v3Publish(t, pub, topic, 1, true, "")
 	live.expect(t, v3Message{topic: topic, payload: "", qos: 1})
 	after := fresh()
@@ -119,8 +119,8 @@ func TestV311WillOnAbruptClose(t *testing.T) {
 			v3Connect(t, o)
 			require.NoError(t, (<-conns).Close())
 
-			// [MQTT-3.1.2-8] the will is published when the connection closes
-			// without DISCONNECT; at its own QoS; [MQTT-3.3.1-9] with RETAIN 0
+			// [MQTT-3.1.2-8 v3.1.1] the will is published when the connection closes
+			// without DISCONNECT; at its own QoS; [MQTT-3.3.1-9 v3.1.1] with RETAIN 0
 			// to an established subscription.
 			watch.expect(t, v3Message{topic: topic, payload: "gone", qos: 1})
 
@@ -128,11 +128,11 @@ func TestV311WillOnAbruptClose(t *testing.T) {
 			lateSub, _ := v3Connect(t, v3Options(addr, "v3-will-late"))
 			v3Subscribe(t, lateSub, topic, 2, late)
 			if retain {
-				// [MQTT-3.1.2-17] Will Retain 1: published as a retained message.
+				// [MQTT-3.1.2-17 v3.1.1] Will Retain 1: published as a retained message.
 				late.expect(t, v3Message{topic: topic, payload: "gone", qos: 1, retain: true})
 				return
 			}
-			// [MQTT-3.1.2-16] Will Retain 0: not retained, so the first thing
+			// [MQTT-3.1.2-16 v3.1.1] Will Retain 0: not retained, so the first thing
 			// the late subscriber sees is a message published after it
 			// subscribed.
 			v3Publish(t, watcher, topic, 1, false, "marker")
@@ -156,7 +156,7 @@ func TestV311NoWillAfterDisconnect(t *testing.T) {
 	// will would be routed.
 	eventually(t, "the disconnected client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
 
-	// [MQTT-3.1.2-10] [MQTT-3.14.4-3] DISCONNECT discards the will. A will
+	// [MQTT-3.1.2-10 v3.1.1] [MQTT-3.14.4-3 v3.1.1] DISCONNECT discards the will. A will
 	// would be routed as the connection closed, before this marker on the
 	// same topic, so the marker must be the first message.
 	v3Publish(t, watcher, topic, 1, false, "marker")
@@ -176,7 +176,7 @@ func TestV311Takeover(t *testing.T) {
 			SetConnectionLostHandler(func(_ mqtt3.Client, err error) { lost <- err }))
 		second, _ := v3Connect(t, v3Options(addr, "v3-twin"))
 
-		// [MQTT-3.1.4-2] the broker disconnects the client already connected
+		// [MQTT-3.1.4-2 v3.1.1] the broker disconnects the client already connected
 		// with that id.
 		select {
 		case <-lost:
@@ -184,7 +184,7 @@ func TestV311Takeover(t *testing.T) {
 			t.Fatal("the first client kept its connection")
 		}
 		require.False(t, first.IsConnectionOpen())
-		// [MQTT-3.1.2-8] its connection closed without DISCONNECT, so its
+		// [MQTT-3.1.2-8 v3.1.1] its connection closed without DISCONNECT, so its
 		// will is published.
 		watch.expect(t, v3Message{topic: "twin/will", payload: "first lost", qos: 1})
 
@@ -205,14 +205,14 @@ func TestV311Takeover(t *testing.T) {
 		in := newV3Inbox()
 		second, present := v3Connect(t, v3Options(addr, "v3-twin").SetCleanSession(false).
 			SetDefaultPublishHandler(in.handle))
-		// [MQTT-3.2.2-2] the session lives on and is handed to the newcomer.
+		// [MQTT-3.2.2-2 v3.1.1] the session lives on and is handed to the newcomer.
 		require.True(t, present)
 		select {
-		case <-lost: // [MQTT-3.1.4-2]
+		case <-lost: // [MQTT-3.1.4-2 v3.1.1]
 		case <-time.After(v3Wait):
 			t.Fatal("the first client kept its connection")
 		}
-		// [MQTT-3.1.2-4] the first connection's subscription now delivers to
+		// [MQTT-3.1.2-4 v3.1.1] the first connection's subscription now delivers to
 		// the second, which never subscribed.
 		pub, _ := v3Connect(t, v3Options(addr, "v3-twin-pub"))
 		v3Publish(t, pub, "twin/t", 1, false, "for the session")
@@ -231,20 +231,20 @@ func TestMQTT31(t *testing.T) {
 	paho31, _ := v3Connect(t, v3Options(addr, "v31-paho").SetProtocolVersion(3))
 	v3Subscribe(t, paho31, "v31/to-paho", 2, in)
 
-	// A raw 3.1 client. [MQTT-3.1.2-2] the broker supports this level, so
-	// it accepts the connection: [MQTT-3.1.4-4] CONNACK 0.
+	// A raw 3.1 client. [MQTT-3.1.2-2 v3.1.1] the broker supports this level, so
+	// it accepts the connection: [MQTT-3.1.4-4 v3.1.1] CONNACK 0.
 	r := rawDial(t, addr, proto.V31)
 	r.send(&proto.Connect{Version: proto.V31, CleanStart: true, KeepAlive: 30, ClientID: []byte("v31-raw")})
 	ack := expect[*proto.Connack](r)
 	require.Equal(t, proto.V3Accepted, ack.Reason)
-	require.False(t, ack.SessionPresent) // [MQTT-3.2.2-1]
+	require.False(t, ack.SessionPresent) // [MQTT-3.2.2-1 v3.1.1]
 
 	r.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("v31/to-raw"), QoS: 1}}})
 	sa := expect[*proto.Suback](r)
-	require.Equal(t, uint16(1), sa.PacketID) // [MQTT-2.3.1-7]
+	require.Equal(t, uint16(1), sa.PacketID) // [MQTT-2.3.1-7 v3.1.1]
 	require.Equal(t, []proto.ReasonCode{1}, sa.Reasons)
 
-	// paho 3.1 → raw 3.1, QoS 2 published, QoS 1 granted [MQTT-3.8.4-6].
+	// paho 3.1 → raw 3.1, QoS 2 published, QoS 1 granted [MQTT-3.8.4-6 v3.1.1].
 	v3Publish(t, paho31, "v31/to-raw", 2, false, "hello raw")
 	p := expect[*proto.Publish](r)
 	require.Equal(t, "v31/to-raw", string(p.Topic))
@@ -254,11 +254,11 @@ func TestMQTT31(t *testing.T) {
 	r.send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
 
 	// raw 3.1 → paho 3.1 at QoS 2, the whole exchange by hand:
-	// PUBLISH → PUBREC, PUBREL → PUBCOMP [MQTT-4.3.3-2].
+	// PUBLISH → PUBREC, PUBREL → PUBCOMP [MQTT-4.3.3-2 v3.1.1].
 	r.send(&proto.Publish{QoS: 2, PacketID: 7, Topic: []byte("v31/to-paho"), Payload: []byte("hello paho")})
 	rec := expect[*proto.Ack](r)
 	require.Equal(t, proto.PUBREC, rec.Type)
-	require.Equal(t, uint16(7), rec.PacketID) // [MQTT-2.3.1-6]
+	require.Equal(t, uint16(7), rec.PacketID) // [MQTT-2.3.1-6 v3.1.1]
 	r.send(&proto.Ack{Type: proto.PUBREL, PacketID: 7})
 	comp := expect[*proto.Ack](r)
 	require.Equal(t, proto.PUBCOMP, comp.Type)
@@ -271,7 +271,7 @@ func TestMQTT31(t *testing.T) {
 	in.expect(t, v3Message{topic: "v31/to-paho", payload: "from 3.1.1", qos: 1})
 
 	r.send(&proto.Ping{Type: proto.PINGREQ})
-	require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type) // [MQTT-3.12.4-1]
+	require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type) // [MQTT-3.12.4-1 v3.1.1]
 	r.send(&proto.Disconnect{})
 	r.expectClosed()
 }
@@ -311,7 +311,7 @@ func TestV5PublisherToV311Subscriber(t *testing.T) {
 		require.NoError(t, err)
 		// A property block in the 3.1.1 PUBLISH would be read as the start of
 		// the payload, so an exact payload shows there is none; the topic and
-		// QoS follow [MQTT-3.3.2-3] [MQTT-3.8.4-6].
+		// QoS follow [MQTT-3.3.2-3 v3.1.1] [MQTT-3.8.4-6 v3.1.1].
 		in.expect(t, v3Message{topic: "mixed/x", payload: payload, qos: q})
 	}
 }
@@ -343,7 +343,7 @@ func TestV311PeerResetWhileBrokerWrites(t *testing.T) {
 		require.NoError(t, r.conn.Close())
 	}
 
-	// [MQTT-3.1.2-8] every connection closed without DISCONNECT: one will each.
+	// [MQTT-3.1.2-8 v3.1.1] every connection closed without DISCONNECT: one will each.
 	got := map[string]bool{}
 	for range clients {
 		got[string(watch.next(t).Payload())] = true

@@ -10,7 +10,8 @@ var matchCases = []struct {
 	why           string
 }{
 	// Literal filters match the same spelling only; no normalisation, case
-	// and spaces count [MQTT-4.7.3-4].
+	// and spaces count. Matching knows no protocol version, and the statement
+	// is the same in both: [MQTT-4.7.3-4] [MQTT-4.7.3-4 v3.1.1].
 	{"a/b", "a/b", true, "literal"},
 	{"a/b", "a/c", false, "literal"},
 	{"a/b", "a/b/c", false, "literal is not a prefix match"},
@@ -45,7 +46,8 @@ var matchCases = []struct {
 	{"#", "/", true, "# alone, empty levels"},
 	{"+/#", "a", true, "+/# matches a single level"},
 	{"+/+/#", "a", false, "needs two levels"},
-	// Wildcards first never match topics starting with '$' [MQTT-4.7.2-1].
+	// Wildcards first never match topics starting with '$' [MQTT-4.7.2-1]
+	// [MQTT-4.7.2-1 v3.1.1].
 	{"#", "$SYS/x", false, "[MQTT-4.7.2-1]"},
 	{"+/x", "$SYS/x", false, "[MQTT-4.7.2-1]"},
 	{"+", "$x", false, "[MQTT-4.7.2-1]"},

@@ -22,22 +22,22 @@ func TestRetainedStore(t *testing.T) {
 			r.Publish(retained("a/b", "1"))
 			r.Publish(retained("a/c", "2"))
 			r.Publish(retained("x", "3"))
-			r.Publish(msg("y", "not retained")) // [MQTT-3.3.1-8] v5: RETAIN 0 is not stored
+			r.Publish(msg("y", "not retained")) // [MQTT-3.3.1-8]: RETAIN 0 is not stored
 			if got, want := topics(r.Retained("#")), []string{"a/b=1", "a/c=2", "x=3"}; !slices.Equal(got, want) {
 				t.Fatalf("stored %q, want %q [MQTT-3.3.1-5]", got, want)
 			}
 
-			// A new retained message replaces the old one [MQTT-3.3.1-5] v5,
-			// [MQTT-3.3.1-7] v3.1.1.
+			// A new retained message replaces the old one [MQTT-3.3.1-5],
+			// [MQTT-3.3.1-7 v3.1.1].
 			r.Publish(retained("a/b", "1bis"))
-			// RETAIN 0 does not replace or remove [MQTT-3.3.1-8] v5, [MQTT-3.3.1-12] v3.1.1.
+			// RETAIN 0 does not replace or remove [MQTT-3.3.1-8] [MQTT-3.3.1-12 v3.1.1].
 			r.Publish(msg("a/c", "plain"))
 			if got, want := topics(r.Retained("a/+")), []string{"a/b=1bis", "a/c=2"}; !slices.Equal(got, want) {
 				t.Fatalf("after replace: %q, want %q", got, want)
 			}
 
 			// An empty payload deletes and is not stored itself
-			// [MQTT-3.3.1-6] [MQTT-3.3.1-7] v5, [MQTT-3.3.1-10] [MQTT-3.3.1-11] v3.1.1.
+			// [MQTT-3.3.1-6] [MQTT-3.3.1-7] [MQTT-3.3.1-10 v3.1.1] [MQTT-3.3.1-11 v3.1.1].
 			r.Publish(retained("a/b", ""))
 			r.Publish(retained("never", ""))
 			if got, want := topics(r.Retained("#")), []string{"a/c=2", "x=3"}; !slices.Equal(got, want) {
@@ -105,8 +105,8 @@ func TestRetainedOnSubscribe(t *testing.T) {
 			c := newClient("c")
 
 			// A new subscription gets every matching retained message
-			// [MQTT-3.3.1-9] v5, [MQTT-3.3.1-6] v3.1.1, with RETAIN set
-			// [MQTT-3.3.1-8] v3.1.1, at the subscription's QoS (lowered
+			// [MQTT-3.3.1-9] [MQTT-3.3.1-6 v3.1.1], with RETAIN set
+			// [MQTT-3.3.1-8 v3.1.1], at the subscription's QoS (lowered
 			// later by the session) and with its identifier.
 			r.Subscribe(c, "a/b", SubOptions{QoS: 1, ID: 7}, true)
 			r.Barrier()
@@ -148,8 +148,8 @@ func TestRetainedOnSubscribe(t *testing.T) {
 
 // TestRetainFlagOnForward checks the RETAIN flag of a retained message
 // forwarded to an existing subscription: cleared unless Retain As Published
-// [MQTT-3.3.1-12] [MQTT-3.3.1-13] v5, [MQTT-3.3.1-9] v3.1.1. An empty retained
-// message is still delivered [MQTT-3.3.1-10] v3.1.1.
+// [MQTT-3.3.1-12] [MQTT-3.3.1-13] [MQTT-3.3.1-9 v3.1.1]. An empty retained
+// message is still delivered [MQTT-3.3.1-10 v3.1.1].
 func TestRetainFlagOnForward(t *testing.T) {
 	r, rec := newTestRouter(t, Options{Shards: 2})
 	plain, rap := newClient("plain"), newClient("rap")

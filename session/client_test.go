@@ -10,7 +10,7 @@ import (
 )
 
 func TestPingreq(t *testing.T) {
-	// v5 and 3.1.1 [MQTT-3.12.4-1]: PINGRESP for PINGREQ.
+	// [MQTT-3.12.4-1] [MQTT-3.12.4-1 v3.1.1]: PINGRESP for PINGREQ.
 	for _, v := range []proto.Version{proto.V311, proto.V5} {
 		t.Run(versionName(v), func(t *testing.T) {
 			h := newHarness(t, Options{}, 1)
@@ -84,7 +84,7 @@ func TestServerPacketsFromClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// v5 [MQTT-4.13.1-1]: a protocol error closes, with 0x82.
+			// [MQTT-4.13.1-1]: a protocol error closes, with 0x82.
 			h := newHarness(t, Options{}, 1)
 			c := h.online(0, connectPacket(proto.V5, "c", true, 0, 0))
 			require.Error(t, c.send(tt.p))
@@ -166,10 +166,10 @@ func TestSubscribeReasonCodes(t *testing.T) {
 		v    proto.Version
 		want []proto.ReasonCode
 	}{
-		// v5 [MQTT-3.8.4-6] one code per filter in order [MQTT-3.9.3-1],
+		// [MQTT-3.8.4-6] one code per filter in order [MQTT-3.9.3-1],
 		// [MQTT-3.8.4-7] the granted QoS or a failure.
 		{proto.V5, []proto.ReasonCode{0, proto.TopicFilterInvalid, 2, 1}},
-		// 3.1.1 [MQTT-3.8.4-5] [MQTT-3.9.3-1]: 0x80 for a failure.
+		// 3.1.1 [MQTT-3.8.4-5 v3.1.1] [MQTT-3.9.3-1 v3.1.1]: 0x80 for a failure.
 		{proto.V311, []proto.ReasonCode{0, proto.V3SubackFailure, 2, 1}},
 	}
 	for _, tt := range tests {
@@ -179,12 +179,13 @@ func TestSubscribeReasonCodes(t *testing.T) {
 			c.mustSend(subscribe)
 			sa, ok := c.recvOne().(*proto.Suback)
 			require.True(t, ok)
-			require.Equal(t, uint16(77), sa.PacketID) // v5 [MQTT-3.8.4-2]
+			require.Equal(t, uint16(77), sa.PacketID) // [MQTT-3.8.4-2] [MQTT-3.8.4-2 v3.1.1]
 			require.Equal(t, tt.want, sa.Reasons)
 			h.settle()
 			require.Equal(t, 3, h.b.Router().Stats().Subscriptions)
 
-			// v5 [MQTT-3.10.4-4] [MQTT-3.10.4-5] UNSUBACK with the id, even
+			// [MQTT-3.10.4-4] [MQTT-3.10.4-5] [MQTT-3.10.4-4 v3.1.1] [MQTT-3.10.4-5 v3.1.1]
+			// UNSUBACK with the id, even
 			// for a filter that was not subscribed; [MQTT-3.11.3-1] codes
 			// in order in v5.
 			c.mustSend(&proto.Unsubscribe{PacketID: 78, Filters: [][]byte{[]byte("b/#"), []byte("zzz")}})

@@ -20,7 +20,7 @@ func TestConnackSessionPresent(t *testing.T) {
 		first, second conn
 		present       bool
 	}{
-		// v5 [MQTT-3.2.2-3] Session Present 1 only for a resumed session,
+		// [MQTT-3.2.2-3] Session Present 1 only for a resumed session,
 		// [MQTT-3.1.2-5] which keeps its subscriptions and messages.
 		{"v5 resume", proto.V5, conn{false, 60}, conn{false, 60}, true},
 		{"v5 resume, expiry never", proto.V5, conn{false, ExpiryNever}, conn{false, 0}, true},
@@ -29,11 +29,11 @@ func TestConnackSessionPresent(t *testing.T) {
 		{"v5 expiry 0 without clean start", proto.V5, conn{false, 0}, conn{false, 60}, false},
 		// [MQTT-3.1.2-4] Clean Start discards, [MQTT-3.2.2-2] present 0.
 		{"v5 clean start discards", proto.V5, conn{false, 60}, conn{true, 60}, false},
-		// 3.1.1 [MQTT-3.2.2-2] stored session: present 1; [MQTT-3.1.2-4] resumed.
+		// 3.1.1 [MQTT-3.2.2-2 v3.1.1] stored session: present 1; [MQTT-3.1.2-4 v3.1.1] resumed.
 		{"v3.1.1 resume", proto.V311, conn{false, 0}, conn{false, 0}, true},
-		// 3.1.1 [MQTT-3.2.2-1] Clean Session 1: present 0; [MQTT-3.1.2-6] discarded.
+		// 3.1.1 [MQTT-3.2.2-1 v3.1.1] Clean Session 1: present 0; [MQTT-3.1.2-6 v3.1.1] discarded.
 		{"v3.1.1 clean session discards", proto.V311, conn{false, 0}, conn{true, 0}, false},
-		// 3.1.1 [MQTT-3.2.2-3] nothing stored: present 0 [MQTT-3.1.2-6].
+		// 3.1.1 [MQTT-3.2.2-3 v3.1.1] nothing stored: present 0 [MQTT-3.1.2-6 v3.1.1].
 		{"v3.1.1 clean session ends with the connection", proto.V311, conn{true, 0}, conn{false, 0}, false},
 	}
 	for _, tt := range tests {
@@ -43,7 +43,7 @@ func TestConnackSessionPresent(t *testing.T) {
 
 			c := h.dial(0)
 			ack := c.connect(connectPacket(tt.v, "dev", tt.first.clean, 0, tt.first.expiry))
-			// v5 [MQTT-3.1.2-6] / 3.1.1 [MQTT-3.1.2-4]: a new session.
+			// [MQTT-3.1.2-6] / [MQTT-3.1.2-4 v3.1.1]: a new session.
 			require.False(t, ack.SessionPresent, "first connection")
 			c.subscribe("dev/t", 1)
 			c.disconnect(proto.Success)
@@ -76,7 +76,7 @@ func TestConnackSessionPresent(t *testing.T) {
 
 func TestEmptyClientID(t *testing.T) {
 	t.Run("v3.1.1 with clean session 0 is rejected", func(t *testing.T) {
-		// 3.1.1 [MQTT-3.1.3-8] CONNACK 0x02 (identifier rejected), then close.
+		// 3.1.1 [MQTT-3.1.3-8 v3.1.1] CONNACK 0x02 (identifier rejected), then close.
 		h := newHarness(t, Options{}, 1)
 		c := h.dial(0)
 		c.v = proto.V311
@@ -90,7 +90,7 @@ func TestEmptyClientID(t *testing.T) {
 		require.Zero(t, h.b.Stats.Connected.Load())
 	})
 	t.Run("v3.1.1 with clean session 1 gets an id", func(t *testing.T) {
-		// 3.1.1 [MQTT-3.1.3-6] the server assigns a unique id.
+		// 3.1.1 [MQTT-3.1.3-6 v3.1.1] the server assigns a unique id.
 		h := newHarness(t, Options{}, 1)
 		a := h.online(0, connectPacket(proto.V311, "", true, 0, 0))
 		b := h.online(0, connectPacket(proto.V311, "", true, 0, 0))
@@ -162,7 +162,7 @@ func TestConnackProperties(t *testing.T) {
 }
 
 func TestFirstPacketMustBeConnect(t *testing.T) {
-	// [MQTT-3.1.0-1] (v5 and 3.1.1): anything else first closes the
+	// [MQTT-3.1.0-1] [MQTT-3.1.0-1 v3.1.1]: anything else first closes the
 	// connection; without a CONNECT there is no version to answer in.
 	tests := []struct {
 		name string
@@ -192,7 +192,7 @@ func TestFirstPacketMustBeConnect(t *testing.T) {
 }
 
 func TestSecondConnectIsProtocolError(t *testing.T) {
-	// [MQTT-3.1.0-2] (v5 and 3.1.1): a second CONNECT closes the
+	// [MQTT-3.1.0-2] [MQTT-3.1.0-2 v3.1.1]: a second CONNECT closes the
 	// connection; a v5 client is told why [MQTT-4.13.1-1].
 	for _, v := range []proto.Version{proto.V311, proto.V5} {
 		t.Run(versionName(v), func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestRefusedConnects(t *testing.T) {
 			h := newHarness(t, Options{}, 1)
 			c := h.dial(0)
 			err := c.sendRaw(ex.Raw)
-			// v5 [MQTT-4.13.1-1] [MQTT-3.1.4-1], 3.1.1 [MQTT-3.1.4-1]: close.
+			// [MQTT-4.13.1-1] [MQTT-3.1.4-1] [MQTT-3.1.4-1 v3.1.1]: close.
 			var pe *proto.Error
 			require.True(t, errors.As(err, &pe), "err = %v", err)
 			require.Equal(t, ex.Reason, pe.Code, "[%s]", ex.Spec)
@@ -237,7 +237,7 @@ func TestRefusedConnects(t *testing.T) {
 
 			out := c.conn.take()
 			if ex.Version != proto.V5 && ex.Reason == proto.UnsupportedProtocolVersion {
-				// 3.1.1 [MQTT-3.1.2-2]: CONNACK 0x01, then close.
+				// [MQTT-3.1.2-2 v3.1.1]: CONNACK 0x01, then close.
 				require.Equal(t, []byte{0x20, 0x02, 0x00, byte(proto.V3UnacceptableProtocolVersion)}, out)
 				return
 			}
@@ -255,7 +255,7 @@ func TestRefusedConnects(t *testing.T) {
 			require.Equal(t, len(out), used, "one CONNACK only")
 			ack, ok := p.(*proto.Connack)
 			require.True(t, ok)
-			// v5 [MQTT-3.2.2-8] a CONNACK reason code, [MQTT-3.2.2-6] and
+			// [MQTT-3.2.2-8] a CONNACK reason code, [MQTT-3.2.2-6] and
 			// no Session Present with it.
 			require.Equal(t, ex.Reason, ack.Reason, "[%s]", ex.Spec)
 			require.False(t, ack.SessionPresent)
@@ -265,7 +265,7 @@ func TestRefusedConnects(t *testing.T) {
 }
 
 func TestUnsupportedAuthMethodRefused(t *testing.T) {
-	// v5 [MQTT-4.12.0-1] CONNACK 0x8C (or 0x87), then close.
+	// [MQTT-4.12.0-1] CONNACK 0x8C (or 0x87), then close.
 	h := newHarness(t, Options{}, 1)
 	c := h.dial(0)
 	p := connectPacket(proto.V5, "auth", true, 0, 0)
@@ -287,7 +287,8 @@ func TestTakeover(t *testing.T) {
 		will      bool   // the old connection's will is published
 	}{
 		// The old connection closes without DISCONNECT, so its will is
-		// due [MQTT-3.1.2-8] unless delayed past the reconnect [MQTT-3.1.3-9].
+		// due ([MQTT-3.1.2-8], [MQTT-3.1.2-8 v3.1.1]) unless delayed past the
+		// reconnect [MQTT-3.1.3-9].
 		{"v5 across loops", proto.V5, 1, 0, true},
 		{"v5 on the same loop", proto.V5, 0, 0, true},
 		{"v5 delayed will cancelled by the new connection", proto.V5, 1, 30, false},
@@ -319,6 +320,7 @@ func TestTakeover(t *testing.T) {
 			require.NoError(t, old.send(&proto.Ping{Type: proto.PINGREQ}))
 			require.False(t, old.conn.closed())
 			h.settle()
+			// [MQTT-3.1.4-3] [MQTT-3.1.4-2 v3.1.1]
 			require.True(t, old.conn.closed(), "v5 [MQTT-3.1.4-3], 3.1.1 [MQTT-3.1.4-2]: the old connection is closed")
 			if tt.v == proto.V5 {
 				// [MQTT-3.1.4-3] DISCONNECT 0x8E first.

@@ -16,9 +16,9 @@ func TestInboundQoS1(t *testing.T) {
 			sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
 			sub.subscribe("in", 1)
 			pub := h.online(0, connectPacket(v, "pub", true, 0, 0))
-			// v5 [MQTT-4.3.2-4], 3.1.1 [MQTT-4.3.2-2]: PUBACK with the id.
+			// [MQTT-4.3.2-4] [MQTT-4.3.2-2 v3.1.1]: PUBACK with the id.
 			pub.publish("in", "a", 1, 300)
-			// v5 [MQTT-4.3.2-5]: after PUBACK the same id is a new message,
+			// [MQTT-4.3.2-5]: after PUBACK the same id is a new message,
 			// DUP or not.
 			pub.mustSend(&proto.Publish{Topic: []byte("in"), Payload: []byte("b"), QoS: 1, PacketID: 300, Dup: true})
 			requireAck(t, pub.recvOne(), proto.PUBACK, 300, proto.Success)
@@ -36,12 +36,12 @@ func TestInboundQoS2ExactlyOnce(t *testing.T) {
 			sub.subscribe("x", 2)
 			pub := h.online(0, connectPacket(v, "pub", true, 0, 0))
 
-			// v5 [MQTT-4.3.3-8], 3.1.1 [MQTT-4.3.3-2]: PUBREC with the id.
+			// [MQTT-4.3.3-8] [MQTT-4.3.3-2 v3.1.1]: PUBREC with the id.
 			pub.publish("x", "one", 2, 7)
 			h.settle()
 			require.Equal(t, []string{"one"}, payloads(publishes(t, sub.recv())))
 
-			// v5 [MQTT-4.3.3-10], 3.1.1 [MQTT-4.3.3-2]: until PUBREL, a
+			// [MQTT-4.3.3-10] [MQTT-4.3.3-2 v3.1.1]: until PUBREL, a
 			// re-sent PUBLISH is answered with PUBREC and not delivered again.
 			for range 2 {
 				pub.mustSend(&proto.Publish{Topic: []byte("x"), Payload: []byte("one"), QoS: 2, PacketID: 7, Dup: true})
@@ -50,11 +50,11 @@ func TestInboundQoS2ExactlyOnce(t *testing.T) {
 			h.settle()
 			sub.recvNone()
 
-			// v5 [MQTT-4.3.3-11]: PUBREL is answered with PUBCOMP, same id.
+			// [MQTT-4.3.3-11]: PUBREL is answered with PUBCOMP, same id.
 			pub.ack(proto.PUBREL, 7, proto.Success)
 			requireAck(t, pub.recvOne(), proto.PUBCOMP, 7, proto.Success)
 
-			// v5 [MQTT-4.3.3-12]: after PUBCOMP the id starts a new message.
+			// [MQTT-4.3.3-12]: after PUBCOMP the id starts a new message.
 			pub.publish("x", "two", 2, 7)
 			h.settle()
 			require.Equal(t, []string{"two"}, payloads(publishes(t, sub.recv())))
@@ -90,10 +90,10 @@ func TestUnknownPubrel(t *testing.T) {
 		v    proto.Version
 		want proto.ReasonCode
 	}{
-		// v5 [MQTT-4.3.3-11] PUBCOMP answers every PUBREL; 0x92 says the id
+		// [MQTT-4.3.3-11] PUBCOMP answers every PUBREL; 0x92 says the id
 		// was not awaiting one.
 		{proto.V5, proto.PacketIdentifierNotFound},
-		// 3.1.1 [MQTT-4.3.3-2]: PUBCOMP, which has no reason code there.
+		// [MQTT-4.3.3-2 v3.1.1]: PUBCOMP, which has no reason code there.
 		{proto.V311, proto.Success},
 	}
 	for _, tt := range tests {

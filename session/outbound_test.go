@@ -68,7 +68,7 @@ func TestOutboundWindow(t *testing.T) {
 				ps := newPubsub(t, Options{MaxInflight: tt.maxInflight}, 1, p, "w", qos)
 				ps.send("w", qos, 1, 6)
 
-				// v5 [MQTT-3.3.4-9] [MQTT-4.9.0-2]: no more unacknowledged
+				// [MQTT-3.3.4-9] [MQTT-4.9.0-2]: no more unacknowledged
 				// QoS > 0 PUBLISH packets than the window.
 				got := publishes(t, ps.sub.recv())
 				require.Equal(t, names(1, tt.window), payloads(got))
@@ -184,9 +184,10 @@ func TestRedeliveryOnResume(t *testing.T) {
 			sub = h.dial(0)
 			ack := sub.connect(connectPacket(v, "sub", false, 0, ExpiryNever))
 			require.True(t, ack.SessionPresent)
-			// v5 [MQTT-4.4.0-1], 3.1.1 [MQTT-4.4.0-1]: unacknowledged
+			// [MQTT-4.4.0-1] [MQTT-4.4.0-1 v3.1.1]: unacknowledged
 			// PUBLISH and PUBREL packets again, with their original ids, in
-			// the order first sent; [MQTT-3.3.1-1] DUP set on the PUBLISH.
+			// the order first sent; [MQTT-3.3.1-1] [MQTT-3.3.1-1 v3.1.1] DUP set
+			// on the PUBLISH.
 			// [MQTT-4.3.3-6] m2 is past PUBREC: only its PUBREL.
 			again := sub.recv()
 			require.Len(t, again, 4, "got %s", describe(again))
@@ -250,7 +251,7 @@ func TestQueueBoundDropsAndCounts(t *testing.T) {
 }
 
 func TestQoSDowngradeToGranted(t *testing.T) {
-	// v5 [MQTT-3.8.4-8]: delivered at the lower of the published QoS and
+	// [MQTT-3.8.4-8]: delivered at the lower of the published QoS and
 	// the subscription's.
 	for sq := byte(0); sq <= 2; sq++ {
 		for pq := byte(0); pq <= 2; pq++ {
@@ -305,7 +306,7 @@ func TestSlowReaderQueueDrainsOnTick(t *testing.T) {
 }
 
 func TestOversizedForClientIsSkipped(t *testing.T) {
-	// v5 [MQTT-3.1.2-24] nothing larger than the client's Maximum Packet
+	// [MQTT-3.1.2-24] nothing larger than the client's Maximum Packet
 	// Size is sent; [MQTT-3.1.2-25] it is dropped as if delivered, so it
 	// takes no place in the window.
 	p := connectPacket(proto.V5, "sub", true, 0, 0)

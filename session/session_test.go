@@ -8,8 +8,8 @@ import (
 	"github.com/loom-mqtt/loom/proto"
 )
 
-// v5 [MQTT-2.2.1-4], 3.1.1 [MQTT-2.3.1-1]: each new outbound QoS 1/2
-// PUBLISH gets a non-zero packet id that is not in use.
+// [MQTT-2.2.1-4] [MQTT-2.3.1-1 v3.1.1] [MQTT-2.3.1-4 v3.1.1]: each new outbound
+// QoS 1/2 PUBLISH gets a non-zero packet id that is not in use.
 func TestNextPacketID(t *testing.T) {
 	all := func(except ...uint16) map[uint16]*inflight {
 		m := make(map[uint16]*inflight, 65535)

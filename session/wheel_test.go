@@ -184,7 +184,7 @@ func TestConnectTimeoutClosesSilentConnection(t *testing.T) {
 func TestKeepAliveClosesIdleClient(t *testing.T) {
 	for _, v := range []proto.Version{proto.V311, proto.V5} {
 		t.Run(versionName(v), func(t *testing.T) {
-			// v5 [MQTT-3.1.2-22], 3.1.1 [MQTT-3.1.2-24]: no packet within
+			// [MQTT-3.1.2-22] [MQTT-3.1.2-24 v3.1.1]: no packet within
 			// one and a half keepalives closes the connection.
 			h := newHarness(t, Options{}, 1)
 			tc := h.online(0, connectPacket(v, "ka", true, 10, 0))

@@ -50,7 +50,7 @@ func TestWillOnAbnormalCloseOnly(t *testing.T) {
 		end  ending
 		will bool
 	}{
-		// v5 [MQTT-3.1.2-8], 3.1.1 [MQTT-3.1.2-8]: published when the
+		// [MQTT-3.1.2-8] [MQTT-3.1.2-8 v3.1.1]: published when the
 		// connection closes without DISCONNECT...
 		{"v5 network failure", proto.V5, drop, true},
 		{"v3.1.1 network failure", proto.V311, drop, true},
@@ -60,8 +60,8 @@ func TestWillOnAbnormalCloseOnly(t *testing.T) {
 		{"v3.1.1 protocol error", proto.V311, protocolError, true},
 		// ...and by v5 DISCONNECT 0x04, Disconnect with Will Message.
 		{"v5 DISCONNECT 0x04", proto.V5, withWillReason, true},
-		// v5 [MQTT-3.14.4-3] [MQTT-3.1.2-10], 3.1.1 [MQTT-3.14.4-3]
-		// [MQTT-3.1.2-10]: a normal DISCONNECT discards it.
+		// [MQTT-3.14.4-3] [MQTT-3.1.2-10] [MQTT-3.14.4-3 v3.1.1]
+		// [MQTT-3.1.2-10 v3.1.1]: a normal DISCONNECT discards it.
 		{"v5 DISCONNECT 0x00", proto.V5, normal, false},
 		{"v3.1.1 DISCONNECT", proto.V311, normal, false},
 	}
@@ -84,7 +84,7 @@ func TestWillOnAbnormalCloseOnly(t *testing.T) {
 			require.Equal(t, "will/dev", string(got[0].Topic))
 			require.Equal(t, "dev is gone", string(got[0].Payload))
 			require.Equal(t, byte(1), got[0].QoS)
-			// v5 [MQTT-3.1.2-14], 3.1.1 [MQTT-3.1.2-16]: not retained.
+			// [MQTT-3.1.2-14] [MQTT-3.1.2-16 v3.1.1]: not retained.
 			require.False(t, got[0].Retain)
 			require.Empty(t, h.b.Router().Retained("will/#"))
 		})
@@ -92,7 +92,7 @@ func TestWillOnAbnormalCloseOnly(t *testing.T) {
 }
 
 func TestWillRetainAndProperties(t *testing.T) {
-	// v5 [MQTT-3.1.2-15] (3.1.1 [MQTT-3.1.2-17]): Will Retain 1 publishes a
+	// [MQTT-3.1.2-15] (in 3.1.1: MQTT-3.1.2-17): Will Retain 1 publishes a
 	// retained message; [MQTT-3.1.3-10] user properties keep their order.
 	h := newHarness(t, Options{}, 1)
 	w := willWatcher(h)
@@ -145,7 +145,7 @@ func TestWillDelay(t *testing.T) {
 		w.recvNone()
 	})
 	t.Run("a reconnect within the delay cancels it", func(t *testing.T) {
-		// v5 [MQTT-3.1.3-9]
+		// [MQTT-3.1.3-9]
 		h, w, s := setup(t, 60)
 		c := h.dial(0)
 		require.True(t, c.connect(connectPacket(proto.V5, "dev", false, 0, 60)).SessionPresent)
@@ -158,7 +158,7 @@ func TestWillDelay(t *testing.T) {
 		w.recvNone()
 	})
 	t.Run("the session ending publishes it early", func(t *testing.T) {
-		// v5 [MQTT-3.1.2-8]: after the delay or when the session ends,
+		// [MQTT-3.1.2-8]: after the delay or when the session ends,
 		// whichever is first; here the session ends with the connection.
 		h := newHarness(t, Options{}, 1)
 		w := willWatcher(h)
@@ -168,7 +168,7 @@ func TestWillDelay(t *testing.T) {
 		require.Equal(t, []string{"now"}, payloads(publishes(t, w.recv())))
 	})
 	t.Run("session expiry before the delay publishes it", func(t *testing.T) {
-		// v5 [MQTT-3.1.2-8] and [MQTT-4.1.0-2]: the session is discarded
+		// [MQTT-3.1.2-8] and [MQTT-4.1.0-2]: the session is discarded
 		// once its interval passes, and its will goes out then.
 		h, w, s := setup(t, 10)
 		w.recvNone()

@@ -23,6 +23,7 @@ const (
 	stateAwaitConnect = iota
 	stateConnected
 	stateClosed
+	stateAuthenticating // CONNECT received, enhanced authentication under way
 )
 
 // Client is one network connection and its protocol state. It belongs to
@@ -46,6 +47,8 @@ type Client struct {
 	inWheel   bool
 	heldBack  bool // on the loop's list of clients with messages held for a full buffer
 	takenOver atomic.Bool
+	auth      *authState // an enhanced-authentication exchange under way
+	method    string     // the Authentication Method agreed in CONNECT, if any
 }
 
 // ErrDisconnect is returned by Handle when the client sent DISCONNECT: the
@@ -87,6 +90,9 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 		}
 		return c.handleConnect(h, body)
 	}
+	if c.state == stateAuthenticating {
+		return c.continueConnectAuth(h, body)
+	}
 	c.touch()
 	switch h.Type {
 	case proto.PUBLISH:
@@ -109,14 +115,7 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation
 		return c.fail(proto.Errorf(proto.ProtocolError, "second CONNECT"))
 	case proto.AUTH:
-		// Decode first: a malformed AUTH is refused as malformed
-		// [MQTT-3.15.1-1]; a well-formed one is a Protocol Error, as no
-		// enhanced authentication method was agreed in CONNECT [MQTT-4.12.0-7].
-		var a proto.Auth
-		if err := a.Decode(h, body, c.version); err != nil {
-			return c.fail(err)
-		}
-		return c.fail(proto.Errorf(proto.ProtocolError, "AUTH without an authentication method"))
+		return c.handleReauth(h, body)
 	default:
 		return c.fail(proto.Errorf(proto.ProtocolError, "%v is not sent by clients", h.Type))
 	}

@@ -38,10 +38,6 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		id = b.assignClientID()
 		assigned = true
 	}
-	if c.version == proto.V5 && p.Props.Has(proto.PropAuthMethod) {
-		// No authenticator is configured for any method.
-		return c.refuse(c.version, proto.Errorf(proto.BadAuthenticationMethod, "authentication method %q not supported", p.Props.AuthMethod))
-	}
 	if p.WillFlag && p.WillQoS > b.opts.MaxQoS.Level() {
 		// [MQTT-3.2.2-12] a will QoS beyond the broker's is refused
 		return c.refuse(c.version, proto.Errorf(proto.QoSNotSupported, "will QoS %d is above the maximum %d", p.WillQoS, b.opts.MaxQoS.Level()))
@@ -50,7 +46,17 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		// [MQTT-3.2.2-13] a retained will without retain support is refused
 		return c.refuse(c.version, proto.Errorf(proto.RetainNotSupported, "retained wills are not supported"))
 	}
+	if c.version == proto.V5 && p.Props.Has(proto.PropAuthMethod) {
+		return c.beginAuth(p, id, assigned) // enhanced authentication (auth.go)
+	}
+	return c.accept(p, id, assigned, nil)
+}
 
+// accept settles the session of an accepted CONNECT and answers CONNACK;
+// auth carries the Authentication Method and final data of an enhanced
+// authentication that succeeded.
+func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.Properties) error {
+	b := c.loop.broker
 	c.keepAlive = p.KeepAlive
 	serverKeepAlive := false
 	if ka := b.opts.ServerKeepAlive; ka != 0 && (c.version == proto.V5 || c.keepAlive == 0 || c.keepAlive > ka) {
@@ -104,6 +110,13 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 			// Sent only on request [MQTT-3.1.2-28]
 			pr.ResponseInfo = []byte(b.opts.ResponseInformation)
 			pr.Set(proto.PropResponseInfo)
+		}
+		if auth != nil {
+			pr.AuthMethod, pr.AuthData = auth.AuthMethod, auth.AuthData
+			pr.Set(proto.PropAuthMethod)
+			if len(auth.AuthData) > 0 {
+				pr.Set(proto.PropAuthData)
+			}
 		}
 	}
 	c.buf().B = ack.Append(c.out.B, c.version)

@@ -321,7 +321,7 @@ func TestTakeover(t *testing.T) {
 			require.False(t, old.conn.closed())
 			h.settle()
 			// [MQTT-3.1.4-3] [MQTT-3.1.4-2 v3.1.1]
-			require.True(t, old.conn.closed(), "v5 [MQTT-3.1.4-3], 3.1.1 [MQTT-3.1.4-2]: the old connection is closed")
+			require.True(t, old.conn.closed(), "[MQTT-3.1.4-3] [MQTT-3.1.4-2 v3.1.1]: the old connection is closed")
 			if tt.v == proto.V5 {
 				// [MQTT-3.1.4-3] DISCONNECT 0x8E first.
 				requireDisconnect(t, old.recvOne(), proto.SessionTakenOver)

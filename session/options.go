@@ -64,6 +64,10 @@ type Options struct {
 	// code 3 (server unavailable).
 	Redirect          string
 	RedirectPermanent bool
+	// Authenticators are the enhanced-authentication methods offered to v5
+	// clients (CONNECT with an Authentication Method, then AUTH); a method
+	// not among them gets CONNACK 0x8C.
+	Authenticators []Authenticator
 	// Router configures the subscription shards.
 	Router router.Options
 	// Logger receives connection-level events; default slog.Default().

@@ -77,6 +77,11 @@ func (s *Server) Start() error {
 	if len(s.opts.Listeners) == 0 {
 		return errors.New("reactor: no listeners")
 	}
+	for _, l := range s.opts.Listeners {
+		if err := streamListener(l); err != nil {
+			return err
+		}
+	}
 	h := &handler{srv: s}
 	go func() {
 		err := gnet.Rotate(h, s.opts.Listeners,
@@ -140,6 +145,21 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.broker.DisconnectAll(proto.ServerShuttingDown, "", wait)
 	return s.eng.Stop(ctx)
+}
+
+// streamListener refuses a listener address whose network is not an
+// ordered, lossless byte stream: gnet would serve udp:// too, and MQTT
+// cannot run over datagrams [MQTT-4.2-1].
+func streamListener(listen string) error {
+	network, _, ok := strings.Cut(listen, "://")
+	if !ok {
+		return nil // a bare host:port is TCP, as in boundAddr
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+		return nil
+	}
+	return fmt.Errorf("reactor: listener %s: network %q is not a byte stream", listen, network)
 }
 
 // boundAddr finds the address a listener actually bound (port 0 → real port).

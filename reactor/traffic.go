@@ -17,6 +17,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	action := gnet.None
+	consumed := 0
 	for {
 		n := c.InboundBuffered()
 		if n < 2 {
@@ -43,10 +44,15 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		pkt, _ := c.Peek(total)
 		err = cl.Handle(fh, pkt[hl:])
 		_, _ = c.Discard(total)
+		consumed += total
 		if err != nil {
 			action = gnet.Close
 			break
 		}
+	}
+	if consumed > 0 {
+		// One add per read, not per packet.
+		h.srv.broker.Stats.BytesIn.Add(int64(consumed))
 	}
 	cl.Loop().Flush()
 	return action

@@ -23,6 +23,7 @@ type Broker struct {
 
 	idPrefix string
 	idSeq    atomic.Uint64
+	sys      *sysPublisher // nil when $SYS topics are disabled
 
 	Stats Stats
 }
@@ -33,8 +34,15 @@ type Stats struct {
 	Connections   atomic.Int64 // total CONNECTs accepted
 	MessagesIn    atomic.Int64 // PUBLISH packets received
 	MessagesOut   atomic.Int64 // PUBLISH packets sent
-	Dropped       atomic.Int64 // messages dropped: queue full, slow reader, too large
+	Dropped       atomic.Int64 // messages dropped: queue full, slow reader, too large, client PUBLISH to $SYS
 	ProtocolFails atomic.Int64 // connections closed for a protocol violation
+	BytesIn       atomic.Int64 // bytes of whole packets read from clients
+	BytesOut      atomic.Int64 // bytes written to clients
+	Inflight      atomic.Int64 // outbound QoS 1/2 messages awaiting acknowledgement, all sessions
+	// MaxConnected is the high-water mark of Connected. It is raised when a
+	// client disconnects (every peak is followed by a disconnect or is the
+	// present value), so read it through Broker.MaxConnected.
+	MaxConnected atomic.Int64
 }
 
 // NewBroker builds a broker and starts its router.
@@ -48,6 +56,10 @@ func NewBroker(opts Options) *Broker {
 	_, _ = rand.Read(r[:])
 	b.idPrefix = "loom-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]) + "-"
 	b.router = router.New(b.opts.Router, b.sink)
+	if b.opts.SysInterval > 0 {
+		b.sys = newSysPublisher(b)
+		go b.sys.run(b.opts.SysInterval)
+	}
 	return b
 }
 
@@ -57,8 +69,14 @@ func (b *Broker) Options() Options { return b.opts }
 // Router is the broker's router (tests and the embedding facade use it).
 func (b *Broker) Router() *router.Router { return b.router }
 
-// Close stops the router after it has delivered what was queued.
-func (b *Broker) Close() { b.router.Close() }
+// Close stops the $SYS publisher, then the router after it has delivered
+// what was queued.
+func (b *Broker) Close() {
+	if b.sys != nil {
+		b.sys.close()
+	}
+	b.router.Close()
+}
 
 // now is the broker's monotonic clock in milliseconds.
 func (b *Broker) now() int64 { return time.Since(b.start).Milliseconds() }

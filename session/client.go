@@ -203,6 +203,7 @@ func (c *Client) flush() {
 	c.out = nil
 	if len(out.B) > 0 && c.state != stateClosed {
 		_, _ = c.conn.Write(out.B)
+		c.loop.broker.Stats.BytesOut.Add(int64(len(out.B))) // once per flush, not per packet
 	}
 	out.Reset()
 	c.loop.bufs.Put(out)
@@ -242,7 +243,7 @@ func (c *Client) Closed() {
 	}
 	b := c.loop.broker
 	if wasConnected {
-		b.Stats.Connected.Add(-1)
+		b.Stats.raiseMaxConnected(b.Stats.Connected.Add(-1) + 1)
 	}
 	b.mu.Lock()
 	s.mu.Lock()

@@ -64,6 +64,10 @@ type Options struct {
 	// code 3 (server unavailable).
 	Redirect          string
 	RedirectPermanent bool
+	// SysInterval is how often the broker publishes its $SYS topics
+	// (retained, only the values that changed). Default 10s; negative
+	// disables them.
+	SysInterval time.Duration
 	// Authenticators are the enhanced-authentication methods offered to v5
 	// clients (CONNECT with an Authentication Method, then AUTH); a method
 	// not among them gets CONNACK 0x8C.
@@ -96,6 +100,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.TopicAliasMaximum == 0 {
 		d.TopicAliasMaximum = 64
+	}
+	if d.SysInterval == 0 {
+		d.SysInterval = 10 * time.Second
 	}
 	if d.Logger == nil {
 		d.Logger = slog.Default()

@@ -32,6 +32,19 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	if err != nil {
 		return c.fail(err)
 	}
+	if isSysTopic(topic) {
+		// $ topics are the server's (section 4.7.2): a client must not pass
+		// itself off as the broker. Dropped, but a QoS 1/2 flow still ends
+		// cleanly, in v5 with the reason.
+		b.Stats.Dropped.Add(1)
+		switch p.QoS {
+		case 1:
+			c.writeAck(proto.PUBACK, p.PacketID, proto.NotAuthorized)
+		case 2:
+			c.writeAck(proto.PUBREC, p.PacketID, proto.NotAuthorized)
+		}
+		return nil
+	}
 
 	if p.QoS == 2 {
 		s := c.sess

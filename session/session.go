@@ -150,6 +150,7 @@ func (s *Session) endLocked() []string {
 	for f := range s.subs {
 		filters = append(filters, f)
 	}
+	s.broker.Stats.Inflight.Add(-int64(len(s.inflight)))
 	s.subs, s.inflight, s.inQoS2, s.queue, s.qhead = nil, nil, nil, nil, 0
 	return filters
 }
@@ -307,6 +308,7 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 		st = waitPubrec
 	}
 	s.inflight[pid] = &inflight{pending: p, pid: pid, seq: s.seq, state: st}
+	s.broker.Stats.Inflight.Add(1)
 }
 
 // fillLocked moves queued messages into the window as far as it allows.
@@ -345,6 +347,7 @@ func (s *Session) resumeLocked(c *Client) {
 				c.writeAck(proto.PUBREL, f.pid, proto.Success)
 			} else if !c.writePublish(&f.pending, f.pid, true) {
 				delete(s.inflight, f.pid)
+				s.broker.Stats.Inflight.Add(-1)
 			}
 		}
 	}
@@ -363,6 +366,7 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 		t == proto.PUBCOMP && f.state == waitPubcomp,
 		t == proto.PUBREC && f.state == waitPubrec && rc >= 0x80: // the flow ends on an error code
 		delete(s.inflight, pid)
+		s.broker.Stats.Inflight.Add(-1)
 		if len(s.inflight) == 0 {
 			s.inflight = nil
 		}

@@ -1,0 +1,182 @@
+package session
+
+import (
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/loom-mqtt/loom/router"
+)
+
+// Version is the broker's version, published on $SYS/broker/version.
+const Version = "0.1.0-dev"
+
+// The values published under $SYS, in Mosquitto's layout so that existing
+// dashboards and `mosquitto_sub -t '$SYS/#'` habits carry over.
+const (
+	sysUptime = iota
+	sysConnected
+	sysDisconnected
+	sysTotal
+	sysMaximum
+	sysMsgReceived
+	sysMsgSent
+	sysBytesReceived
+	sysBytesSent
+	sysDropped
+	sysSubscriptions
+	sysRetained
+	sysInflight
+	sysHeap
+	sysCount
+)
+
+const sysVersionTopic = "$SYS/broker/version"
+
+var sysTopics = [sysCount]string{
+	sysUptime:        "$SYS/broker/uptime",
+	sysConnected:     "$SYS/broker/clients/connected",
+	sysDisconnected:  "$SYS/broker/clients/disconnected",
+	sysTotal:         "$SYS/broker/clients/total",
+	sysMaximum:       "$SYS/broker/clients/maximum",
+	sysMsgReceived:   "$SYS/broker/messages/received",
+	sysMsgSent:       "$SYS/broker/messages/sent",
+	sysBytesReceived: "$SYS/broker/bytes/received",
+	sysBytesSent:     "$SYS/broker/bytes/sent",
+	sysDropped:       "$SYS/broker/publish/messages/dropped",
+	sysSubscriptions: "$SYS/broker/subscriptions/count",
+	sysRetained:      "$SYS/broker/retained messages/count",
+	sysInflight:      "$SYS/broker/messages/inflight",
+	sysHeap:          "$SYS/broker/heap/current",
+}
+
+// isSysTopic reports whether topic lies under $SYS, which only the broker
+// publishes to.
+func isSysTopic(topic string) bool {
+	return len(topic) >= 4 && topic[:4] == "$SYS" && (len(topic) == 4 || topic[4] == '/')
+}
+
+// sysPublisher is the broker's one goroutine for $SYS topics. Its messages
+// are retained, so a client subscribing to $SYS/# gets the current values at
+// once from the retained store, and only values that changed are published
+// again: counters of an idle broker send nothing. Everything it reads is an
+// atomic, the session registry's size or one router.Stats per tick; it adds
+// nothing to the path of a message.
+type sysPublisher struct {
+	b *Broker
+	// uptime and heap are read once per tick; tests pin them. uptime has its
+	// own start rather than Broker.now, which tests move under the loops.
+	uptime func() time.Duration
+	heap   func() uint64
+	last   [sysCount]int64
+	first  bool // nothing published yet: publish everything
+
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+func newSysPublisher(b *Broker) *sysPublisher {
+	start := b.start
+	return &sysPublisher{b: b, first: true,
+		uptime: func() time.Duration { return time.Since(start) },
+		heap:   heapInUse,
+		stop:   make(chan struct{}), done: make(chan struct{})}
+}
+
+func heapInUse() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m) // stops the world briefly: once per interval
+	return m.HeapAlloc
+}
+
+// run publishes at once, so the values exist before the first interval
+// ends, then every interval until close.
+func (p *sysPublisher) run(every time.Duration) {
+	defer close(p.done)
+	p.tick()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.tick()
+		}
+	}
+}
+
+// close stops run and waits for it, so nothing is published into a router
+// that is closing.
+func (p *sysPublisher) close() {
+	p.stopOnce.Do(func() { close(p.stop) })
+	<-p.done
+}
+
+// snapshot reads every value once.
+func (p *sysPublisher) snapshot() [sysCount]int64 {
+	b := p.b
+	st := &b.Stats
+	var v [sysCount]int64
+	v[sysUptime] = int64(p.uptime() / time.Second)
+	v[sysConnected] = st.Connected.Load()
+	v[sysTotal] = int64(b.SessionCount())
+	// Connected may briefly count a taken-over connection that is still
+	// closing, so the difference can dip below zero.
+	v[sysDisconnected] = max(v[sysTotal]-v[sysConnected], 0)
+	v[sysMaximum] = b.MaxConnected()
+	v[sysMsgReceived] = st.MessagesIn.Load()
+	v[sysMsgSent] = st.MessagesOut.Load()
+	v[sysBytesReceived] = st.BytesIn.Load()
+	v[sysBytesSent] = st.BytesOut.Load()
+	v[sysDropped] = st.Dropped.Load()
+	rs := b.router.Stats()
+	v[sysSubscriptions] = int64(rs.Subscriptions)
+	v[sysRetained] = int64(rs.Retained)
+	v[sysInflight] = st.Inflight.Load()
+	v[sysHeap] = int64(p.heap())
+	return v
+}
+
+// tick publishes the values that changed since the last tick, all of them
+// on the first, and reports how many it published.
+func (p *sysPublisher) tick() int {
+	v := p.snapshot()
+	n := 0
+	if p.first {
+		p.publish(sysVersionTopic, []byte("loom "+Version))
+		n++
+	}
+	for i := range v {
+		if p.first || v[i] != p.last[i] {
+			p.publish(sysTopics[i], strconv.AppendInt(nil, v[i], 10))
+			n++
+		}
+	}
+	p.last, p.first = v, false
+	return n
+}
+
+func (p *sysPublisher) publish(topic string, payload []byte) {
+	// Origin "" marks the server, so No Local never hides these.
+	p.b.router.Publish(&router.Message{Topic: topic, Payload: payload, Retain: true})
+}
+
+// raiseMaxConnected lifts the high-water mark of connected clients to n.
+func (s *Stats) raiseMaxConnected(n int64) {
+	for {
+		m := s.MaxConnected.Load()
+		if n <= m || s.MaxConnected.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+// MaxConnected is the most clients connected at the same time since the
+// broker started.
+func (b *Broker) MaxConnected() int64 {
+	b.Stats.raiseMaxConnected(b.Stats.Connected.Load())
+	return b.Stats.MaxConnected.Load()
+}

@@ -39,9 +39,7 @@ type Stats struct {
 	BytesIn       atomic.Int64 // bytes of whole packets read from clients
 	BytesOut      atomic.Int64 // bytes written to clients
 	Inflight      atomic.Int64 // outbound QoS 1/2 messages awaiting acknowledgement, all sessions
-	// MaxConnected is the high-water mark of Connected. It is raised when a
-	// client disconnects (every peak is followed by a disconnect or is the
-	// present value), so read it through Broker.MaxConnected.
+	// MaxConnected is the high-water mark of Connected, raised at CONNECT.
 	MaxConnected atomic.Int64
 }
 

@@ -243,7 +243,7 @@ func (c *Client) Closed() {
 	}
 	b := c.loop.broker
 	if wasConnected {
-		b.Stats.raiseMaxConnected(b.Stats.Connected.Add(-1) + 1)
+		b.Stats.Connected.Add(-1)
 	}
 	b.mu.Lock()
 	s.mu.Lock()

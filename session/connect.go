@@ -85,7 +85,7 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	s, present := b.attach(c, id, p.CleanStart, expiry)
 	c.sess = s
 	c.state = stateConnected
-	b.Stats.Connected.Add(1)
+	b.Stats.raiseMaxConnected(b.Stats.Connected.Add(1))
 	b.Stats.Connections.Add(1)
 
 	ack := proto.Connack{SessionPresent: present, Reason: proto.Success}

@@ -177,6 +177,5 @@ func (s *Stats) raiseMaxConnected(n int64) {
 // MaxConnected is the most clients connected at the same time since the
 // broker started.
 func (b *Broker) MaxConnected() int64 {
-	b.Stats.raiseMaxConnected(b.Stats.Connected.Load())
 	return b.Stats.MaxConnected.Load()
 }

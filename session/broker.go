@@ -16,6 +16,7 @@ type Broker struct {
 	opts   Options
 	router *router.Router
 	start  time.Time
+	epoch  int64 // start in unix nanoseconds: the base of wallNow
 
 	mu       sync.Mutex // guards sessions and loops; taken before any Session.mu
 	sessions map[string]*Session
@@ -34,7 +35,7 @@ type Stats struct {
 	Connections   atomic.Int64 // total CONNECTs accepted
 	MessagesIn    atomic.Int64 // PUBLISH packets received
 	MessagesOut   atomic.Int64 // PUBLISH packets sent
-	Dropped       atomic.Int64 // messages dropped: queue full, slow reader, too large, client PUBLISH to $SYS
+	Dropped       atomic.Int64 // messages dropped: queue full, slow reader, too large, expired, client PUBLISH to $SYS
 	ProtocolFails atomic.Int64 // connections closed for a protocol violation
 	BytesIn       atomic.Int64 // bytes of whole packets read from clients
 	BytesOut      atomic.Int64 // bytes written to clients
@@ -52,6 +53,7 @@ func NewBroker(opts Options) *Broker {
 	}
 	var r [5]byte
 	_, _ = rand.Read(r[:])
+	b.epoch = b.start.UnixNano()
 	b.idPrefix = "loom-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]) + "-"
 	b.router = router.New(b.opts.Router, b.sink)
 	if b.opts.SysInterval > 0 {
@@ -162,5 +164,6 @@ func (b *Broker) publishWill(m *router.Message) {
 		return
 	}
 	b.Stats.MessagesIn.Add(1)
+	b.stampExpiry(m) // a will's expiry interval starts when it is published
 	b.router.Publish(m)
 }

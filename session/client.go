@@ -35,12 +35,16 @@ type Client struct {
 	out     *bytebufferpool.ByteBuffer
 	will    *router.Message
 	aliasIn map[uint16]string
+	// aliasOut maps topics to the aliases this connection's PUBLISH packets
+	// set; made on first use, only when aliasCap > 0.
+	aliasOut map[string]uint16
 
 	deadline  int64 // broker clock ms; 0 = none
 	willDelay uint32
 	maxOut    uint32 // client's Maximum Packet Size; 0 = no limit
 	window    uint16 // outbound QoS 1/2 window
 	keepAlive uint16
+	aliasCap  uint16 // highest topic alias sent: client's Topic Alias Maximum, capped by MaxTopicAliasOut
 	version   proto.Version
 	state     uint8
 	dirty     bool

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"time"
 
 	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/router"
@@ -18,6 +19,10 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 	c.version = p.Version
 	if c.version == proto.V5 && p.Props.Has(proto.PropMaximumPacketSize) {
 		c.maxOut = p.Props.MaximumPacketSize
+	}
+	if c.version == proto.V5 && p.Props.Has(proto.PropTopicAliasMaximum) {
+		// absent or 0: no alias may be sent [MQTT-3.1.2-27]
+		c.aliasCap = uint16(max(0, min(int(p.Props.TopicAliasMaximum), b.opts.MaxTopicAliasOut)))
 	}
 	if b.opts.Redirect != "" {
 		code := proto.UseAnotherServer
@@ -75,6 +80,8 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	} else if !p.CleanStart {
 		expiry = ExpiryNever
 	}
+	asked := expiry
+	expiry = b.capSessionExpiry(expiry)
 	if p.WillFlag {
 		c.will = willMessage(p, id)
 		if c.version == proto.V5 {
@@ -102,6 +109,11 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 		pr.TopicAliasMaximum = b.opts.TopicAliasMaximum
 		pr.Set(proto.PropTopicAliasMaximum)
 		b.advertise(pr)
+		if expiry != asked {
+			// Section 3.2.2.3.2: the server says when it uses another value
+			pr.SessionExpiry = expiry
+			pr.Set(proto.PropSessionExpiry)
+		}
 		if serverKeepAlive {
 			pr.ServerKeepAlive = c.keepAlive
 			pr.Set(proto.PropServerKeepAlive)
@@ -263,13 +275,27 @@ func (c *Client) handleDisconnect(h proto.FixedHeader, body []byte) error {
 			// Section 3.14.2.2.2: an expiry of 0 at CONNECT may not become non-zero
 			return c.fail(proto.Errorf(proto.ProtocolError, "session expiry changed from 0 on DISCONNECT"))
 		}
-		s.expiry = p.Props.SessionExpiry
+		s.expiry = c.loop.broker.capSessionExpiry(p.Props.SessionExpiry)
 		s.mu.Unlock()
 	}
 	if !(c.version == proto.V5 && p.Reason == proto.DisconnectWithWill) {
 		c.will = nil // [MQTT-3.14.4-3] a normal DISCONNECT discards the will
 	}
 	return ErrDisconnect
+}
+
+// capSessionExpiry lowers a Session Expiry Interval (seconds) to
+// MaxSessionExpiry, rounded up so that a positive maximum never turns into 0
+// (which would end the session with the connection).
+func (b *Broker) capSessionExpiry(sec uint32) uint32 {
+	limit := b.opts.MaxSessionExpiry
+	if limit <= 0 {
+		return sec
+	}
+	if c := uint64((limit + time.Second - 1) / time.Second); uint64(sec) > c {
+		return uint32(c)
+	}
+	return sec
 }
 
 // advertise sets the CONNACK properties that tell a v5 client which

@@ -37,6 +37,21 @@ type Options struct {
 	// TopicAliasMaximum is the number of inbound topic aliases a v5 client may
 	// use. Default 64.
 	TopicAliasMaximum uint16
+	// MaxTopicAliasOut caps the topic aliases the broker assigns on its
+	// PUBLISH packets to a v5 client, below the client's own Topic Alias
+	// Maximum. Default 64; negative sends none.
+	MaxTopicAliasOut int
+	// MaxMessageExpiry is the longest a message is kept for delivery: a
+	// longer Message Expiry Interval is lowered to it, and a message without
+	// one is dropped after it too (but forwarded without the property), so
+	// messages that never expire cannot fill memory. It applies to queued
+	// and retained messages alike. Default 24h; negative means no maximum.
+	MaxMessageExpiry time.Duration
+	// MaxSessionExpiry lowers a longer Session Expiry Interval from CONNECT
+	// or DISCONNECT (and a 3.1.1 persistent session) to itself; v5 clients
+	// are told the value used in CONNACK. Rounded up to whole seconds;
+	// 0 means no maximum.
+	MaxSessionExpiry time.Duration
 	// MaxQoS caps the QoS accepted in PUBLISH and granted in SUBACK. The
 	// zero value allows QoS 2; MaxQoS1 and MaxQoS0 lower it, and v5 clients
 	// are told in CONNACK.
@@ -100,6 +115,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.TopicAliasMaximum == 0 {
 		d.TopicAliasMaximum = 64
+	}
+	if d.MaxTopicAliasOut == 0 {
+		d.MaxTopicAliasOut = 64
+	}
+	if d.MaxMessageExpiry == 0 {
+		d.MaxMessageExpiry = 24 * time.Hour
 	}
 	if d.SysInterval == 0 {
 		d.SysInterval = 10 * time.Second

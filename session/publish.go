@@ -68,7 +68,9 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		s.mu.Unlock()
 	}
 
-	b.router.Publish(newMessage(p, topic, c.sess.id))
+	m := newMessage(p, topic, c.sess.id)
+	b.stampExpiry(m)
+	b.router.Publish(m)
 
 	switch p.QoS {
 	case 1:
@@ -105,6 +107,30 @@ func (c *Client) resolveTopic(p *proto.Publish) (string, error) {
 	return t, nil
 }
 
+// outAlias returns the topic alias to send topic with on this connection:
+// one already set (isNew false), the next free one while the client's
+// maximum allows (isNew true: the caller records it once the packet is
+// written), or 0 for none [MQTT-3.1.2-26] [MQTT-3.1.2-27] [MQTT-3.3.2-11].
+// Aliases are handed out 1, 2, ... and never reassigned: once all are
+// taken, other topics go in full. Reassigning would still send the full
+// topic, and with rotating topics would churn the table on every message.
+func (c *Client) outAlias(topic string) (alias uint16, isNew bool) {
+	if c.aliasCap == 0 {
+		return 0, false
+	}
+	if a, ok := c.aliasOut[topic]; ok {
+		return a, false
+	}
+	if len(c.aliasOut) >= int(c.aliasCap) {
+		return 0, false
+	}
+	if c.aliasOut == nil {
+		// Made on first use: most connections never receive a PUBLISH.
+		c.aliasOut = make(map[string]uint16)
+	}
+	return uint16(len(c.aliasOut) + 1), true
+}
+
 // newMessage copies what must outlive the inbound buffer into one message.
 func newMessage(p *proto.Publish, topic, origin string) *router.Message {
 	m := &router.Message{
@@ -116,11 +142,34 @@ func newMessage(p *proto.Publish, topic, origin string) *router.Message {
 	}
 	if p.Props.Present != 0 {
 		m.Props = forwardProps(&p.Props)
-		if m.Props != nil && m.Props.Has(proto.PropMessageExpiry) {
-			m.Expiry = time.Now().Add(time.Duration(m.Props.MessageExpiry) * time.Second).UnixNano()
-		}
 	}
 	return m
+}
+
+// stampExpiry sets when m expires, as it enters the router (a will: when it
+// is published): after its Message Expiry Interval, but never later than
+// MaxMessageExpiry, which also bounds a message without the property so
+// that nothing is kept forever.
+func (b *Broker) stampExpiry(m *router.Message) {
+	limit := b.opts.MaxMessageExpiry
+	if m.Props != nil && m.Props.Has(proto.PropMessageExpiry) {
+		if d := time.Duration(m.Props.MessageExpiry) * time.Second; limit < 0 || d < limit {
+			limit = d
+		}
+	}
+	if limit >= 0 {
+		m.Expiry = b.wallNow() + int64(limit)
+	}
+}
+
+// wallNow is the time base of Message.Expiry, unix nanoseconds. It follows
+// the broker's clock, so a test that moves that clock ages messages too.
+func (b *Broker) wallNow() int64 { return b.epoch + int64(time.Since(b.start)) }
+
+// expired reports whether m's expiry has passed: it is no longer sent
+// [MQTT-3.3.2-5].
+func (b *Broker) expired(m *router.Message) bool {
+	return m.Expiry != 0 && b.wallNow() >= m.Expiry
 }
 
 // forwardBits are the PUBLISH and will properties the server passes on to
@@ -179,10 +228,15 @@ func (c *Client) handleAck(h proto.FixedHeader, body []byte) error {
 
 // writePublish encodes p for this client. It reports false when the
 // message is not to be sent at all: expired, or larger than the client takes.
+// A re-send (dup) goes out even when expired: its delivery has begun, and
+// the client may hold its packet id [MQTT-4.4.0-1].
 func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 	m := p.msg
-	if m.Expiry != 0 && time.Now().UnixNano() >= m.Expiry {
-		return false // expired while held [MQTT-3.3.2-5]
+	b := c.loop.broker
+	now := b.wallNow()
+	if !dup && m.Expiry != 0 && now >= m.Expiry {
+		b.Stats.Dropped.Add(1) // expired while held [MQTT-3.3.2-5]
+		return false
 	}
 	out := proto.Publish{
 		Dup:      dup,
@@ -195,9 +249,11 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 	if c.version == proto.V5 {
 		if m.Props != nil {
 			out.Props = *m.Props
-			if m.Expiry != 0 {
-				// [MQTT-3.3.2-6] forward the interval that is left
-				left := (m.Expiry - time.Now().UnixNano() + int64(time.Second) - 1) / int64(time.Second)
+			if m.Expiry != 0 && out.Props.Has(proto.PropMessageExpiry) {
+				// [MQTT-3.3.2-6] forward the interval that is left, never
+				// more than MaxMessageExpiry allowed (stampExpiry); a message
+				// that had no interval is sent without one.
+				left := max(0, (m.Expiry-now+int64(time.Second)-1)/int64(time.Second))
 				out.Props.MessageExpiry = uint32(left)
 			}
 		}
@@ -205,10 +261,21 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 			out.Props.SubscriptionIDs = p.subIDs // [MQTT-3.3.4-3]
 			out.Props.Set(proto.PropSubscriptionID)
 		}
+		alias, isNew := c.outAlias(m.Topic)
+		if alias != 0 {
+			out.Props.TopicAlias = alias
+			out.Props.Set(proto.PropTopicAlias)
+			if !isNew {
+				out.Topic = nil // set earlier on this connection
+			}
+		}
 		if c.maxOut != 0 && out.Size(proto.V5) > int(c.maxOut) {
 			// [MQTT-3.1.2-25] too large for the client: drop, as if sent
 			c.loop.broker.Stats.Dropped.Add(1)
 			return false
+		}
+		if isNew {
+			c.aliasOut[m.Topic] = alias
 		}
 	}
 	c.loop.broker.Stats.MessagesOut.Add(1)

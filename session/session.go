@@ -182,10 +182,24 @@ func (s *Session) queueLen() int { return len(s.queue) - s.qhead }
 // at its bound.
 func (s *Session) enqueueLocked(p pending) {
 	if s.queueLen() >= s.broker.opts.MaxQueued {
+		// Expired messages at the head make room first.
+		s.dropExpiredLocked()
+	}
+	if s.queueLen() >= s.broker.opts.MaxQueued {
 		s.broker.Stats.Dropped.Add(1)
 		return
 	}
 	s.queue = append(s.queue, p)
+}
+
+// dropExpiredLocked drops and counts the expired messages at the head of the
+// queue: they are past delivery [MQTT-3.3.2-5], and must neither hold a place
+// in the queue nor take a packet id.
+func (s *Session) dropExpiredLocked() {
+	for s.queueLen() > 0 && s.broker.expired(s.queue[s.qhead].msg) {
+		s.dequeueLocked()
+		s.broker.Stats.Dropped.Add(1)
+	}
 }
 
 func (s *Session) dequeueLocked() pending {
@@ -291,6 +305,10 @@ func (s *Session) windowOpenLocked(c *Client) bool {
 }
 
 func (s *Session) sendInflightLocked(c *Client, p pending) {
+	if s.broker.expired(p.msg) {
+		s.broker.Stats.Dropped.Add(1) // before it takes a packet id [MQTT-3.3.2-5]
+		return
+	}
 	pid := s.nextPacketIDLocked()
 	if pid == 0 {
 		s.enqueueLocked(p)
@@ -314,6 +332,10 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 // fillLocked moves queued messages into the window as far as it allows.
 func (s *Session) fillLocked(c *Client) {
 	for s.queueLen() > 0 {
+		s.dropExpiredLocked()
+		if s.queueLen() == 0 {
+			return
+		}
 		if c.overLimit() {
 			// Nothing acknowledges a write buffer that drains: the loop's
 			// tick tries again.
@@ -335,6 +357,8 @@ func (s *Session) fillLocked(c *Client) {
 // resumeLocked re-sends, in their original order, the messages still in
 // flight from an earlier connection — PUBLISH with DUP set, or PUBREL where
 // PUBREC was already received [MQTT-4.4.0-1] [MQTT-3.3.1-1] — then the queue.
+// A message in flight is re-sent even if it expired since: its delivery had
+// begun [MQTT-3.3.2-5]. Only one now too large for the client is dropped.
 func (s *Session) resumeLocked(c *Client) {
 	if len(s.inflight) > 0 {
 		list := make([]*inflight, 0, len(s.inflight))

@@ -1,6 +1,10 @@
 package router
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/loom-mqtt/loom/proto"
+)
 
 // rnode is one level of a shard's retained-message store, a trie of topic
 // levels so that a wildcard subscribe visits only the branches it matches.
@@ -34,6 +38,14 @@ func (s *shard) retain(m *Message) {
 	}
 	if n.msg == nil {
 		s.nretained++
+	}
+	if m.Expiry != 0 && (m.Props == nil || !m.Props.Has(proto.PropMessageExpiry)) {
+		// The expiry is only the broker's cap on how long a copy may wait
+		// for delivery; the publisher asked for none, so the retained
+		// message itself stays until replaced or deleted.
+		kept := *m
+		kept.Expiry = 0
+		m = &kept
 	}
 	n.msg = m
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/loom-mqtt/loom/proto"
 )
 
 func topics(ms []*Message) []string {
@@ -183,8 +185,11 @@ func TestRetainFlagOnForward(t *testing.T) {
 func TestRetainedExpiry(t *testing.T) {
 	r, rec := newTestRouter(t, Options{Shards: 2})
 	old := retained("e/old", "x")
+	old.Props = &proto.Properties{MessageExpiry: 1}
+	old.Props.Set(proto.PropMessageExpiry)
 	old.Expiry = time.Now().Add(-time.Second).UnixNano()
 	fresh := retained("e/new", "y")
+	fresh.Props = old.Props
 	fresh.Expiry = time.Now().Add(time.Hour).UnixNano()
 	r.Publish(old)
 	r.Publish(fresh)
@@ -196,5 +201,27 @@ func TestRetainedExpiry(t *testing.T) {
 	}
 	if st := r.Stats(); st.Retained != 1 {
 		t.Errorf("Stats.Retained = %d, want 1 after the expired one was met", st.Retained)
+	}
+}
+
+// TestRetainedKeptPastTheDeliveryCap: a retained message published without
+// a Message Expiry Interval stays retained, whatever cap the broker put on
+// how long its live copies may wait; one with an interval still expires
+// [MQTT-3.3.2-5].
+func TestRetainedKeptPastTheDeliveryCap(t *testing.T) {
+	r, rec := newTestRouter(t, Options{Shards: 2})
+	capped := retained("k/capped", "x")
+	capped.Expiry = time.Now().Add(-time.Second).UnixNano() // the cap passed
+	asked := retained("k/asked", "y")
+	asked.Props = &proto.Properties{MessageExpiry: 1}
+	asked.Props.Set(proto.PropMessageExpiry)
+	asked.Expiry = time.Now().Add(-time.Second).UnixNano()
+	r.Publish(capped)
+	r.Publish(asked)
+	r.Subscribe(newClient("c"), "k/#", SubOptions{}, true)
+	r.Barrier()
+	ds := rec.take()
+	if len(ds) != 1 || ds[0].topic != "k/capped" {
+		t.Fatalf("delivered %v, want only k/capped", ds)
 	}
 }

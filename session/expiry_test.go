@@ -169,7 +169,8 @@ func TestExpiredInflightIsResent(t *testing.T) {
 
 func TestRetainedMessageExpiry(t *testing.T) {
 	// [MQTT-3.3.2-5] an expired retained message is not sent to a new
-	// subscriber; one without an interval is kept for MaxMessageExpiry.
+	// subscriber; one published without an interval stays retained:
+	// MaxMessageExpiry bounds how long copies wait, not the retained store.
 	h := newHarness(t, Options{MaxMessageExpiry: time.Hour}, 1)
 	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
 	for _, r := range []struct {
@@ -203,7 +204,11 @@ func TestRetainedMessageExpiry(t *testing.T) {
 	late.mustSend(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("r/+")}}})
 	h.settle()
 	ps = late.recv()
-	require.Len(t, ps, 1, "only the SUBACK: every retained message is past MaxMessageExpiry")
+	require.IsType(t, &proto.Suback{}, ps[0])
+	got = publishes(t, ps[1:])
+	require.Len(t, got, 1, "r/short and r/long expired; r/none is still retained")
+	require.Equal(t, "r/none", string(got[0].Topic))
+	require.EqualValues(t, -1, expiryOf(got[0]), "sent without a Message Expiry Interval")
 }
 
 func TestWillExpiryStartsWhenPublished(t *testing.T) {

@@ -44,8 +44,9 @@ type Options struct {
 	// MaxMessageExpiry is the longest a message is kept for delivery: a
 	// longer Message Expiry Interval is lowered to it, and a message without
 	// one is dropped after it too (but forwarded without the property), so
-	// messages that never expire cannot fill memory. It applies to queued
-	// and retained messages alike. Default 24h; negative means no maximum.
+	// queued messages that never expire cannot fill memory. A retained
+	// message published without an interval stays retained (one per topic
+	// is bounded already). Default 24h; negative means no maximum.
 	MaxMessageExpiry time.Duration
 	// MaxSessionExpiry lowers a longer Session Expiry Interval from CONNECT
 	// or DISCONNECT (and a 3.1.1 persistent session) to itself; v5 clients

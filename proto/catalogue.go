@@ -288,7 +288,7 @@ var publishExamples = []Example{
 	bad("publish 3.1.1 topic longer than packet", V311, MalformedPacket, "MQTT-3.3.2-1", frame(0x30, rawb(0, 10, 'a'))),
 	bad("publish 3.1.1 qos 1 without packet id", V311, MalformedPacket, "MQTT-2.3.1-1", frame(0x32, ls("a"), rawb(1))),
 	bad("publish 5 missing property length", V5, MalformedPacket, "MQTT-2.2.2-1", frame(0x30, ls("a"))),
-	bad("publish 5 topic alias 0", V5, ProtocolError, "MQTT-3.3.2-8", frame(0x30, ls("a"), props(pU16(PropTopicAlias, 0)))),
+	bad("publish 5 topic alias 0", V5, TopicAliasInvalid, "MQTT-3.3.2-8", frame(0x30, ls("a"), props(pU16(PropTopicAlias, 0)))),
 	bad("publish 5 topic alias twice", V5, ProtocolError, "3.3.2.3.4", frame(0x30, ls("a"), props(pU16(PropTopicAlias, 1), pU16(PropTopicAlias, 2)))),
 	bad("publish 5 message expiry twice", V5, ProtocolError, "3.3.2.3.3", frame(0x30, ls("a"), props(pU32(PropMessageExpiry, 1), pU32(PropMessageExpiry, 1)))),
 	bad("publish 5 content type twice", V5, ProtocolError, "3.3.2.3.9", frame(0x30, ls("a"), props(pStr(PropContentType, "a"), pStr(PropContentType, "b")))),

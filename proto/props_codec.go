@@ -176,7 +176,7 @@ func (p *Properties) decodeOne(r *reader, id PropID) {
 	case PropTopicAlias:
 		p.TopicAlias = r.u16("topic alias")
 		if r.err == nil && p.TopicAlias == 0 {
-			r.fail(ProtocolError, "topic alias 0") // [MQTT-3.3.2-8]
+			r.fail(TopicAliasInvalid, "topic alias 0") // [MQTT-3.3.2-8]; 0x94 names it best
 		}
 	case PropMaximumQoS:
 		p.MaximumQoS = r.u8("maximum qos")

@@ -162,7 +162,7 @@ func TestPropertyValueRules(t *testing.T) {
 	}{
 		{"receive maximum 0", pU16(PropReceiveMaximum, 0), ProtocolError},        // 3.1.2.11.3
 		{"maximum packet size 0", pU32(PropMaximumPacketSize, 0), ProtocolError}, // 3.1.2.11.4
-		{"topic alias 0", pU16(PropTopicAlias, 0), ProtocolError},                // [MQTT-3.3.2-8]
+		{"topic alias 0", pU16(PropTopicAlias, 0), TopicAliasInvalid},            // [MQTT-3.3.2-8]
 		{"subscription id 0", pVar(PropSubscriptionID, 0), ProtocolError},        // 3.3.2.3.8
 		{"subscription id max", pVar(PropSubscriptionID, MaxRemainingLength), 0},
 		{"payload format 1", pByte(PropPayloadFormat, 1), 0},

@@ -51,6 +51,10 @@ type Client struct {
 	inWheel   bool
 	heldBack  bool // on the loop's list of clients with messages held for a full buffer
 	takenOver atomic.Bool
+	quotaHit  atomic.Bool // a DISCONNECT 0x97 for a full queue is on its way
+	// noProblemInfo: the v5 client set Request Problem Information 0, so
+	// no Reason String goes to it.
+	noProblemInfo bool
 	auth      *authState // an enhanced-authentication exchange under way
 	method    string     // the Authentication Method agreed in CONNECT, if any
 }

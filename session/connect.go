@@ -20,6 +20,7 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 	if c.version == proto.V5 && p.Props.Has(proto.PropMaximumPacketSize) {
 		c.maxOut = p.Props.MaximumPacketSize
 	}
+	c.noProblemInfo = c.version == proto.V5 && p.Props.Has(proto.PropRequestProblemInfo) && p.Props.RequestProblemInfo == 0
 	if c.version == proto.V5 && p.Props.Has(proto.PropTopicAliasMaximum) {
 		// absent or 0: no alias may be sent [MQTT-3.1.2-27]
 		c.aliasCap = uint16(max(0, min(int(p.Props.TopicAliasMaximum), b.opts.MaxTopicAliasOut)))
@@ -326,11 +327,12 @@ func (b *Broker) advertise(pr *proto.Properties) {
 
 // reasonString adds msg as the Reason String of a CONNACK or DISCONNECT
 // unless the packet would then exceed the client's Maximum Packet Size
-// [MQTT-3.2.2-19] [MQTT-3.14.2-3]. size measures the packet as it stands.
-// Request Problem Information 0 does not forbid it on these two packets
-// [MQTT-3.1.2-29].
+// [MQTT-3.2.2-19] [MQTT-3.14.2-3], or the client asked for no problem
+// information (Request Problem Information 0 allows it on these two
+// packets [MQTT-3.1.2-29], but a client that asks for none gets none).
+// size measures the packet as it stands.
 func (c *Client) reasonString(pr *proto.Properties, msg string, size func() int) {
-	if msg == "" {
+	if msg == "" || c.noProblemInfo {
 		return
 	}
 	pr.ReasonString = []byte(msg)

@@ -25,6 +25,10 @@ type Options struct {
 	// message is routed, so a fast subscriber whose window is full needs
 	// room to catch up.
 	MaxQueued int
+	// DisconnectOnQueueFull ends the connection of a client whose queue
+	// overflows (v5: DISCONNECT 0x97 Quota exceeded) instead of only
+	// dropping and counting; its session stays for it to resume.
+	DisconnectOnQueueFull bool
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
 	// OutboundLimit is the byte count waiting on a connection past which QoS 0

@@ -187,6 +187,12 @@ func (s *Session) enqueueLocked(p pending) {
 	}
 	if s.queueLen() >= s.broker.opts.MaxQueued {
 		s.broker.Stats.Dropped.Add(1)
+		if c := s.client; c != nil && s.broker.opts.DisconnectOnQueueFull && !c.quotaHit.Swap(true) {
+			// The client reads too slowly for what it subscribed to: tell
+			// it so (v5 0x97) and end the connection; the session stays
+			// and resumes when it reconnects.
+			c.loop.run(func() { c.disconnect(proto.QuotaExceeded, "") })
+		}
 		return
 	}
 	s.queue = append(s.queue, p)

@@ -55,8 +55,8 @@ type Client struct {
 	// noProblemInfo: the v5 client set Request Problem Information 0, so
 	// no Reason String goes to it.
 	noProblemInfo bool
-	auth      *authState // an enhanced-authentication exchange under way
-	method    string     // the Authentication Method agreed in CONNECT, if any
+	auth          *authState // an enhanced-authentication exchange under way
+	method        string     // the Authentication Method agreed in CONNECT, if any
 }
 
 // ErrDisconnect is returned by Handle when the client sent DISCONNECT: the

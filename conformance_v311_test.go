@@ -384,17 +384,26 @@ func TestV311ResubscribeReplaces(t *testing.T) {
 			require.Equal(t, []proto.ReasonCode{1}, p.Reasons)
 			got = append(got, "SUBACK")
 		case *proto.Publish:
-			require.EqualValues(t, 1, p.QoS, "[MQTT-3.8.4-3 v3.1.1] the new QoS applies")
+			// "live" races the SUBSCRIBE: it may still go through the
+			// old QoS 0 subscription, but it must come exactly once.
+			if string(p.Payload) == "retained" {
+				require.EqualValues(t, 1, p.QoS, "[MQTT-3.8.4-3 v3.1.1] the new QoS applies")
+			}
 			got = append(got, string(p.Payload))
-			sub.ack(proto.PUBACK, p.PacketID)
+			if p.QoS == 1 {
+				sub.ack(proto.PUBACK, p.PacketID)
+			}
 		default:
 			t.Fatalf("unexpected %T", p)
 		}
 	}
 	require.ElementsMatch(t, []string{"SUBACK", "retained", "live"}, got, "[MQTT-3.8.4-3 v3.1.1]")
-	// One subscription, one copy.
-	confPublish(pub, "rs/t", "once", 0, 0)
-	require.Equal(t, "once", string(sub.readPublish().Payload))
+	// One subscription, at the new QoS, one copy.
+	confPublish(pub, "rs/t", "once", 1, 3)
+	p = sub.readPublish()
+	require.Equal(t, "once", string(p.Payload))
+	require.EqualValues(t, 1, p.QoS, "[MQTT-3.8.4-3 v3.1.1] the new QoS applies")
+	sub.ack(proto.PUBACK, p.PacketID)
 	confPing(sub)
 }
 

@@ -255,7 +255,7 @@ func TestV311ConnackFirst(t *testing.T) {
 
 func TestV311RefusedConnackNoSessionPresent(t *testing.T) {
 	t.Parallel()
-	// [MQTT-3.2.2-6 v3.1.1]: a refusing CONNACK has Session Present 0, even
+	// [MQTT-3.2.2-4 v3.1.1]: a refusing CONNACK has Session Present 0, even
 	// for an id whose session the broker holds.
 	_, addr := startBroker(t, loom.Options{})
 	c, _ := v311Connect(t, addr, "held", true)
@@ -270,7 +270,7 @@ func TestV311RefusedConnackNoSessionPresent(t *testing.T) {
 	require.Len(t, got, 1)
 	ack := got[0].(*proto.Connack)
 	require.Equal(t, proto.V3UnacceptableProtocolVersion, ack.Reason)
-	require.False(t, ack.SessionPresent, "[MQTT-3.2.2-6 v3.1.1]")
+	require.False(t, ack.SessionPresent, "[MQTT-3.2.2-4 v3.1.1]")
 
 	// A broker that turns everyone away, code 0x03.
 	_, addr2 := startBroker(t, loom.Options{Session: session.Options{Redirect: "elsewhere:1883"}})
@@ -280,7 +280,7 @@ func TestV311RefusedConnackNoSessionPresent(t *testing.T) {
 	require.Len(t, got, 1)
 	ack = got[0].(*proto.Connack)
 	require.NotEqual(t, proto.Success, ack.Reason)
-	require.False(t, ack.SessionPresent, "[MQTT-3.2.2-6 v3.1.1]")
+	require.False(t, ack.SessionPresent, "[MQTT-3.2.2-4 v3.1.1]")
 
 	// The held session is still there.
 	_, ack = v311Connect(t, addr, "held", true)

@@ -78,7 +78,8 @@ func rbMalformedOptions() loom.Options {
 //   - v5 CONNECT: CONNACK with the reason code, then close
 //     [MQTT-3.1.4-1] [MQTT-3.2.2-7] [MQTT-3.2.2-8];
 //   - 3.1.1 CONNECT: CONNACK 0x01 for an unsupported protocol level
-//     [MQTT-3.1.2-2 v3.1.1], else close without a CONNACK [MQTT-3.1.4-1 v3.1.1];
+//     [MQTT-3.1.2-2 v3.1.1], else close without a CONNACK, as no return
+//     code applies [MQTT-3.1.4-1 v3.1.1] [MQTT-3.2.2-6 v3.1.1];
 //   - v5 after CONNECT: DISCONNECT with the reason code, then close
 //     [MQTT-4.13.1-1] [MQTT-4.13.2-1];
 //   - 3.1.1 after CONNECT: close without a word [MQTT-4.8.0-1 v3.1.1].

@@ -16,6 +16,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	if !ok {
 		return gnet.Close
 	}
+	cl.Loop().Refresh()
 	action := gnet.None
 	consumed := 0
 	for {

@@ -85,7 +85,8 @@ func (b *Broker) now() int64 { return time.Since(b.start).Milliseconds() }
 // any goroutine; the reactor passes gnet's EventLoop.Execute.
 func (b *Broker) NewLoop(exec func(f func())) *Loop {
 	l := &Loop{broker: b, exec: exec}
-	l.wheel.init(wheelResolutionMs, b.now())
+	l.Refresh()
+	l.wheel.init(wheelResolutionMs, l.clock)
 	b.mu.Lock()
 	l.index = len(b.loops)
 	b.loops = append(b.loops, l)

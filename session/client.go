@@ -165,7 +165,7 @@ func (c *Client) touch() {
 	}
 	// [MQTT-3.1.2-24] one and a half times the keepalive
 	prev := c.deadline
-	c.deadline = c.loop.broker.now() + int64(c.keepAlive)*1500
+	c.deadline = c.loop.clock + int64(c.keepAlive)*1500
 	switch {
 	case !c.inWheel:
 		c.loop.wheel.add(c)

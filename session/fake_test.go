@@ -198,6 +198,7 @@ func (tc *tclient) sendRaw(raw []byte) error {
 	h, n, err := proto.ParseFixedHeader(raw)
 	require.NoError(tc.t, err)
 	require.Equal(tc.t, n+h.Remaining, len(raw), "sendRaw takes exactly one packet")
+	tc.l.Refresh() // as the reactor does when OnTraffic begins
 	err = tc.c.Handle(h, raw[n:])
 	tc.l.Flush()
 	return err

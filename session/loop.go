@@ -2,6 +2,7 @@ package session
 
 import (
 	"sync"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -22,6 +23,11 @@ type Loop struct {
 	inbox     []item
 	scheduled bool // a drain is queued on the loop; at most one at a time
 	spare     []item
+
+	// clock (broker ms) and wall (unix ns) are read once per loop callback
+	// (Refresh) rather than once per packet or delivery: reading the clock
+	// showed as a sixth of the broker's CPU in pubsub profiles.
+	clock, wall int64
 
 	dirty []*Client
 	held  []*Client // clients whose queue waits for their write buffer to drain
@@ -45,6 +51,14 @@ type item struct {
 	sess *Session
 	d    router.Delivery
 	fn   func()
+}
+
+// Refresh reads the clock for what the loop does next. The reactor calls it
+// as each OnTraffic begins; drains and ticks call it themselves.
+func (l *Loop) Refresh() {
+	d := time.Since(l.broker.start)
+	l.clock = d.Milliseconds()
+	l.wall = l.broker.epoch + int64(d)
 }
 
 // Index is the loop's position among the broker's loops.
@@ -79,6 +93,7 @@ func (l *Loop) run(fn func()) { l.post(item{fn: fn}) }
 // drain runs on the loop: it delivers everything posted since the last
 // drain and then writes each touched client's bytes at once.
 func (l *Loop) drain() {
+	l.Refresh()
 	l.inMu.Lock()
 	items := l.inbox
 	l.inbox = l.spare[:0]
@@ -119,7 +134,8 @@ func (l *Loop) Flush() {
 // advance moves the timing wheel to now, closing clients whose keepalive or
 // connect deadline passed.
 func (l *Loop) advance() {
-	l.wheel.advance(l.broker.now(), func(c *Client) { c.expire() })
+	l.Refresh()
+	l.wheel.advance(l.clock, func(c *Client) { c.expire() })
 	l.retryHeld()
 	l.Flush()
 }

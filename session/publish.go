@@ -69,7 +69,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	}
 
 	m := newMessage(p, topic, c.sess.id)
-	b.stampExpiry(m)
+	b.stampExpiryAt(m, c.loop.wall)
 	b.router.Publish(m)
 
 	switch p.QoS {
@@ -150,7 +150,10 @@ func newMessage(p *proto.Publish, topic, origin string) *router.Message {
 // is published): after its Message Expiry Interval, but never later than
 // MaxMessageExpiry, which also bounds a message without the property so
 // that nothing is kept forever.
-func (b *Broker) stampExpiry(m *router.Message) {
+func (b *Broker) stampExpiry(m *router.Message) { b.stampExpiryAt(m, b.wallNow()) }
+
+// stampExpiryAt is stampExpiry with the time given.
+func (b *Broker) stampExpiryAt(m *router.Message, now int64) {
 	limit := b.opts.MaxMessageExpiry
 	if m.Props != nil && m.Props.Has(proto.PropMessageExpiry) {
 		if d := time.Duration(m.Props.MessageExpiry) * time.Second; limit < 0 || d < limit {
@@ -158,7 +161,7 @@ func (b *Broker) stampExpiry(m *router.Message) {
 		}
 	}
 	if limit >= 0 {
-		m.Expiry = b.wallNow() + int64(limit)
+		m.Expiry = now + int64(limit)
 	}
 }
 
@@ -168,9 +171,9 @@ func (b *Broker) wallNow() int64 { return b.epoch + int64(time.Since(b.start)) }
 
 // expired reports whether m's expiry has passed: it is no longer sent
 // [MQTT-3.3.2-5].
-func (b *Broker) expired(m *router.Message) bool {
-	return m.Expiry != 0 && b.wallNow() >= m.Expiry
-}
+func (b *Broker) expired(m *router.Message) bool { return expiredAt(m, b.wallNow()) }
+
+func expiredAt(m *router.Message, now int64) bool { return m.Expiry != 0 && now >= m.Expiry }
 
 // forwardBits are the PUBLISH and will properties the server passes on to
 // subscribers [MQTT-3.3.2-4] [MQTT-3.3.2-17] [MQTT-3.3.2-20].
@@ -233,7 +236,7 @@ func (c *Client) handleAck(h proto.FixedHeader, body []byte) error {
 func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 	m := p.msg
 	b := c.loop.broker
-	now := b.wallNow()
+	now := c.loop.wall
 	if !dup && m.Expiry != 0 && now >= m.Expiry {
 		b.Stats.Dropped.Add(1) // expired while held [MQTT-3.3.2-5]
 		return false

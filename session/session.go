@@ -311,7 +311,7 @@ func (s *Session) windowOpenLocked(c *Client) bool {
 }
 
 func (s *Session) sendInflightLocked(c *Client, p pending) {
-	if s.broker.expired(p.msg) {
+	if expiredAt(p.msg, c.loop.wall) {
 		s.broker.Stats.Dropped.Add(1) // before it takes a packet id [MQTT-3.3.2-5]
 		return
 	}

@@ -50,7 +50,7 @@ func (c *Client) beginAuth(p *proto.Connect, id string, assigned bool) error {
 		// [MQTT-4.12.0-1] an unsupported method: CONNACK 0x8C
 		return c.refuse(c.version, proto.Errorf(proto.BadAuthenticationMethod, "authentication method %q not supported", p.Props.AuthMethod))
 	}
-	c.method = a.Method()
+	c.x().method = a.Method()
 	st := &authState{ex: a.Begin(id, p.Username), connect: ownConnect(p), id: id, assigned: assigned}
 	return c.authStep(st, p.Props.AuthData)
 }
@@ -61,7 +61,7 @@ func (c *Client) beginAuth(p *proto.Connect, id string, assigned bool) error {
 func (c *Client) authStep(st *authState, data []byte) error {
 	resp, done, err := st.ex.Step(data)
 	if err != nil {
-		c.auth = nil
+		c.x().auth = nil
 		e := proto.Errorf(proto.NotAuthorized, "authentication failed: %v", err)
 		if st.connect != nil {
 			return c.refuse(proto.V5, e) // [MQTT-4.12.0-2] CONNACK with a failure code
@@ -69,16 +69,16 @@ func (c *Client) authStep(st *authState, data []byte) error {
 		return c.fail(e) // [MQTT-4.12.1-2] re-authentication failed: DISCONNECT
 	}
 	if !done {
-		c.auth = st
+		c.x().auth = st
 		if st.connect != nil {
 			c.state = stateAuthenticating
 		}
 		c.writeAuth(proto.ContinueAuthentication, resp) // [MQTT-4.12.0-2]
 		return nil
 	}
-	c.auth = nil
+	c.x().auth = nil
 	if st.connect != nil {
-		final := &proto.Properties{AuthMethod: []byte(c.method), AuthData: resp}
+		final := &proto.Properties{AuthMethod: []byte(c.x().method), AuthData: resp}
 		return c.accept(st.connect, st.id, st.assigned, final)
 	}
 	c.writeAuth(proto.Success, resp) // re-authentication succeeded
@@ -87,7 +87,7 @@ func (c *Client) authStep(st *authState, data []byte) error {
 
 func (c *Client) writeAuth(rc proto.ReasonCode, data []byte) {
 	a := proto.Auth{Reason: rc}
-	a.Props.AuthMethod = []byte(c.method) // [MQTT-4.12.0-5] the same method throughout
+	a.Props.AuthMethod = []byte(c.x().method) // [MQTT-4.12.0-5] the same method throughout
 	a.Props.Set(proto.PropAuthMethod)
 	if len(data) > 0 {
 		a.Props.AuthData = data
@@ -102,13 +102,13 @@ func (c *Client) decodeAuth(h proto.FixedHeader, body []byte) (*proto.Auth, erro
 	if err := a.Decode(h, body, c.version); err != nil {
 		return nil, err // malformed [MQTT-3.15.1-1]
 	}
-	if c.method == "" {
+	if c.x().method == "" {
 		// No enhanced authentication was agreed in CONNECT [MQTT-4.12.0-7].
 		return nil, proto.Errorf(proto.ProtocolError, "AUTH without an authentication method")
 	}
-	if string(a.Props.AuthMethod) != c.method {
+	if string(a.Props.AuthMethod) != c.x().method {
 		// [MQTT-4.12.0-5] [MQTT-4.12.1-1] the method may not change
-		return nil, proto.Errorf(proto.ProtocolError, "AUTH with method %q, not %q", a.Props.AuthMethod, c.method)
+		return nil, proto.Errorf(proto.ProtocolError, "AUTH with method %q, not %q", a.Props.AuthMethod, c.x().method)
 	}
 	return &a, nil
 }
@@ -130,7 +130,7 @@ func (c *Client) continueConnectAuth(h proto.FixedHeader, body []byte) error {
 	if a.Reason != proto.ContinueAuthentication {
 		return c.refuse(proto.V5, proto.Errorf(proto.ProtocolError, "AUTH reason 0x%02X during authentication", byte(a.Reason)))
 	}
-	return c.authStep(c.auth, a.Props.AuthData)
+	return c.authStep(c.x().auth, a.Props.AuthData)
 }
 
 // handleReauth handles AUTH on a connected client: 0x19 starts a
@@ -142,11 +142,11 @@ func (c *Client) handleReauth(h proto.FixedHeader, body []byte) error {
 		return c.fail(err)
 	}
 	switch {
-	case a.Reason == proto.ReAuthenticate && c.auth == nil:
-		au := c.loop.broker.authenticator([]byte(c.method))
+	case a.Reason == proto.ReAuthenticate && c.x().auth == nil:
+		au := c.loop.broker.authenticator([]byte(c.x().method))
 		return c.authStep(&authState{ex: au.Begin(c.sess.id, nil)}, a.Props.AuthData)
-	case a.Reason == proto.ContinueAuthentication && c.auth != nil:
-		return c.authStep(c.auth, a.Props.AuthData)
+	case a.Reason == proto.ContinueAuthentication && c.x().auth != nil:
+		return c.authStep(c.x().auth, a.Props.AuthData)
 	default:
 		return c.fail(proto.Errorf(proto.ProtocolError, "AUTH reason 0x%02X out of turn", byte(a.Reason)))
 	}

@@ -33,11 +33,7 @@ type Client struct {
 	loop    *Loop
 	sess    *Session // set by CONNECT
 	out     *bytebufferpool.ByteBuffer
-	will    *router.Message
-	aliasIn map[uint16]string
-	// aliasOut maps topics to the aliases this connection's PUBLISH packets
-	// set; made on first use, only when aliasCap > 0.
-	aliasOut map[string]uint16
+	ext     *clientExt // what only some connections use; nil until needed
 
 	deadline  int64 // broker clock ms; 0 = none
 	willDelay uint32
@@ -55,8 +51,36 @@ type Client struct {
 	// noProblemInfo: the v5 client set Request Problem Information 0, so
 	// no Reason String goes to it.
 	noProblemInfo bool
-	auth          *authState // an enhanced-authentication exchange under way
-	method        string     // the Authentication Method agreed in CONNECT, if any
+}
+
+// clientExt holds the state of features most connections never use, so an
+// idle device's Client stays small (memory per connection is the budget
+// that decides how many devices a gateway holds).
+type clientExt struct {
+	will      *router.Message
+	willDelay uint32
+	aliasIn   map[uint16]string // inbound topic aliases
+	// aliasOut maps topics to the aliases this connection's PUBLISH packets
+	// set; made on first use, only when aliasCap > 0.
+	aliasOut map[string]uint16
+	auth     *authState // an enhanced-authentication exchange under way
+	method   string     // the Authentication Method agreed in CONNECT, if any
+}
+
+// x returns c's extension, making it on first use.
+func (c *Client) x() *clientExt {
+	if c.ext == nil {
+		c.ext = &clientExt{}
+	}
+	return c.ext
+}
+
+// willOf returns the will and its delay, without making the extension.
+func (c *Client) willOf() (*router.Message, uint32) {
+	if c.ext == nil {
+		return nil, 0
+	}
+	return c.ext.will, c.ext.willDelay
 }
 
 // ErrDisconnect is returned by Handle when the client sent DISCONNECT: the
@@ -261,8 +285,8 @@ func (c *Client) Closed() {
 		// happened within any delay [MQTT-3.1.3-9].
 		s.mu.Unlock()
 		b.mu.Unlock()
-		if c.willDelay == 0 {
-			b.publishWill(c.will)
+		if will, delay := c.willOf(); delay == 0 {
+			b.publishWill(will)
 		}
 		return
 	}
@@ -274,16 +298,13 @@ func (c *Client) Closed() {
 			delete(b.sessions, s.id)
 		}
 		filters = s.endLocked()
-		will = c.will // the session ends now, so a delayed will is due too
+		will, _ = c.willOf() // the session ends now, so a delayed will is due too
 	} else {
-		if c.will != nil {
-			if c.willDelay == 0 {
-				will = c.will
-			} else {
-				s.will = c.will
-			}
+		w, delay := c.willOf()
+		if w != nil && delay == 0 {
+			will, w = w, nil
 		}
-		s.scheduleLocked(c.willDelay)
+		s.scheduleLocked(w, delay) // w: a will that waits for its delay
 	}
 	s.mu.Unlock()
 	b.mu.Unlock()

@@ -84,9 +84,9 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	asked := expiry
 	expiry = b.capSessionExpiry(expiry)
 	if p.WillFlag {
-		c.will = willMessage(p, id)
+		c.x().will = willMessage(p, id)
 		if c.version == proto.V5 {
-			c.willDelay = p.WillProps.WillDelay
+			c.ext.willDelay = p.WillProps.WillDelay
 		}
 	}
 
@@ -216,8 +216,7 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 			s.detachLocked()
 			prev.takeOver()
 		}
-		s.stopTimerLocked()
-		s.will = nil // a reconnect cancels a delayed will [MQTT-3.1.3-9]
+		s.stopTimerLocked() // and a reconnect cancels a delayed will [MQTT-3.1.3-9]
 		if cleanStart || s.ended {
 			// [MQTT-3.1.2-4] Clean Start discards the old session
 			old = s
@@ -280,7 +279,9 @@ func (c *Client) handleDisconnect(h proto.FixedHeader, body []byte) error {
 		s.mu.Unlock()
 	}
 	if !(c.version == proto.V5 && p.Reason == proto.DisconnectWithWill) {
-		c.will = nil // [MQTT-3.14.4-3] a normal DISCONNECT discards the will
+		if c.ext != nil {
+			c.ext.will = nil // [MQTT-3.14.4-3] a normal DISCONNECT discards the will
+		}
 	}
 	return ErrDisconnect
 }

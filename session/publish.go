@@ -93,17 +93,18 @@ func (c *Client) resolveTopic(p *proto.Publish) (string, error) {
 		return "", proto.Errorf(proto.TopicAliasInvalid, "topic alias %d out of range", alias)
 	}
 	if len(p.Topic) == 0 {
-		t, ok := c.aliasIn[alias]
+		t, ok := c.x().aliasIn[alias]
 		if !ok {
 			return "", proto.Errorf(proto.ProtocolError, "unknown topic alias %d", alias)
 		}
 		return t, nil
 	}
 	t := string(p.Topic)
-	if c.aliasIn == nil {
-		c.aliasIn = make(map[uint16]string)
+	x := c.x()
+	if x.aliasIn == nil {
+		x.aliasIn = make(map[uint16]string)
 	}
-	c.aliasIn[alias] = t
+	x.aliasIn[alias] = t
 	return t, nil
 }
 
@@ -118,17 +119,18 @@ func (c *Client) outAlias(topic string) (alias uint16, isNew bool) {
 	if c.aliasCap == 0 {
 		return 0, false
 	}
-	if a, ok := c.aliasOut[topic]; ok {
+	x := c.x()
+	if a, ok := x.aliasOut[topic]; ok {
 		return a, false
 	}
-	if len(c.aliasOut) >= int(c.aliasCap) {
+	if len(x.aliasOut) >= int(c.aliasCap) {
 		return 0, false
 	}
-	if c.aliasOut == nil {
+	if x.aliasOut == nil {
 		// Made on first use: most connections never receive a PUBLISH.
-		c.aliasOut = make(map[string]uint16)
+		x.aliasOut = make(map[string]uint16)
 	}
-	return uint16(len(c.aliasOut) + 1), true
+	return uint16(len(x.aliasOut) + 1), true
 }
 
 // newMessage copies what must outlive the inbound buffer into one message.
@@ -278,7 +280,7 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 			return false
 		}
 		if isNew {
-			c.aliasOut[m.Topic] = alias
+			c.ext.aliasOut[m.Topic] = alias
 		}
 	}
 	c.loop.broker.Stats.MessagesOut.Add(1)

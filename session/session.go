@@ -29,13 +29,25 @@ type Session struct {
 	expiry   uint32 // seconds after disconnect; 0 ends with the connection
 	subs     map[string]router.SubOptions
 	inflight map[uint16]*inflight
-	queue    []pending
-	qhead    int
+	q        *msgQueue // messages waiting to be sent; nil when none wait
 	inQoS2   map[uint16]struct{}
 	nextPID  uint16
 	seq      uint64
-	// Timers exist only for offline sessions with a finite expiry or a
-	// delayed will, never for connected ones.
+	off      *offlineState // clocks of an offline session; nil otherwise
+}
+
+// msgQueue holds a session's messages beyond its inflight window, or all
+// of them while it is offline. It exists only while something waits, so
+// an idle session pays one pointer for it.
+type msgQueue struct {
+	items []pending
+	head  int
+}
+
+// offlineState is what only an offline session carries: its expiry timer
+// and a will waiting for its delay. Connected sessions have none, so no
+// connection owns a timer.
+type offlineState struct {
 	expiryTimer *time.Timer
 	willTimer   *time.Timer
 	will        *router.Message // delayed will of the last connection
@@ -83,37 +95,54 @@ func (s *Session) detachLocked() {
 	s.loop.Store(nil)
 }
 
+// stopTimerLocked stops an offline session's clocks and forgets its delayed
+// will: it reconnected, or it ends.
 func (s *Session) stopTimerLocked() {
-	if s.expiryTimer != nil {
-		s.expiryTimer.Stop()
-		s.expiryTimer = nil
-	}
-	if s.willTimer != nil {
-		s.willTimer.Stop()
-		s.willTimer = nil
+	if o := s.off; o != nil {
+		if o.expiryTimer != nil {
+			o.expiryTimer.Stop()
+		}
+		if o.willTimer != nil {
+			o.willTimer.Stop()
+		}
+		s.off = nil
 	}
 }
 
 // scheduleLocked starts the clocks of a session that just went offline: its
-// delayed will and its expiry.
-func (s *Session) scheduleLocked(willDelay uint32) {
-	if s.will != nil {
-		s.willTimer = time.AfterFunc(time.Duration(willDelay)*time.Second, s.willDue)
+// delayed will (will, nil if none) and its expiry.
+func (s *Session) scheduleLocked(will *router.Message, willDelay uint32) {
+	if will == nil && s.expiry == ExpiryNever {
+		return
+	}
+	o := &offlineState{will: will}
+	if will != nil {
+		o.willTimer = time.AfterFunc(time.Duration(willDelay)*time.Second, s.willDue)
 	}
 	if s.expiry != ExpiryNever {
-		s.expiryTimer = time.AfterFunc(time.Duration(s.expiry)*time.Second, s.expire)
+		o.expiryTimer = time.AfterFunc(time.Duration(s.expiry)*time.Second, s.expire)
 	}
+	s.off = o
+}
+
+// takeWillLocked removes and returns the delayed will, if any.
+func (s *Session) takeWillLocked() *router.Message {
+	if s.off == nil {
+		return nil
+	}
+	w := s.off.will
+	s.off.will = nil
+	return w
 }
 
 // willDue publishes a delayed will unless the client came back in time
 // [MQTT-3.1.3-9].
 func (s *Session) willDue() {
 	s.mu.Lock()
-	w := s.will
+	w := s.takeWillLocked()
 	if s.client != nil || s.ended {
 		w = nil
 	}
-	s.will = nil
 	s.mu.Unlock()
 	s.broker.publishWill(w)
 }
@@ -132,8 +161,7 @@ func (s *Session) expire() {
 	if b.sessions[s.id] == s {
 		delete(b.sessions, s.id)
 	}
-	w := s.will
-	s.will = nil
+	w := s.takeWillLocked()
 	filters := s.endLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()
@@ -151,7 +179,7 @@ func (s *Session) endLocked() []string {
 		filters = append(filters, f)
 	}
 	s.broker.Stats.Inflight.Add(-int64(len(s.inflight)))
-	s.subs, s.inflight, s.inQoS2, s.queue, s.qhead = nil, nil, nil, nil, 0
+	s.subs, s.inflight, s.inQoS2, s.q = nil, nil, nil, nil
 	return filters
 }
 
@@ -176,14 +204,23 @@ func (s *Session) nextPacketIDLocked() uint16 {
 	return 0
 }
 
-func (s *Session) queueLen() int { return len(s.queue) - s.qhead }
+func (s *Session) queueLen() int {
+	if s.q == nil {
+		return 0
+	}
+	return len(s.q.items) - s.q.head
+}
+
+// peekLocked is the message at the head of a non-empty queue.
+func (s *Session) peekLocked() *pending { return &s.q.items[s.q.head] }
 
 // enqueueLocked keeps p for later, or drops and counts it when the queue is
 // at its bound.
 func (s *Session) enqueueLocked(p pending) {
 	if s.queueLen() >= s.broker.opts.MaxQueued {
-		// Expired messages at the head make room first.
-		s.dropExpiredLocked()
+		// Expired messages at the head make room first. This may run off
+		// any loop (an offline session), so it reads the clock itself.
+		s.dropExpiredLocked(s.broker.wallNow())
 	}
 	if s.queueLen() >= s.broker.opts.MaxQueued {
 		s.broker.Stats.Dropped.Add(1)
@@ -195,25 +232,29 @@ func (s *Session) enqueueLocked(p pending) {
 		}
 		return
 	}
-	s.queue = append(s.queue, p)
+	if s.q == nil {
+		s.q = &msgQueue{}
+	}
+	s.q.items = append(s.q.items, p)
 }
 
 // dropExpiredLocked drops and counts the expired messages at the head of the
 // queue: they are past delivery [MQTT-3.3.2-5], and must neither hold a place
 // in the queue nor take a packet id.
-func (s *Session) dropExpiredLocked() {
-	for s.queueLen() > 0 && s.broker.expired(s.queue[s.qhead].msg) {
+func (s *Session) dropExpiredLocked(now int64) {
+	for s.queueLen() > 0 && expiredAt(s.peekLocked().msg, now) {
 		s.dequeueLocked()
 		s.broker.Stats.Dropped.Add(1)
 	}
 }
 
 func (s *Session) dequeueLocked() pending {
-	p := s.queue[s.qhead]
-	s.queue[s.qhead] = pending{}
-	s.qhead++
-	if s.qhead == len(s.queue) {
-		s.queue, s.qhead = nil, 0
+	q := s.q
+	p := q.items[q.head]
+	q.items[q.head] = pending{}
+	q.head++
+	if q.head == len(q.items) {
+		s.q = nil
 	}
 	return p
 }
@@ -338,7 +379,7 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 // fillLocked moves queued messages into the window as far as it allows.
 func (s *Session) fillLocked(c *Client) {
 	for s.queueLen() > 0 {
-		s.dropExpiredLocked()
+		s.dropExpiredLocked(c.loop.wall)
 		if s.queueLen() == 0 {
 			return
 		}
@@ -348,7 +389,7 @@ func (s *Session) fillLocked(c *Client) {
 			c.loop.holdBack(c)
 			return
 		}
-		if s.queue[s.qhead].qos > 0 && !s.windowOpenLocked(c) {
+		if s.peekLocked().qos > 0 && !s.windowOpenLocked(c) {
 			return
 		}
 		p := s.dequeueLocked()

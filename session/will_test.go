@@ -134,7 +134,8 @@ func TestWillDelay(t *testing.T) {
 		h, w, s := setup(t, 60)
 		w.recvNone()
 		s.mu.Lock()
-		require.NotNil(t, s.willTimer, "the delay runs while the session waits")
+		require.NotNil(t, s.off, "the delay runs while the session waits")
+		require.NotNil(t, s.off.willTimer)
 		s.mu.Unlock()
 		// The delay passes (the timer's function, run now).
 		s.willDue()
@@ -150,8 +151,7 @@ func TestWillDelay(t *testing.T) {
 		c := h.dial(0)
 		require.True(t, c.connect(connectPacket(proto.V5, "dev", false, 0, 60)).SessionPresent)
 		s.mu.Lock()
-		require.Nil(t, s.willTimer)
-		require.Nil(t, s.will)
+		require.Nil(t, s.off, "no timer, no delayed will for a connected session")
 		s.mu.Unlock()
 		s.willDue() // a timer that fired just as the client came back
 		h.settle()
@@ -189,7 +189,8 @@ func TestSessionExpiry(t *testing.T) {
 	// [MQTT-3.1.2-23] kept after the close while the interval runs.
 	require.Equal(t, 2, h.b.SessionCount())
 	s.mu.Lock()
-	require.NotNil(t, s.expiryTimer)
+	require.NotNil(t, s.off)
+	require.NotNil(t, s.off.expiryTimer)
 	s.mu.Unlock()
 
 	s.expire()

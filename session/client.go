@@ -29,11 +29,11 @@ const (
 // Client is one network connection and its protocol state. It belongs to
 // one loop; every method runs there.
 type Client struct {
-	conn    Conn
-	loop    *Loop
-	sess    *Session // set by CONNECT
-	out     *bytebufferpool.ByteBuffer
-	ext     *clientExt // what only some connections use; nil until needed
+	conn Conn
+	loop *Loop
+	sess *Session // set by CONNECT
+	out  *bytebufferpool.ByteBuffer
+	ext  *clientExt // what only some connections use; nil until needed
 
 	deadline  int64 // broker clock ms; 0 = none
 	willDelay uint32

@@ -1,0 +1,82 @@
+package persist
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Key prefixes, one per kind of state.
+const (
+	prefixSession  = "s/"
+	prefixSub      = "u/"
+	prefixRetained = "r/"
+)
+
+// appendLP appends s with a uvarint length in front, so that the keys of one
+// client never fall inside the range of another whose id it starts with.
+func appendLP(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func sessionKey(clientID string) []byte {
+	return appendLP(append(make([]byte, 0, len(prefixSession)+binary.MaxVarintLen64+len(clientID)), prefixSession...), clientID)
+}
+
+// subPrefix is the start of the range holding all of clientID's
+// subscriptions.
+func subPrefix(clientID string) []byte {
+	return appendLP(append(make([]byte, 0, len(prefixSub)+binary.MaxVarintLen64+len(clientID)), prefixSub...), clientID)
+}
+
+func subKey(clientID, filter string) []byte {
+	return append(subPrefix(clientID), filter...)
+}
+
+func retainedKey(topic string) []byte {
+	return append(append(make([]byte, 0, len(prefixRetained)+len(topic)), prefixRetained...), topic...)
+}
+
+// prefixEnd is the smallest key greater than every key starting with p, the
+// exclusive end of p's range; nil when there is none (p all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// parseLP reads a length-prefixed string from the start of b (after the
+// kind prefix) and returns it with the bytes that follow.
+func parseLP(b []byte) (s string, rest []byte, err error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
+		return "", nil, fmt.Errorf("bad length prefix")
+	}
+	return string(b[w : w+int(n)]), b[w+int(n):], nil
+}
+
+// parseSessionKey returns the client id of an s/ key.
+func parseSessionKey(k []byte) (string, error) {
+	cid, rest, err := parseLP(k[len(prefixSession):])
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("%d bytes after the client id", len(rest))
+	}
+	return cid, err
+}
+
+// parseSubKey returns the client id and filter of a u/ key.
+func parseSubKey(k []byte) (clientID, filter string, err error) {
+	cid, rest, err := parseLP(k[len(prefixSub):])
+	if err != nil {
+		return "", "", err
+	}
+	if len(rest) == 0 {
+		return "", "", fmt.Errorf("empty filter")
+	}
+	return cid, string(rest), nil
+}

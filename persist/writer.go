@@ -1,0 +1,160 @@
+package persist
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+type opKind uint8
+
+const (
+	opSet opKind = iota
+	opDelete
+	opDeleteSession // key: the session key; val: the prefix of its subscriptions
+	opFlush         // done is closed once everything before it is committed
+)
+
+type op struct {
+	kind     opKind
+	key, val []byte
+	done     chan struct{}
+}
+
+// A batch stops growing at these sizes, so one huge retained payload or a
+// burst of changes does not hold the next commit back for long.
+const (
+	maxBatchOps   = 1024
+	maxBatchBytes = 4 << 20
+)
+
+// write is the store's one writer: it drains whatever is queued into one
+// batch, commits it, and applies the sync policy. One writer keeps the order
+// of changes for one key without any lock, and lets a burst share a commit.
+func (s *Store) write() {
+	defer close(s.done)
+	w := writer{s: s, b: s.db.NewBatch()}
+	defer w.b.Close()
+	if s.opts.Sync == SyncInterval {
+		w.timer = time.NewTimer(time.Hour)
+		w.timer.Stop()
+		defer w.timer.Stop()
+		w.timerC = w.timer.C
+	}
+	for {
+		select {
+		case o, ok := <-s.ops:
+			if !ok {
+				w.commit(true)
+				return
+			}
+			w.add(o)
+			open := w.drain()
+			w.commit(!open || s.opts.Sync == SyncAlways || (len(w.waiters) > 0 && s.opts.Sync != SyncNone))
+			if !open {
+				return
+			}
+		case <-w.timerC:
+			w.armed = false
+			if w.unsynced {
+				w.syncLog()
+			}
+		}
+	}
+}
+
+type writer struct {
+	s       *Store
+	b       *pebble.Batch
+	waiters []chan struct{}
+
+	// Under SyncInterval: unsynced says a commit has not reached the disk
+	// yet; the timer runs only then.
+	timer    *time.Timer
+	timerC   <-chan time.Time
+	armed    bool
+	unsynced bool
+}
+
+// drain adds what is already queued, without waiting, up to the batch
+// limits. It reports false when the queue has been closed.
+func (w *writer) drain() bool {
+	for n := 1; n < maxBatchOps && w.b.Len() < maxBatchBytes; n++ {
+		select {
+		case o, ok := <-w.s.ops:
+			if !ok {
+				return false
+			}
+			w.add(o)
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+func (w *writer) add(o op) {
+	var err error
+	switch o.kind {
+	case opSet:
+		err = w.b.Set(o.key, o.val, nil)
+	case opDelete:
+		err = w.b.Delete(o.key, nil)
+	case opDeleteSession:
+		if err = w.b.Delete(o.key, nil); err == nil {
+			err = w.b.DeleteRange(o.val, prefixEnd(o.val), nil)
+		}
+	case opFlush:
+		w.waiters = append(w.waiters, o.done)
+	}
+	if err != nil {
+		w.fail(fmt.Errorf("persist: batch %q: %w", o.key, err))
+	}
+}
+
+// commit commits the batch, synced when sync is set, and releases the
+// Flush calls waiting on it.
+func (w *writer) commit(sync bool) {
+	if !w.b.Empty() {
+		opt := pebble.NoSync
+		if sync {
+			opt = pebble.Sync
+		}
+		if err := w.b.Commit(opt); err != nil {
+			w.fail(fmt.Errorf("persist: commit in %s: %w", w.s.dir, err))
+		}
+		w.b.Reset()
+		switch {
+		case sync:
+			w.unsynced = false
+		case w.timer != nil:
+			w.unsynced = true
+			if !w.armed {
+				w.timer.Reset(w.s.opts.Interval)
+				w.armed = true
+			}
+		}
+	} else if sync && w.unsynced {
+		w.syncLog()
+	}
+	for _, d := range w.waiters {
+		close(d)
+	}
+	clear(w.waiters)
+	w.waiters = w.waiters[:0]
+}
+
+// syncLog makes every commit so far durable: an empty synced log record
+// fsyncs the write-ahead log that holds them.
+func (w *writer) syncLog() {
+	if err := w.s.db.LogData(nil, pebble.Sync); err != nil {
+		w.fail(fmt.Errorf("persist: sync in %s: %w", w.s.dir, err))
+	}
+	w.unsynced = false
+}
+
+func (w *writer) fail(err error) {
+	w.s.opts.Logger.Error("persist: write failed", "err", err)
+	w.s.setErr(err)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -35,6 +36,8 @@ type Store struct {
 	done     chan struct{} // closed when the writer has returned
 	writeErr error         // first commit error, read after done or under errMu
 	errMu    sync.Mutex
+
+	commits, syncs atomic.Int64 // counted for tests and metrics
 }
 
 // Open opens or creates the store in o.Dir and starts its writer. A directory

@@ -124,6 +124,10 @@ func (w *writer) commit(sync bool) {
 		if err := w.b.Commit(opt); err != nil {
 			w.fail(fmt.Errorf("persist: commit in %s: %w", w.s.dir, err))
 		}
+		w.s.commits.Add(1)
+		if sync {
+			w.s.syncs.Add(1)
+		}
 		w.b.Reset()
 		switch {
 		case sync:
@@ -151,6 +155,7 @@ func (w *writer) syncLog() {
 	if err := w.s.db.LogData(nil, pebble.Sync); err != nil {
 		w.fail(fmt.Errorf("persist: sync in %s: %w", w.s.dir, err))
 	}
+	w.s.syncs.Add(1)
 	w.unsynced = false
 }
 

@@ -55,9 +55,9 @@ func TestKeysParseBack(t *testing.T) {
 		}
 	}
 	bad := [][]byte{
-		[]byte("s/"),                // no length
-		[]byte("s/\x05abc"),         // length past the end
-		[]byte("s/\x01ab"),          // trailing bytes
+		[]byte("s/"),                 // no length
+		[]byte("s/\x05abc"),          // length past the end
+		[]byte("s/\x01ab"),           // trailing bytes
 		[]byte("s/\xff\xff\xff\xff"), // unterminated varint
 	}
 	for _, k := range bad {

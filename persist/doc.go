@@ -4,11 +4,12 @@
 //
 // It owns the key layout, the value encodings, the single writer goroutine
 // that batches changes and applies the sync policy, and the Pebble options
-// sized for small boards. It must not be called from inside a commit path
-// that waits on the disk: every Put and Delete only queues an operation and
-// returns, so an event loop never waits for a commit or an fsync (it blocks
-// only if the queue of QueueSize operations is full, which the rare session,
-// subscription and retained changes do not reach in practice).
+// sized for small boards. It must never make its caller wait on the disk:
+// every Put and Delete only encodes and queues an operation, so an event loop
+// waits for no commit and no fsync. It blocks only while the queue of
+// QueueSize operations is full, which the rare session, subscription and
+// retained changes do not reach in practice. It knows nothing of MQTT
+// semantics (expiry, takeover): the session layer decides what to store.
 //
 // Key layout, one prefix per kind of state:
 //

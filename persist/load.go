@@ -11,8 +11,8 @@ import (
 // Load calls v for everything stored: sessions, then subscriptions (grouped
 // by client, filters in byte order), then retained messages. A record that
 // does not decode stops it with an error naming the key: a damaged store is
-// reported at start, not half loaded in silence. Call it before any write
-// and not concurrently with Close.
+// reported at start, not half loaded in silence. Call it before any write;
+// a visitor may queue changes, but Close must not run while Load does.
 func (s *Store) Load(v session.LoadVisitor) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

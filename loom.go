@@ -2,6 +2,7 @@ package loom
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -19,6 +20,9 @@ type Options struct {
 	Loops int
 	// MaxConnections caps client connections; default from the open-file limit.
 	MaxConnections int
+	// ReserveFDs are descriptors kept out of the connection budget on top of
+	// the reactor's own reserve (a store's open files, for one).
+	ReserveFDs int
 	// Session tunes the protocol layer (windows, queues, limits, router).
 	Session session.Options
 	// Logger; default slog.Default().
@@ -47,13 +51,21 @@ func New(opts Options) *Server {
 		Listeners:      opts.Listeners,
 		Loops:          opts.Loops,
 		MaxConnections: opts.MaxConnections,
+		ReserveFDs:     64 + opts.ReserveFDs,
 		Logger:         opts.Logger,
 	})
 	return &Server{broker: b, reactor: r}
 }
 
-// Start opens the listeners; it returns once they accept connections.
-func (s *Server) Start() error { return s.reactor.Start() }
+// Start rebuilds what the store kept (sessions, subscriptions, retained
+// messages), then opens the listeners; it returns once they accept
+// connections.
+func (s *Server) Start() error {
+	if err := s.broker.Restore(); err != nil {
+		return fmt.Errorf("loom: restoring from the store: %w", err)
+	}
+	return s.reactor.Start()
+}
 
 // Addrs are the bound listener addresses, in the order given.
 func (s *Server) Addrs() []net.Addr { return s.reactor.Addrs() }
@@ -67,7 +79,8 @@ func (s *Server) Broker() *session.Broker { return s.broker }
 // Connections is the number of open network connections.
 func (s *Server) Connections() int64 { return s.reactor.Connections() }
 
-// Close stops the listeners, closes every connection and stops the router.
+// Close stops the listeners, closes every connection, stops the router and
+// closes the store, if any.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

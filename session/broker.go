@@ -76,6 +76,11 @@ func (b *Broker) Close() {
 		b.sys.close()
 	}
 	b.router.Close()
+	if b.opts.Store != nil {
+		if err := b.opts.Store.Close(); err != nil {
+			b.opts.Logger.Error("closing the store", "err", err)
+		}
+	}
 }
 
 // now is the broker's monotonic clock in milliseconds.
@@ -166,5 +171,6 @@ func (b *Broker) publishWill(m *router.Message) {
 	}
 	b.Stats.MessagesIn.Add(1)
 	b.stampExpiry(m) // a will's expiry interval starts when it is published
+	b.storeRetained(m)
 	b.router.Publish(m)
 }

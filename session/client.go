@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
 
@@ -294,6 +295,7 @@ func (c *Client) Closed() {
 	var filters []string
 	var will *router.Message
 	if s.expiry == 0 {
+		s.forgetLocked()
 		if b.sessions[s.id] == s {
 			delete(b.sessions, s.id)
 		}
@@ -305,6 +307,7 @@ func (c *Client) Closed() {
 			will, w = w, nil
 		}
 		s.scheduleLocked(w, delay) // w: a will that waits for its delay
+		s.persistLocked(c.version, time.Now().UnixNano())
 	}
 	s.mu.Unlock()
 	b.mu.Unlock()

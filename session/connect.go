@@ -220,6 +220,7 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 		if cleanStart || s.ended {
 			// [MQTT-3.1.2-4] Clean Start discards the old session
 			old = s
+			s.forgetLocked()
 			stale = s.endLocked()
 			s.mu.Unlock()
 			s = nil
@@ -234,6 +235,7 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 	}
 	s.expiry = expiry
 	s.attachLocked(c)
+	s.persistLocked(c.version, 0)
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if old != nil {

@@ -92,6 +92,10 @@ type Options struct {
 	// clients (CONNECT with an Authentication Method, then AUTH); a method
 	// not among them gets CONNACK 0x8C.
 	Authenticators []Authenticator
+	// Store, when set, keeps persistent sessions, their subscriptions and
+	// retained messages across restarts (persist.Store on Pebble); nil
+	// keeps everything in memory. The broker closes it on Close.
+	Store Store
 	// Router configures the subscription shards.
 	Router router.Options
 	// Logger receives connection-level events; default slog.Default().

@@ -70,6 +70,9 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 
 	m := newMessage(p, topic, c.sess.id)
 	b.stampExpiryAt(m, c.loop.wall)
+	if m.Retain {
+		b.storeRetained(m)
+	}
 	b.router.Publish(m)
 
 	switch p.QoS {

@@ -26,6 +26,7 @@ type Session struct {
 	mu       sync.Mutex
 	client   *Client
 	ended    bool
+	stored   bool   // a record of it is in the Store
 	expiry   uint32 // seconds after disconnect; 0 ends with the connection
 	subs     map[string]router.SubOptions
 	inflight map[uint16]*inflight
@@ -162,6 +163,7 @@ func (s *Session) expire() {
 		delete(b.sessions, s.id)
 	}
 	w := s.takeWillLocked()
+	s.forgetLocked()
 	filters := s.endLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()

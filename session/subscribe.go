@@ -60,6 +60,9 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 			s.subs = make(map[string]router.SubOptions)
 		}
 		s.subs[filter] = o // [MQTT-3.8.4-3] a repeated filter replaces the old
+		if s.stored {
+			b.opts.Store.PutSubscription(s.id, filter, o)
+		}
 		s.mu.Unlock()
 		// Retain Handling: 0 always, 1 only for a new subscription, 2 never.
 		sendRetained := o.RetainHandling == 0 || (o.RetainHandling == 1 && !existed)
@@ -98,6 +101,9 @@ func (c *Client) handleUnsubscribe(h proto.FixedHeader, body []byte) error {
 		delete(s.subs, filter)
 		if len(s.subs) == 0 {
 			s.subs = nil
+		}
+		if existed && s.stored {
+			b.opts.Store.DeleteSubscription(s.id, filter)
 		}
 		s.mu.Unlock()
 		if existed {

@@ -1,6 +1,6 @@
 // Command loom runs the Loom MQTT broker.
 //
-//	go run ./cmd/loom                      # 127.0.0.1:1883, anonymous clients
+//	go run ./cmd/loom                      # 127.0.0.1:1883, anonymous clients, data in ./loom-data
 //	go run ./cmd/loom -listen 0.0.0.0:1883 -listen unix:///run/loom.sock
 package main
 
@@ -14,7 +14,9 @@ import (
 	"syscall"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/persist"
 	"github.com/loom-mqtt/loom/reactor"
+	"github.com/loom-mqtt/loom/session"
 )
 
 type listFlag []string
@@ -31,6 +33,9 @@ func run() int {
 	flag.Var(&listens, "listen", "address to serve, host:port or unix:///path (repeatable; default 127.0.0.1:1883)")
 	loops := flag.Int("loops", 0, "event loops (default: one per CPU)")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
+	dataDir := flag.String("data-dir", "loom-data", "folder that keeps persistent sessions, subscriptions and retained messages")
+	memory := flag.Bool("memory", false, "keep nothing on disk")
+	syncMode := flag.String("sync", "interval", "when the store syncs to disk: always, interval or none")
 	flag.Parse()
 
 	var lv slog.Level
@@ -60,9 +65,30 @@ func run() int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 
-	srv := loom.New(loom.Options{Listeners: listens, Loops: *loops, Logger: log})
+	var store session.Store // stays nil (in memory) with -memory
+	reserve := 0
+	if !*memory {
+		policy, err := persist.ParseSync(*syncMode)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loom: -sync:", err)
+			return 2
+		}
+		st, err := persist.Open(persist.Options{Dir: *dataDir, Sync: policy, Logger: log})
+		if err != nil {
+			log.Error("cannot open the data folder", "dir", *dataDir, "err", err)
+			return 1
+		}
+		store = st
+		// Pebble's files share the descriptor budget with the sockets.
+		reserve = persist.DefaultMaxOpenFiles
+		log.Info("data folder", "dir", *dataDir, "sync", policy.String())
+	}
+
+	srv := loom.New(loom.Options{Listeners: listens, Loops: *loops, Logger: log,
+		ReserveFDs: reserve, Session: session.Options{Store: store}})
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "err", err)
+		srv.Close()
 		return 1
 	}
 	for _, a := range srv.Addrs() {

@@ -25,7 +25,7 @@ func TestBinaryServesAndStopsOnSignal(t *testing.T) {
 	require.NoError(t, err, string(out))
 
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
+		cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", filepath.Join(t.TempDir(), "data"))
 		stderr, err := cmd.StderrPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())

@@ -1,0 +1,120 @@
+package session
+
+import (
+	"time"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// persistLocked brings the stored record of s in line with its state: a
+// session with a non-zero expiry is stored (with its subscriptions, the
+// first time), one without is removed. disconnectedAt is 0 while a client
+// is attached.
+func (s *Session) persistLocked(version proto.Version, disconnectedAt int64) {
+	st := s.broker.opts.Store
+	if st == nil || s.ended {
+		return
+	}
+	if s.expiry == 0 {
+		s.forgetLocked()
+		return
+	}
+	st.PutSession(SessionRecord{ClientID: s.id, Version: version, Expiry: s.expiry, DisconnectedAt: disconnectedAt})
+	if !s.stored {
+		s.stored = true
+		for f, o := range s.subs {
+			st.PutSubscription(s.id, f, o)
+		}
+	}
+}
+
+// forgetLocked removes s from the store, if it is there.
+func (s *Session) forgetLocked() {
+	if s.stored {
+		s.broker.opts.Store.DeleteSession(s.id)
+		s.stored = false
+	}
+}
+
+// storeRetained records a retained message (or its deletion) as it enters
+// the router.
+func (b *Broker) storeRetained(m *router.Message) {
+	st := b.opts.Store
+	if st == nil || !m.Retain {
+		return
+	}
+	if len(m.Payload) == 0 {
+		st.DeleteRetained(m.Topic)
+		return
+	}
+	st.PutRetained(m)
+}
+
+// Restore rebuilds sessions, their subscriptions and the retained messages
+// from the store. The server calls it once, before its listeners open.
+// Sessions whose expiry passed while the broker was down are removed.
+func (b *Broker) Restore() error {
+	st := b.opts.Store
+	if st == nil {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	// Subscriptions go into the router after the retained messages, so that
+	// restoring a retained message delivers it to no one.
+	type sub struct {
+		s      *Session
+		filter string
+		o      router.SubOptions
+	}
+	var subs []sub
+	err := st.Load(LoadVisitor{
+		Session: func(r SessionRecord) {
+			left := time.Duration(-1)
+			if r.Expiry != ExpiryNever {
+				left = time.Duration(r.Expiry) * time.Second
+				if r.DisconnectedAt != 0 {
+					left -= time.Duration(now - r.DisconnectedAt)
+				}
+				if left <= 0 {
+					st.DeleteSession(r.ClientID) // expired while the broker was down
+					return
+				}
+			}
+			s := newSession(b, r.ClientID)
+			s.expiry, s.stored = r.Expiry, true
+			if left > 0 {
+				s.off = &offlineState{expiryTimer: time.AfterFunc(left, s.expire)}
+			}
+			b.mu.Lock()
+			b.sessions[r.ClientID] = s
+			b.mu.Unlock()
+		},
+		Subscription: func(clientID, filter string, o router.SubOptions) {
+			b.mu.Lock()
+			s := b.sessions[clientID]
+			b.mu.Unlock()
+			if s == nil {
+				return // its session expired and was removed
+			}
+			s.mu.Lock()
+			if s.subs == nil {
+				s.subs = make(map[string]router.SubOptions)
+			}
+			s.subs[filter] = o
+			s.mu.Unlock()
+			subs = append(subs, sub{s, filter, o})
+		},
+		Retained: func(m *router.Message) {
+			m.Retain = true
+			b.router.Publish(m)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	for _, x := range subs {
+		b.router.Subscribe(x.s, x.filter, x.o, false)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package session
+
+import (
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// memStore is a Store in a map, to check what the session layer writes and
+// to feed Restore.
+type memStore struct {
+	mu       sync.Mutex
+	sessions map[string]SessionRecord
+	subs     map[string]map[string]router.SubOptions
+	retained map[string]*router.Message
+	closed   bool
+}
+
+func newMemStore() *memStore {
+	return &memStore{sessions: map[string]SessionRecord{}, subs: map[string]map[string]router.SubOptions{},
+		retained: map[string]*router.Message{}}
+}
+
+func (m *memStore) PutSession(r SessionRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sessions[r.ClientID] = r
+}
+func (m *memStore) DeleteSession(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions, id)
+	delete(m.subs, id)
+}
+func (m *memStore) PutSubscription(id, f string, o router.SubOptions) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.subs[id] == nil {
+		m.subs[id] = map[string]router.SubOptions{}
+	}
+	m.subs[id][f] = o
+}
+func (m *memStore) DeleteSubscription(id, f string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.subs[id], f)
+}
+func (m *memStore) PutRetained(msg *router.Message) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.retained[msg.Topic] = msg
+}
+func (m *memStore) DeleteRetained(t string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.retained, t)
+}
+
+// Load visits a snapshot, so visitors may write (as they may with the real
+// store, whose writes only queue).
+func (m *memStore) Load(v LoadVisitor) error {
+	m.mu.Lock()
+	var sessions []SessionRecord
+	for _, r := range m.sessions {
+		sessions = append(sessions, r)
+	}
+	type sub struct {
+		id, f string
+		o     router.SubOptions
+	}
+	var subs []sub
+	for id, fs := range m.subs {
+		for f, o := range fs {
+			subs = append(subs, sub{id, f, o})
+		}
+	}
+	var retained []*router.Message
+	for _, msg := range m.retained {
+		retained = append(retained, msg)
+	}
+	m.mu.Unlock()
+	for _, r := range sessions {
+		v.Session(r)
+	}
+	for _, s := range subs {
+		v.Subscription(s.id, s.f, s.o)
+	}
+	for _, msg := range retained {
+		v.Retained(msg)
+	}
+	return nil
+}
+func (m *memStore) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+func (m *memStore) sessionIDs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id := range m.sessions {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (m *memStore) filters(id string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var fs []string
+	for f := range m.subs[id] {
+		fs = append(fs, f)
+	}
+	sort.Strings(fs)
+	return fs
+}
+
+func TestStoreRecordsPersistentSessionsOnly(t *testing.T) {
+	st := newMemStore()
+	h := newHarness(t, Options{Store: st}, 1)
+	keep := h.online(0, connectPacket(proto.V5, "keep", false, 0, 300))
+	keep.subscribe("a/+", 1)
+	keep.subscribe("b", 0)
+	gone := h.online(0, connectPacket(proto.V5, "gone", true, 0, 0)) // expiry 0: never stored
+	gone.subscribe("c", 0)
+	v3 := h.online(0, connectPacket(proto.V311, "v3", false, 0, 0)) // clean session 0: kept
+	v3.subscribe("d", 1)
+
+	require.Equal(t, []string{"keep", "v3"}, st.sessionIDs())
+	require.Equal(t, []string{"a/+", "b"}, st.filters("keep"))
+	require.Equal(t, []string{"d"}, st.filters("v3"))
+
+	keep.mustSend(&proto.Unsubscribe{PacketID: 2, Filters: [][]byte{[]byte("b")}})
+	require.Equal(t, []string{"a/+"}, st.filters("keep"))
+
+	// Going offline records when, so the expiry can be resumed after a restart.
+	keep.drop()
+	st.mu.Lock()
+	require.NotZero(t, st.sessions["keep"].DisconnectedAt)
+	require.EqualValues(t, 300, st.sessions["keep"].Expiry)
+	st.mu.Unlock()
+
+	// Clean Start discards the stored session [MQTT-3.1.2-4]; expiry 0
+	// means none is stored for the new one either.
+	h.online(0, connectPacket(proto.V5, "keep", true, 0, 0))
+	require.Equal(t, []string{"v3"}, st.sessionIDs())
+	require.Empty(t, st.filters("keep"))
+}
+
+func TestStoreRecordsRetainedMessages(t *testing.T) {
+	st := newMemStore()
+	h := newHarness(t, Options{Store: st}, 1)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	pub.mustSend(&proto.Publish{Topic: []byte("r/1"), Payload: []byte("one"), Retain: true})
+	pub.mustSend(&proto.Publish{Topic: []byte("r/2"), Payload: []byte("two"), Retain: true})
+	pub.mustSend(&proto.Publish{Topic: []byte("n"), Payload: []byte("not retained")})
+	pub.mustSend(&proto.Publish{Topic: []byte("r/2"), Retain: true}) // empty: delete
+	st.mu.Lock()
+	require.Len(t, st.retained, 1)
+	require.Equal(t, "one", string(st.retained["r/1"].Payload))
+	st.mu.Unlock()
+}
+
+func TestRestoreRebuildsSessionsSubscriptionsAndRetained(t *testing.T) {
+	st := newMemStore()
+	now := time.Now().UnixNano()
+	st.PutSession(SessionRecord{ClientID: "dev", Version: proto.V5, Expiry: 3600, DisconnectedAt: now})
+	st.PutSubscription("dev", "t/#", router.SubOptions{QoS: 1})
+	st.PutSession(SessionRecord{ClientID: "old", Version: proto.V5, Expiry: 10, DisconnectedAt: now - int64(time.Minute)})
+	st.PutSubscription("old", "x", router.SubOptions{})
+	st.PutRetained(&router.Message{Topic: "t/r", Payload: []byte("kept"), QoS: 1, Retain: true})
+
+	h := newHarness(t, Options{Store: st}, 1)
+	require.NoError(t, h.b.Restore())
+	h.settle()
+	// The expired one is pruned while loading, from memory and store.
+	require.Equal(t, 1, h.b.SessionCount())
+	require.Equal(t, []string{"dev"}, st.sessionIDs())
+
+	// Messages for the restored session queue while it is offline.
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	pub.publish("t/live", "queued", 1, 1)
+	h.settle()
+
+	c := h.dial(0)
+	ack := c.connect(connectPacket(proto.V5, "dev", false, 0, 3600))
+	require.True(t, ack.SessionPresent, "[MQTT-3.2.2-3] the session survived the restart")
+	got := publishes(t, c.recv())
+	require.Equal(t, []string{"queued"}, payloads(got))
+
+	// The retained message is back in the router.
+	c.mustSend(&proto.Subscribe{PacketID: 3, Subscriptions: []proto.Subscription{{Filter: []byte("t/r"), QoS: 1}}})
+	h.settle()
+	ps := c.recv()
+	require.Equal(t, []string{"kept"}, payloads(publishes(t, ps[1:])))
+}

@@ -16,6 +16,7 @@ const (
 	sessionFormat1  = 1
 	subFormat1      = 1
 	retainedFormat1 = 1
+	pendingFormat1  = 1
 )
 
 var errShort = errors.New("value too short")
@@ -160,4 +161,90 @@ func decodeRetained(v []byte) (*router.Message, error) {
 		m.Props = &p.Props
 	}
 	return m, nil
+}
+
+// Pending v1: format, QoS, flags, packet id (u16 BE), state, uvarint count
+// of subscription identifiers and each as a uvarint, then, when the message
+// flag is set, the message in the retained encoding (its own format byte
+// included). The sequence number is in the key.
+const (
+	pendingRetain = 1 << 0
+	pendingHasMsg = 1 << 1
+	pendingV1Head = 1 + 1 + 1 + 2 + 1
+)
+
+func encodePending(r session.PendingRecord) []byte {
+	var flags byte
+	if r.Retain {
+		flags |= pendingRetain
+	}
+	var msg []byte
+	if r.Msg != nil {
+		flags |= pendingHasMsg
+		msg = encodeRetained(r.Msg)
+	}
+	b := make([]byte, 0, pendingV1Head+binary.MaxVarintLen32*(1+len(r.SubIDs))+len(msg))
+	b = append(b, pendingFormat1, r.QoS, flags)
+	b = binary.BigEndian.AppendUint16(b, r.PacketID)
+	b = append(b, r.State)
+	b = binary.AppendUvarint(b, uint64(len(r.SubIDs)))
+	for _, id := range r.SubIDs {
+		b = binary.AppendUvarint(b, uint64(id))
+	}
+	return append(b, msg...)
+}
+
+// decodePending decodes the pending record seq. v must be owned by the
+// caller: the message's payload and properties alias it.
+func decodePending(seq uint64, v []byte) (session.PendingRecord, error) {
+	if len(v) == 0 {
+		return session.PendingRecord{}, errShort
+	}
+	if v[0] != pendingFormat1 {
+		return session.PendingRecord{}, fmt.Errorf("unknown pending format %d", v[0])
+	}
+	if len(v) < pendingV1Head+1 {
+		return session.PendingRecord{}, errShort
+	}
+	r := session.PendingRecord{
+		Seq:      seq,
+		QoS:      v[1],
+		Retain:   v[2]&pendingRetain != 0,
+		PacketID: binary.BigEndian.Uint16(v[3:]),
+		State:    v[5],
+	}
+	if r.QoS > 2 || v[2]&^(pendingRetain|pendingHasMsg) != 0 || r.State > 2 {
+		return session.PendingRecord{}, errors.New("bad pending header")
+	}
+	rest := v[pendingV1Head:]
+	n, w := binary.Uvarint(rest)
+	// Each identifier takes at least one byte: a count beyond what is left
+	// is damage, and must not size an allocation.
+	if w <= 0 || n > uint64(len(rest)-w) {
+		return session.PendingRecord{}, errors.New("bad subscription identifier count")
+	}
+	rest = rest[w:]
+	if n > 0 {
+		r.SubIDs = make([]uint32, n)
+		for i := range r.SubIDs {
+			id, w := binary.Uvarint(rest)
+			if w <= 0 || id > 1<<32-1 {
+				return session.PendingRecord{}, errors.New("bad subscription identifier")
+			}
+			r.SubIDs[i] = uint32(id)
+			rest = rest[w:]
+		}
+	}
+	if v[2]&pendingHasMsg == 0 {
+		if len(rest) != 0 {
+			return session.PendingRecord{}, fmt.Errorf("%d bytes after a record without message", len(rest))
+		}
+		return r, nil
+	}
+	m, err := decodeRetained(rest)
+	if err != nil {
+		return session.PendingRecord{}, fmt.Errorf("message: %w", err)
+	}
+	r.Msg = m
+	return r, nil
 }

@@ -10,7 +10,12 @@ const (
 	prefixSession  = "s/"
 	prefixSub      = "u/"
 	prefixRetained = "r/"
+	prefixPending  = "q/"
 )
+
+// seqLen is the size of the big-endian sequence number ending a q/ key;
+// big-endian so that byte order is Seq order.
+const seqLen = 8
 
 // appendLP appends s with a uvarint length in front, so that the keys of one
 // client never fall inside the range of another whose id it starts with.
@@ -31,6 +36,16 @@ func subPrefix(clientID string) []byte {
 
 func subKey(clientID, filter string) []byte {
 	return append(subPrefix(clientID), filter...)
+}
+
+// pendingPrefix is the start of the range holding all of clientID's pending
+// messages.
+func pendingPrefix(clientID string) []byte {
+	return appendLP(append(make([]byte, 0, len(prefixPending)+binary.MaxVarintLen64+len(clientID)+seqLen), prefixPending...), clientID)
+}
+
+func pendingKey(clientID string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(pendingPrefix(clientID), seq)
 }
 
 func retainedKey(topic string) []byte {
@@ -79,4 +94,16 @@ func parseSubKey(k []byte) (clientID, filter string, err error) {
 		return "", "", fmt.Errorf("empty filter")
 	}
 	return cid, string(rest), nil
+}
+
+// parsePendingKey returns the client id and sequence number of a q/ key.
+func parsePendingKey(k []byte) (clientID string, seq uint64, err error) {
+	cid, rest, err := parseLP(k[len(prefixPending):])
+	if err != nil {
+		return "", 0, err
+	}
+	if len(rest) != seqLen {
+		return "", 0, fmt.Errorf("sequence number of %d bytes, want %d", len(rest), seqLen)
+	}
+	return cid, binary.BigEndian.Uint64(rest), nil
 }

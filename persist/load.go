@@ -9,7 +9,8 @@ import (
 )
 
 // Load calls v for everything stored: sessions, then subscriptions (grouped
-// by client, filters in byte order), then retained messages. A record that
+// by client, filters in byte order), then retained messages, then pending
+// messages (grouped by client, each client's in Seq order). A record that
 // does not decode stops it with an error naming the key: a damaged store is
 // reported at start, not half loaded in silence. Call it before any write;
 // a visitor may queue changes, but Close must not run while Load does.
@@ -63,6 +64,24 @@ func (s *Store) Load(v session.LoadVisitor) error {
 				return fmt.Errorf("message topic %q under another key", m.Topic)
 			}
 			v.Retained(m)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if v.Pending != nil {
+		if err := s.scan(prefixPending, func(k, val []byte) error {
+			cid, seq, err := parsePendingKey(k)
+			if err != nil {
+				return err
+			}
+			// As for retained messages: the record's message aliases its
+			// value, so it gets its own copy.
+			r, err := decodePending(seq, append([]byte(nil), val...))
+			if err != nil {
+				return err
+			}
+			v.Pending(cid, r)
 			return nil
 		}); err != nil {
 			return err

@@ -108,10 +108,10 @@ func (s *Store) PutSession(r session.SessionRecord) {
 	s.send(op{kind: opSet, key: sessionKey(r.ClientID), val: encodeSession(r)})
 }
 
-// DeleteSession removes the session and every subscription under it.
+// DeleteSession removes the session and every subscription and pending
+// message under it.
 func (s *Store) DeleteSession(clientID string) {
-	p := subPrefix(clientID)
-	s.send(op{kind: opDeleteSession, key: sessionKey(clientID), val: p})
+	s.send(op{kind: opDeleteSession, key: sessionKey(clientID), val: []byte(clientID)})
 }
 
 // PutSubscription stores the options of clientID's subscription to filter.
@@ -133,6 +133,18 @@ func (s *Store) PutRetained(m *router.Message) {
 // DeleteRetained removes the retained message of topic.
 func (s *Store) DeleteRetained(topic string) {
 	s.send(op{kind: opDelete, key: retainedKey(topic)})
+}
+
+// PutPending stores r under clientID and r.Seq, replacing the record there.
+// The encoding made here is the store's own copy: r and its message may
+// change once this returns.
+func (s *Store) PutPending(clientID string, r session.PendingRecord) {
+	s.send(op{kind: opSet, key: pendingKey(clientID, r.Seq), val: encodePending(r)})
+}
+
+// DeletePending removes clientID's pending message seq.
+func (s *Store) DeletePending(clientID string, seq uint64) {
+	s.send(op{kind: opDelete, key: pendingKey(clientID, seq)})
 }
 
 // Flush waits until every change queued before it is committed, and synced

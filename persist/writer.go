@@ -12,7 +12,7 @@ type opKind uint8
 const (
 	opSet opKind = iota
 	opDelete
-	opDeleteSession // key: the session key; val: the prefix of its subscriptions
+	opDeleteSession // key: the session key; val: the client id
 	opFlush         // done is closed once everything before it is committed
 )
 
@@ -102,8 +102,14 @@ func (w *writer) add(o op) {
 	case opDelete:
 		err = w.b.Delete(o.key, nil)
 	case opDeleteSession:
-		if err = w.b.Delete(o.key, nil); err == nil {
-			err = w.b.DeleteRange(o.val, prefixEnd(o.val), nil)
+		// The ranges are built from the length-prefixed id, so a client
+		// whose id this one starts with keeps its records.
+		cid := string(o.val)
+		err = w.b.Delete(o.key, nil)
+		for _, p := range [][]byte{subPrefix(cid), pendingPrefix(cid)} {
+			if err == nil {
+				err = w.b.DeleteRange(p, prefixEnd(p), nil)
+			}
 		}
 	case opFlush:
 		w.waiters = append(w.waiters, o.done)

@@ -26,6 +26,34 @@ func (s *Session) persistLocked(version proto.Version, disconnectedAt int64) {
 		for f, o := range s.subs {
 			st.PutSubscription(s.id, f, o)
 		}
+		for _, f := range s.inflight {
+			s.storePendingLocked(&f.pending, f.pid, f.state)
+		}
+		if s.q != nil {
+			for i := s.q.head; i < len(s.q.items); i++ {
+				if p := &s.q.items[i]; p.qos > 0 {
+					s.storePendingLocked(p, 0, 0)
+				}
+			}
+		}
+	}
+}
+
+// storePendingLocked writes an outbound QoS 1/2 message of a stored
+// session, giving it a sequence number if it has none.
+func (s *Session) storePendingLocked(p *pending, pid uint16, state byte) {
+	if p.seq == 0 {
+		s.seq++
+		p.seq = s.seq
+	}
+	s.broker.opts.Store.PutPending(s.id, PendingRecord{Seq: p.seq, QoS: p.qos, Retain: p.retain,
+		SubIDs: p.subIDs, PacketID: pid, State: state, Msg: p.msg})
+}
+
+// unstoreLocked removes a message that was delivered or dropped.
+func (s *Session) unstoreLocked(seq uint64) {
+	if s.stored && seq != 0 {
+		s.broker.opts.Store.DeletePending(s.id, seq)
 	}
 }
 
@@ -108,6 +136,30 @@ func (b *Broker) Restore() error {
 		Retained: func(m *router.Message) {
 			m.Retain = true
 			b.router.Publish(m)
+		},
+		Pending: func(clientID string, r PendingRecord) {
+			b.mu.Lock()
+			s := b.sessions[clientID]
+			b.mu.Unlock()
+			if s == nil {
+				return
+			}
+			p := pending{msg: r.Msg, qos: r.QoS, retain: r.Retain, subIDs: r.SubIDs, seq: r.Seq}
+			s.mu.Lock()
+			s.seq = max(s.seq, r.Seq)
+			if r.PacketID != 0 && (r.Msg != nil || r.State == waitPubcomp) {
+				if s.inflight == nil {
+					s.inflight = make(map[uint16]*inflight)
+				}
+				s.inflight[r.PacketID] = &inflight{pending: p, pid: r.PacketID, state: r.State}
+				b.Stats.Inflight.Add(1)
+			} else if r.Msg != nil {
+				if s.q == nil {
+					s.q = &msgQueue{}
+				}
+				s.q.items = append(s.q.items, p)
+			}
+			s.mu.Unlock()
 		},
 	})
 	if err != nil {

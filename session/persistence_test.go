@@ -19,12 +19,39 @@ type memStore struct {
 	sessions map[string]SessionRecord
 	subs     map[string]map[string]router.SubOptions
 	retained map[string]*router.Message
+	pending  map[string]map[uint64]PendingRecord
 	closed   bool
 }
 
 func newMemStore() *memStore {
 	return &memStore{sessions: map[string]SessionRecord{}, subs: map[string]map[string]router.SubOptions{},
-		retained: map[string]*router.Message{}}
+		retained: map[string]*router.Message{}, pending: map[string]map[uint64]PendingRecord{}}
+}
+
+func (m *memStore) PutPending(id string, r PendingRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pending[id] == nil {
+		m.pending[id] = map[uint64]PendingRecord{}
+	}
+	m.pending[id][r.Seq] = r
+}
+func (m *memStore) DeletePending(id string, seq uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.pending[id], seq)
+}
+
+// pendingOf lists a client's stored messages in Seq order.
+func (m *memStore) pendingOf(id string) []PendingRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []PendingRecord
+	for _, r := range m.pending[id] {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
 }
 
 func (m *memStore) PutSession(r SessionRecord) {
@@ -37,6 +64,7 @@ func (m *memStore) DeleteSession(id string) {
 	defer m.mu.Unlock()
 	delete(m.sessions, id)
 	delete(m.subs, id)
+	delete(m.pending, id)
 }
 func (m *memStore) PutSubscription(id, f string, o router.SubOptions) {
 	m.mu.Lock()
@@ -84,6 +112,10 @@ func (m *memStore) Load(v LoadVisitor) error {
 	for _, msg := range m.retained {
 		retained = append(retained, msg)
 	}
+	var ids []string
+	for id := range m.pending {
+		ids = append(ids, id)
+	}
 	m.mu.Unlock()
 	for _, r := range sessions {
 		v.Session(r)
@@ -93,6 +125,11 @@ func (m *memStore) Load(v LoadVisitor) error {
 	}
 	for _, msg := range retained {
 		v.Retained(msg)
+	}
+	for _, id := range ids {
+		for _, r := range m.pendingOf(id) {
+			v.Pending(id, r)
+		}
 	}
 	return nil
 }
@@ -203,4 +240,48 @@ func TestRestoreRebuildsSessionsSubscriptionsAndRetained(t *testing.T) {
 	h.settle()
 	ps := c.recv()
 	require.Equal(t, []string{"kept"}, payloads(publishes(t, ps[1:])))
+}
+
+func TestStoreKeepsQueuedAndInflightMessagesAcrossRestore(t *testing.T) {
+	st := newMemStore()
+	h := newHarness(t, Options{Store: st, MaxInflight: 2}, 1)
+	sub := h.online(0, connectPacket(proto.V5, "dev", false, 0, 3600))
+	sub.subscribe("t", 1)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	for i := 1; i <= 4; i++ {
+		pub.publish("t", string(rune('0'+i)), 1, uint16(i))
+	}
+	h.settle()
+	got := publishes(t, sub.recv())
+	require.Equal(t, []string{"1", "2"}, payloads(got), "a window of 2")
+	sub.ack(proto.PUBACK, got[0].PacketID, proto.Success) // "1" is done
+	h.settle()
+	sub.recv() // "3" moved into the window
+	recs := st.pendingOf("dev")
+	require.Len(t, recs, 3, "2 and 3 in flight, 4 queued; 1 was acknowledged and removed")
+	require.NotZero(t, recs[0].PacketID)
+	require.NotZero(t, recs[1].PacketID)
+	require.Zero(t, recs[2].PacketID)
+	sub.drop()
+	pub.publish("t", "5", 1, 5) // queued for the offline session
+	h.settle()
+	require.Len(t, st.pendingOf("dev"), 4)
+
+	// A new broker on the same store: the session comes back with what it
+	// had in flight (re-sent with DUP [MQTT-4.4.0-1]) and queued, in order.
+	h2 := newHarness(t, Options{Store: st, MaxInflight: 10}, 1)
+	require.NoError(t, h2.b.Restore())
+	h2.settle()
+	back := h2.dial(0)
+	require.True(t, back.connect(connectPacket(proto.V5, "dev", false, 0, 3600)).SessionPresent)
+	res := publishes(t, back.recv())
+	require.Equal(t, []string{"2", "3", "4", "5"}, payloads(res))
+	require.True(t, res[0].Dup)
+	require.True(t, res[1].Dup)
+	require.False(t, res[2].Dup)
+	for _, p := range res {
+		back.ack(proto.PUBACK, p.PacketID, proto.Success)
+	}
+	h2.settle()
+	require.Empty(t, st.pendingOf("dev"), "delivered messages leave the store")
 }

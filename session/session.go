@@ -61,6 +61,9 @@ type pending struct {
 	qos    byte
 	retain bool
 	subIDs []uint32
+	// seq orders the session's messages in flight (for redelivery) and
+	// keys them in the Store; 0 until one is needed.
+	seq uint64
 }
 
 const (
@@ -72,7 +75,6 @@ const (
 type inflight struct {
 	pending
 	pid   uint16
-	seq   uint64
 	state byte
 }
 
@@ -234,6 +236,9 @@ func (s *Session) enqueueLocked(p pending) {
 		}
 		return
 	}
+	if s.stored && p.qos > 0 {
+		s.storePendingLocked(&p, 0, 0)
+	}
 	if s.q == nil {
 		s.q = &msgQueue{}
 	}
@@ -245,7 +250,7 @@ func (s *Session) enqueueLocked(p pending) {
 // in the queue nor take a packet id.
 func (s *Session) dropExpiredLocked(now int64) {
 	for s.queueLen() > 0 && expiredAt(s.peekLocked().msg, now) {
-		s.dequeueLocked()
+		s.unstoreLocked(s.dequeueLocked().seq)
 		s.broker.Stats.Dropped.Add(1)
 	}
 }
@@ -356,6 +361,7 @@ func (s *Session) windowOpenLocked(c *Client) bool {
 func (s *Session) sendInflightLocked(c *Client, p pending) {
 	if expiredAt(p.msg, c.loop.wall) {
 		s.broker.Stats.Dropped.Add(1) // before it takes a packet id [MQTT-3.3.2-5]
+		s.unstoreLocked(p.seq)
 		return
 	}
 	pid := s.nextPacketIDLocked()
@@ -367,14 +373,22 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 		s.inflight = make(map[uint16]*inflight)
 	}
 	if !c.writePublish(&p, pid, false) {
+		s.unstoreLocked(p.seq)
 		return
 	}
-	s.seq++
+	if p.seq == 0 {
+		s.seq++
+		p.seq = s.seq
+	}
 	st := byte(waitPuback)
 	if p.qos == 2 {
 		st = waitPubrec
 	}
-	s.inflight[pid] = &inflight{pending: p, pid: pid, seq: s.seq, state: st}
+	f := &inflight{pending: p, pid: pid, state: st}
+	s.inflight[pid] = f
+	if s.stored {
+		s.storePendingLocked(&f.pending, pid, st)
+	}
 	s.broker.Stats.Inflight.Add(1)
 }
 
@@ -421,6 +435,7 @@ func (s *Session) resumeLocked(c *Client) {
 			} else if !c.writePublish(&f.pending, f.pid, true) {
 				delete(s.inflight, f.pid)
 				s.broker.Stats.Inflight.Add(-1)
+				s.unstoreLocked(f.seq)
 			}
 		}
 	}
@@ -440,6 +455,7 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 		t == proto.PUBREC && f.state == waitPubrec && rc >= 0x80: // the flow ends on an error code
 		delete(s.inflight, pid)
 		s.broker.Stats.Inflight.Add(-1)
+		s.unstoreLocked(f.seq)
 		if len(s.inflight) == 0 {
 			s.inflight = nil
 		}
@@ -447,6 +463,9 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 	case t == proto.PUBREC && (f.state == waitPubrec || f.state == waitPubcomp):
 		f.state = waitPubcomp
 		f.msg = nil // only the PUBREL is re-sent from here on: let the payload go
+		if s.stored {
+			s.storePendingLocked(&f.pending, pid, waitPubcomp)
+		}
 		c.writeAck(proto.PUBREL, pid, proto.Success)
 	default:
 		return false

@@ -23,6 +23,10 @@ type Store interface {
 	// keeps its own copy of what it needs.
 	PutRetained(m *router.Message)
 	DeleteRetained(topic string)
+	// PutPending stores (or replaces) an outbound QoS 1/2 message of a
+	// stored session, queued or in flight, under its sequence number.
+	PutPending(clientID string, r PendingRecord)
+	DeletePending(clientID string, seq uint64)
 	// Load reads everything stored, at start, before any write.
 	Load(v LoadVisitor) error
 	// Close commits what is queued and closes the store.
@@ -40,9 +44,24 @@ type SessionRecord struct {
 	DisconnectedAt int64
 }
 
+// PendingRecord is an outbound QoS 1/2 message of a session: queued
+// (PacketID 0) or in flight (PacketID set, State 1 = PUBLISH sent, 2 = PUBREC
+// received and PUBREL sent, when Msg may be nil).
+type PendingRecord struct {
+	Seq      uint64 // order within the session; unique per session
+	QoS      byte
+	Retain   bool
+	SubIDs   []uint32
+	PacketID uint16
+	State    byte
+	Msg      *router.Message
+}
+
 // LoadVisitor receives the stored state; nil functions skip that kind.
+// Pending records come in Seq order for each client.
 type LoadVisitor struct {
 	Session      func(r SessionRecord)
 	Subscription func(clientID, filter string, o router.SubOptions)
 	Retained     func(m *router.Message)
+	Pending      func(clientID string, r PendingRecord)
 }

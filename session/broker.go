@@ -75,6 +75,15 @@ func (b *Broker) Close() {
 	if b.sys != nil {
 		b.sys.close()
 	}
+	// Offline sessions' clocks stop with the broker: a timer left running
+	// would keep the whole broker in memory until it fired.
+	b.mu.Lock()
+	for _, s := range b.sessions {
+		s.mu.Lock()
+		s.stopTimerLocked()
+		s.mu.Unlock()
+	}
+	b.mu.Unlock()
 	b.router.Close()
 	if b.opts.Store != nil {
 		if err := b.opts.Store.Close(); err != nil {

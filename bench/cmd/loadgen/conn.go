@@ -31,36 +31,26 @@ type mqttConn struct {
 	enc []byte // encoding scratch, guarded by wmu
 }
 
-// dialMQTT connects, sends CONNECT (clean start) and waits for a successful
-// CONNACK, all before deadline.
-func dialMQTT(ctx context.Context, addr string, v proto.Version, clientID string, keepAlive uint16, deadline time.Time) (*mqttConn, error) {
+// dialMQTT connects, sends CONNECT and waits for a successful CONNACK, all
+// before deadline. sess says whether the broker keeps the session once the
+// connection ends.
+func dialMQTT(ctx context.Context, addr string, v proto.Version, clientID string, keepAlive uint16, sess sessionKind, deadline time.Time) (*mqttConn, error) {
 	d := net.Dialer{Deadline: deadline}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	m := &mqttConn{nc: nc, v: v, r: bufio.NewReaderSize(nc, 4096), w: bufio.NewWriterSize(nc, 4096)}
-	if err := m.handshake(clientID, keepAlive, deadline); err != nil {
+	if err := m.handshake(connectPacket(v, clientID, keepAlive, sess), deadline); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	return m, nil
 }
 
-func (m *mqttConn) handshake(clientID string, keepAlive uint16, deadline time.Time) error {
+func (m *mqttConn) handshake(c proto.Connect, deadline time.Time) error {
 	m.nc.SetDeadline(deadline)
 	defer m.nc.SetDeadline(time.Time{})
-	name := "MQTT"
-	if m.v == proto.V31 {
-		name = "MQIsdp"
-	}
-	c := proto.Connect{
-		ProtocolName: []byte(name),
-		Version:      m.v,
-		CleanStart:   true,
-		KeepAlive:    keepAlive,
-		ClientID:     []byte(clientID),
-	}
 	if err := m.send(func(b []byte) []byte { return c.Append(b, m.v) }, true); err != nil {
 		return err
 	}

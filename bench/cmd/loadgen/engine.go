@@ -36,7 +36,14 @@ type traffic struct {
 	subTopics   []string      // one subscriber connection per entry
 	pubTopics   []string      // one publisher connection per entry
 	idPrefix    string
+	// subSession is the subscribers' kind of session; a persistent one is
+	// removed again once the run ends.
+	subSession sessionKind
 }
+
+// subscriberID is the client id of subscriber i; the run's prefix keeps it
+// apart from the sessions of any other run.
+func (t *traffic) subscriberID(i int) string { return fmt.Sprintf("%s-s%d", t.idPrefix, i) }
 
 // expected is the number of deliveries a loss-free broker makes.
 func (t *traffic) expected() int64 {
@@ -95,11 +102,15 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 	pubs := make([]*publisher, len(t.pubTopics))
 	var allConns []*mqttConn
 	var connMu sync.Mutex
+	setupDone := false
 	keep := func(c *mqttConn) { connMu.Lock(); allConns = append(allConns, c); connMu.Unlock() }
 	defer func() {
 		// Reached only on a setup failure: the happy path closes below.
 		for _, c := range allConns {
 			c.nc.Close()
+		}
+		if t.subSession == persistentSession && !setupDone {
+			t.removeSubSessions() // best effort; the run already failed
 		}
 	}()
 
@@ -107,7 +118,7 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 	perSubCap := int(min(res.expected/int64(max(len(subs), 1))+16, 1<<20))
 	err := parallel(len(subs)+len(pubs), t.concurrency, func(i int) error {
 		if i < len(subs) {
-			c, err := dialMQTT(ctx, t.addr, t.v, fmt.Sprintf("%s-s%d", t.idPrefix, i), 300, deadline)
+			c, err := dialMQTT(ctx, t.addr, t.v, t.subscriberID(i), 300, t.subSession, deadline)
 			if err != nil {
 				return err
 			}
@@ -119,7 +130,7 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 			return nil
 		}
 		i -= len(subs)
-		c, err := dialMQTT(ctx, t.addr, t.v, fmt.Sprintf("%s-p%d", t.idPrefix, i), 300, deadline)
+		c, err := dialMQTT(ctx, t.addr, t.v, fmt.Sprintf("%s-p%d", t.idPrefix, i), 300, cleanSession, deadline)
 		if err != nil {
 			return err
 		}
@@ -140,6 +151,7 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
+	setupDone = true
 	res.setup = time.Since(setupStart)
 	res.window = t.window
 	if w := windowClamped.Load(); w > 0 {
@@ -203,6 +215,11 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 		c.nc.Close()
 	}
 	allConns = nil
+	if t.subSession == persistentSession {
+		// After the close, so that each clean start finds its session
+		// detached rather than taking over a live connection.
+		res.errs = append(res.errs, t.removeSubSessions()...)
+	}
 
 	res.received = received.Load()
 	lastDelivery := t0
@@ -226,6 +243,16 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 	res.pubElapsed = time.Duration(lastPub - t0)
 	res.recvElapsed = time.Duration(lastDelivery - t0)
 	return res, nil
+}
+
+// removeSubSessions discards the subscribers' stored sessions, so that
+// repeated runs do not grow the broker's store.
+func (t *traffic) removeSubSessions() []string {
+	ids := make([]string, len(t.subTopics))
+	for i := range ids {
+		ids[i] = t.subscriberID(i)
+	}
+	return removeSessions(t.addr, t.v, ids, t.concurrency, 30*time.Second)
 }
 
 // waitDeliveries returns when all expected messages arrived, or publishing

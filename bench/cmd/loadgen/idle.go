@@ -56,7 +56,7 @@ func runIdle(args []string) error {
 	// not a reason to stop.
 	parallel(*n, c.concurrency, func(i int) error {
 		t := time.Now()
-		m, err := dialMQTT(ctx, c.addr, c.protoVersion(), fmt.Sprintf("lg%s-i%d", id, i), 300, deadline)
+		m, err := dialMQTT(ctx, c.addr, c.protoVersion(), fmt.Sprintf("lg%s-i%d", id, i), 300, cleanSession, deadline)
 		if err != nil {
 			if failed.Add(1) <= 5 {
 				errMu.Lock()

@@ -105,6 +105,8 @@ func runPubsub(args []string) error {
 	var f trafficFlags
 	f.register(fs, 10000)
 	clients := fs.Int("clients", 10, "clients, each a publisher and a subscriber of its own topic")
+	persistent := fs.Bool("persistent", false, "subscribers keep persistent sessions (no clean start; v5: "+
+		"Session Expiry Interval 3600), removed again at the end of the run")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
@@ -118,9 +120,16 @@ func runPubsub(args []string) error {
 		t.subTopics[i] = fmt.Sprintf("bench/%s/c%d", id, i)
 	}
 	t.pubTopics = t.subTopics
+	extra := map[string]any{"clients": *clients}
+	suffix := ""
+	if *persistent {
+		t.subSession = persistentSession
+		extra["persistent"] = true
+		suffix = " persistent"
+	}
 	res := newResult("pubsub", &f.common,
-		fmt.Sprintf("pubsub v%d qos%d clients=%d n=%d size=%d%s", f.version, f.qos, *clients, f.n, f.size, f.rateName()),
-		f.params(map[string]any{"clients": *clients}))
+		fmt.Sprintf("pubsub v%d qos%d clients=%d n=%d size=%d%s%s", f.version, f.qos, *clients, f.n, f.size, f.rateName(), suffix),
+		f.params(extra))
 	return runTrafficMode(&f, t, res)
 }
 

@@ -51,6 +51,7 @@ func runReport(args []string) error {
 	a := fs.String("a", "loom", "label of the broker in the first column (the ratio's numerator)")
 	b := fs.String("b", "mosquitto", "label of the broker in the second column (the ratio's denominator)")
 	title := fs.String("title", "Loom and Mosquitto", "heading of the table")
+	labels := fs.String("labels", "", "comma-separated labels: one row per label and scenario instead of the a/b columns")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,6 +79,9 @@ func runReport(args []string) error {
 		if err != nil {
 			return err
 		}
+	}
+	if *labels != "" {
+		return writeRows(os.Stdout, *title, strings.Split(*labels, ","), results)
 	}
 	return writeTable(os.Stdout, *title, *a, *b, results)
 }

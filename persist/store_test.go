@@ -34,15 +34,18 @@ type contents struct {
 	sessions map[string]session.SessionRecord
 	subs     map[string]router.SubOptions // clientID + "|" + filter
 	retained map[string]*router.Message
+	pending  map[string][]session.PendingRecord // per client, in load order
 }
 
 func load(t testing.TB, s *Store) contents {
 	t.Helper()
-	c := contents{map[string]session.SessionRecord{}, map[string]router.SubOptions{}, map[string]*router.Message{}}
+	c := contents{map[string]session.SessionRecord{}, map[string]router.SubOptions{}, map[string]*router.Message{},
+		map[string][]session.PendingRecord{}}
 	require.NoError(t, s.Load(session.LoadVisitor{
 		Session:      func(r session.SessionRecord) { c.sessions[r.ClientID] = r },
 		Subscription: func(cid, f string, o router.SubOptions) { c.subs[cid+"|"+f] = o },
 		Retained:     func(m *router.Message) { c.retained[m.Topic] = m },
+		Pending:      func(cid string, r session.PendingRecord) { c.pending[cid] = append(c.pending[cid], r) },
 	}))
 	return c
 }

@@ -127,18 +127,6 @@ func writeTable(w io.Writer, title, a, b string, results []result) error {
 		k := key{r.Scenario, r.Label}
 		runs[k] = append(runs[k], r)
 	}
-	collect := func(rs []result, fig string) cell {
-		var c cell
-		for _, r := range rs {
-			if r.TimedOut {
-				c.timedOut++
-			}
-			if v, ok := r.Figures[fig]; ok {
-				c.values = append(c.values, v)
-			}
-		}
-		return c
-	}
 
 	fmt.Fprintf(w, "## %s\n\n", title)
 	fmt.Fprintf(w, "Medians over runs; ↑ higher is better, ↓ lower is better. ")
@@ -151,7 +139,7 @@ func writeTable(w io.Writer, title, a, b string, results []result) error {
 			if fig.ackedOnly && !acked(append(ra, rb...)) {
 				continue
 			}
-			ca, cb := collect(ra, fig.key), collect(rb, fig.key)
+			ca, cb := collectCell(ra, fig.key), collectCell(rb, fig.key)
 			if len(ca.values) == 0 && len(cb.values) == 0 {
 				continue
 			}

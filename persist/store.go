@@ -103,6 +103,19 @@ func (s *Store) send(o op) bool {
 	return true
 }
 
+// AcksWaitForDisk implements session.Store: under SyncAlways the broker
+// acknowledges QoS 1/2 messages only once they are on disk.
+func (s *Store) AcksWaitForDisk() bool { return s.opts.Sync == SyncAlways }
+
+// AfterDurable implements session.Store: fn runs on the writer goroutine
+// after the commit (synced under SyncAlways) that holds every write queued
+// before it. On a closed store it runs at once.
+func (s *Store) AfterDurable(fn func()) {
+	if !s.send(op{kind: opAfter, cb: fn}) {
+		fn()
+	}
+}
+
 // PutSession stores r, replacing any record of r.ClientID.
 func (s *Store) PutSession(r session.SessionRecord) {
 	s.send(op{kind: opSet, key: sessionKey(r.ClientID), val: encodeSession(r)})

@@ -14,12 +14,14 @@ const (
 	opDelete
 	opDeleteSession // key: the session key; val: the client id
 	opFlush         // done is closed once everything before it is committed
+	opAfter         // cb runs once everything before it is committed (synced under SyncAlways)
 )
 
 type op struct {
 	kind     opKind
 	key, val []byte
 	done     chan struct{}
+	cb       func()
 }
 
 // A batch stops growing at these sizes, so one huge retained payload or a
@@ -68,6 +70,7 @@ type writer struct {
 	s       *Store
 	b       *pebble.Batch
 	waiters []chan struct{}
+	after   []func() // AfterDurable callbacks waiting for this commit
 
 	// Under SyncInterval: unsynced says a commit has not reached the disk
 	// yet; the timer runs only then.
@@ -113,6 +116,8 @@ func (w *writer) add(o op) {
 		}
 	case opFlush:
 		w.waiters = append(w.waiters, o.done)
+	case opAfter:
+		w.after = append(w.after, o.cb)
 	}
 	if err != nil {
 		w.fail(fmt.Errorf("persist: batch %q: %w", o.key, err))
@@ -153,6 +158,11 @@ func (w *writer) commit(sync bool) {
 	}
 	clear(w.waiters)
 	w.waiters = w.waiters[:0]
+	for _, f := range w.after {
+		f()
+	}
+	clear(w.after)
+	w.after = w.after[:0]
 }
 
 // syncLog makes every commit so far durable: an empty synced log record

@@ -110,6 +110,17 @@ func (r *Router) syncOn(shards []*shard, fn func(int, *shard)) {
 	wg.Wait()
 }
 
+// After calls fn on the goroutine of the shard that owns topic, once every
+// operation enqueued there before it has been applied and its deliveries
+// handed to the Sink. It does not wait; on a closed router fn runs at once.
+func (r *Router) After(topic string, fn func()) {
+	s := r.shards[shardOf(firstLevel(topic), len(r.shards))]
+	x := op{kind: opSync, fn: func(*shard) { fn() }}
+	if !s.enqueue(x) {
+		fn()
+	}
+}
+
 // Barrier returns once every operation enqueued before it has been applied
 // and the Sink calls for them have returned. It must not be called from the
 // Sink.

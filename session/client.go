@@ -66,6 +66,10 @@ type clientExt struct {
 	aliasOut map[string]uint16
 	auth     *authState // an enhanced-authentication exchange under way
 	method   string     // the Authentication Method agreed in CONNECT, if any
+	// acks are PUBACK/PUBRECs held until their messages are on disk
+	// (sync "always"); ackBase is the sequence number of acks[0].
+	acks    []heldAck
+	ackBase uint64
 }
 
 // x returns c's extension, making it on first use.

@@ -21,6 +21,24 @@ type memStore struct {
 	retained map[string]*router.Message
 	pending  map[string]map[uint64]PendingRecord
 	closed   bool
+	waitDisk bool     // AcksWaitForDisk
+	durable  []func() // AfterDurable callbacks, run by the test
+}
+
+func (m *memStore) AcksWaitForDisk() bool { return m.waitDisk }
+func (m *memStore) AfterDurable(fn func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.durable = append(m.durable, fn)
+}
+
+// takeDurable returns the callbacks waiting for the "disk".
+func (m *memStore) takeDurable() []func() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fs := m.durable
+	m.durable = nil
+	return fs
 }
 
 func newMemStore() *memStore {
@@ -284,4 +302,34 @@ func TestStoreKeepsQueuedAndInflightMessagesAcrossRestore(t *testing.T) {
 	}
 	h2.settle()
 	require.Empty(t, st.pendingOf("dev"), "delivered messages leave the store")
+}
+
+func TestAcksWaitForDiskAndKeepTheirOrder(t *testing.T) {
+	st := newMemStore()
+	st.waitDisk = true
+	// One shard: routing finishes in PUBLISH order, so the callbacks below
+	// come in that order and running them backwards is a true reversal.
+	h := newHarness(t, Options{Store: st, Router: router.Options{Shards: 1}}, 1)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	pub.mustSend(&proto.Publish{Topic: []byte("a/1"), QoS: 1, PacketID: 1, Payload: []byte("x")})
+	pub.mustSend(&proto.Publish{Topic: []byte("b/1"), QoS: 2, PacketID: 2, Payload: []byte("x")})
+	pub.mustSend(&proto.Publish{Topic: []byte("c/1"), QoS: 1, PacketID: 3, Payload: []byte("x")})
+	pub.mustSend(&proto.Publish{Topic: []byte("d/1"), QoS: 0, Payload: []byte("x")})
+	h.settle()
+	pub.recvNone() // nothing is acknowledged before it is on disk
+
+	fs := st.takeDurable()
+	require.Len(t, fs, 3, "one wait for each QoS 1/2 message")
+	// The disk finishes the last message first: acks still leave in
+	// PUBLISH order.
+	var got []proto.Packet
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+		h.settle()
+		got = append(got, pub.recv()...)
+	}
+	require.Len(t, got, 3)
+	requireAck(t, got[0], proto.PUBACK, 1, proto.Success) // [MQTT-4.6.0-2] in PUBLISH order
+	requireAck(t, got[1], proto.PUBREC, 2, proto.Success)
+	requireAck(t, got[2], proto.PUBACK, 3, proto.Success)
 }

@@ -75,13 +75,61 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	}
 	b.router.Publish(m)
 
-	switch p.QoS {
-	case 1:
-		c.writeAck(proto.PUBACK, p.PacketID, proto.Success) // [MQTT-4.3.2-4]
-	case 2:
-		c.writeAck(proto.PUBREC, p.PacketID, proto.Success) // [MQTT-4.3.3-8]
+	typ := proto.PUBACK // [MQTT-4.3.2-4]
+	if p.QoS == 2 {
+		typ = proto.PUBREC // [MQTT-4.3.3-8]
+	}
+	switch {
+	case p.QoS == 0:
+	case b.opts.Store != nil && b.opts.Store.AcksWaitForDisk():
+		c.ackWhenDurable(typ, p.PacketID, m.Topic)
+	default:
+		c.writeAck(typ, p.PacketID, proto.Success)
 	}
 	return nil
+}
+
+// heldAck is a PUBACK or PUBREC waiting for its message to be on disk.
+type heldAck struct {
+	typ   proto.Type
+	pid   uint16
+	ready bool
+}
+
+// ackWhenDurable holds the acknowledgement of a QoS 1/2 PUBLISH until the
+// message is routed (the router has queued the store writes of the
+// sessions it reached) and every write queued by then is on disk. Acks
+// leave in the order their PUBLISH packets came [MQTT-4.6.0-2], whatever
+// order the shards and the disk finish in.
+func (c *Client) ackWhenDurable(typ proto.Type, pid uint16, topic string) {
+	x := c.x()
+	seq := x.ackBase + uint64(len(x.acks))
+	x.acks = append(x.acks, heldAck{typ: typ, pid: pid})
+	b := c.loop.broker
+	b.router.After(topic, func() {
+		b.opts.Store.AfterDurable(func() {
+			c.loop.run(func() { c.releaseAck(seq) })
+		})
+	})
+}
+
+// releaseAck marks held ack seq ready and sends every ready one at the head.
+func (c *Client) releaseAck(seq uint64) {
+	x := c.ext
+	if c.state != stateConnected || x == nil || seq < x.ackBase {
+		return
+	}
+	x.acks[seq-x.ackBase].ready = true
+	n := 0
+	for n < len(x.acks) && x.acks[n].ready {
+		c.writeAck(x.acks[n].typ, x.acks[n].pid, proto.Success)
+		n++
+	}
+	x.acks = x.acks[n:]
+	x.ackBase += uint64(n)
+	if len(x.acks) == 0 {
+		x.acks = nil
+	}
 }
 
 // resolveTopic applies v5 inbound topic aliases: an alias with a topic sets

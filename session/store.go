@@ -27,6 +27,12 @@ type Store interface {
 	// stored session, queued or in flight, under its sequence number.
 	PutPending(clientID string, r PendingRecord)
 	DeletePending(clientID string, seq uint64)
+	// AcksWaitForDisk reports whether the broker acknowledges a QoS 1/2
+	// PUBLISH only once it is durable (sync "always").
+	AcksWaitForDisk() bool
+	// AfterDurable calls fn, from the store's goroutine, once every write
+	// queued before it is on disk. Only used when AcksWaitForDisk.
+	AfterDurable(fn func())
 	// Load reads everything stored, at start, before any write.
 	Load(v LoadVisitor) error
 	// Close commits what is queued and closes the store.

@@ -69,13 +69,15 @@ func TestServerKeepAliveReplacesTheClients(t *testing.T) {
 	long := h.dial(0)
 	long.connect(connectPacket(proto.V311, "ka3-none", true, 0, 0))
 
-	h.advanceClock(1600 * time.Millisecond)
+	// The wheel files deadlines by 250 ms ticks: step past each deadline by
+	// more than one tick.
+	h.advanceClock(1800 * time.Millisecond)
 	h.tick()
 	require.True(t, short.conn.closed(), "1.5 × its own keepalive of 1 s passed")
 	require.False(t, long.conn.closed())
 	require.False(t, v5.conn.closed())
 
-	h.advanceClock(1600 * time.Millisecond) // 3.2 s > 1.5 × 2 s
+	h.advanceClock(1800 * time.Millisecond) // 3.6 s > 1.5 × 2 s
 	h.tick()
 	require.True(t, long.conn.closed(), "capped at the broker's 2 s")
 	require.True(t, v5.conn.closed(), "v5 uses Server Keep Alive [MQTT-3.2.2-21]")

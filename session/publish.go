@@ -222,10 +222,8 @@ func (b *Broker) stampExpiryAt(m *router.Message, now int64) {
 // the broker's clock, so a test that moves that clock ages messages too.
 func (b *Broker) wallNow() int64 { return b.epoch + int64(time.Since(b.start)) }
 
-// expired reports whether m's expiry has passed: it is no longer sent
-// [MQTT-3.3.2-5].
-func (b *Broker) expired(m *router.Message) bool { return expiredAt(m, b.wallNow()) }
-
+// expiredAt reports whether m's expiry has passed at now (wallNow, or a
+// loop's cached wall clock): it is no longer sent [MQTT-3.3.2-5].
 func expiredAt(m *router.Message, now int64) bool { return m.Expiry != 0 && now >= m.Expiry }
 
 // forwardBits are the PUBLISH and will properties the server passes on to

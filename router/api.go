@@ -22,6 +22,9 @@ type Message struct {
 	Props   *proto.Properties // v5 properties to forward (owned copy), nil if none
 	Origin  string            // publisher's client id ("" for the server), for No Local
 	Expiry  int64             // unix nanoseconds when it expires; 0 = never
+	// Ref belongs to the layer that published the message: the router
+	// passes it to the Sink with the message and never reads it.
+	Ref any
 }
 
 // expired reports whether the message's expiry has passed at now.
@@ -57,7 +60,9 @@ type Delivery struct {
 }
 
 // Sink receives deliveries. It is called from a shard's goroutine, once per
-// processed batch of operations (or more often when a batch fans out widely).
+// processed batch of operations (or more often when a batch fans out widely),
+// and all deliveries of one publish (or one subscription's retained
+// messages) come in the same call.
 // It must not keep ds after returning (the router reuses the slice) and must
 // not call Barrier, Retained or Stats, which wait for the very goroutine that
 // is calling it.

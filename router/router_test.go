@@ -230,18 +230,41 @@ func TestOrdering(t *testing.T) {
 	}
 }
 
-// TestSinkBatchBounded checks that a wide fan-out reaches the Sink in
-// slices of at most flushAt deliveries.
+// TestSinkBatchBounded checks that the deliveries of one publish reach the
+// Sink in one call however wide the fan-out (the session layer commits their
+// store writes together), while many publishes are cut into calls of about
+// flushAt deliveries.
 func TestSinkBatchBounded(t *testing.T) {
 	r, rec := newTestRouter(t, Options{Shards: 1})
 	const subs = flushAt + 100
 	for i := 0; i < subs; i++ {
 		r.Subscribe(newClient(fmt.Sprint("c", i)), "wide", SubOptions{}, false)
 	}
+	r.Barrier()
+	rec.mu.Lock()
+	rec.calls, rec.maxN = 0, 0
+	rec.mu.Unlock()
 	r.Publish(msg("wide", "v"))
 	r.Barrier()
 	if n := len(rec.take()); n != subs {
 		t.Fatalf("got %d deliveries, want %d", n, subs)
+	}
+	if rec.calls != 1 {
+		t.Errorf("one publish reached the Sink in %d calls, want 1", rec.calls)
+	}
+
+	r.Subscribe(newClient("one"), "narrow", SubOptions{}, false)
+	r.Barrier()
+	rec.mu.Lock()
+	rec.calls, rec.maxN = 0, 0
+	rec.mu.Unlock()
+	const pubs = 3 * flushAt
+	for i := 0; i < pubs; i++ {
+		r.Publish(msg("narrow", "v"))
+	}
+	r.Barrier()
+	if n := len(rec.take()); n != pubs {
+		t.Fatalf("got %d deliveries, want %d", n, pubs)
 	}
 	if rec.maxN > flushAt {
 		t.Errorf("Sink got a slice of %d, bound %d", rec.maxN, flushAt)

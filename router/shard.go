@@ -27,7 +27,9 @@ type op struct {
 }
 
 // flushAt bounds the deliveries gathered before the Sink is called, so a
-// wide fan-out does not build one huge slice.
+// batch of many publishes does not build one huge slice. The check comes
+// between operations: the deliveries of one operation always reach the Sink
+// in the same call (the session layer commits their store writes as one).
 const flushAt = 4096
 
 // shard owns one part of the trie. Fields below the inbox are touched only by
@@ -102,6 +104,9 @@ func (s *shard) run(done *sync.WaitGroup) {
 		for i := range batch {
 			stop = s.apply(&batch[i]) || stop
 			batch[i] = op{}
+			if len(s.out) >= flushAt {
+				s.flush()
+			}
 		}
 		s.flush()
 		if stop {
@@ -130,12 +135,7 @@ func (s *shard) apply(o *op) (stop bool) {
 	return false
 }
 
-func (s *shard) emit(d Delivery) {
-	s.out = append(s.out, d)
-	if len(s.out) >= flushAt {
-		s.flush()
-	}
-}
+func (s *shard) emit(d Delivery) { s.out = append(s.out, d) }
 
 func (s *shard) flush() {
 	if len(s.out) == 0 {

@@ -213,7 +213,7 @@ func decodePending(seq uint64, v []byte) (session.PendingRecord, error) {
 		PacketID: binary.BigEndian.Uint16(v[3:]),
 		State:    v[5],
 	}
-	if r.QoS > 2 || v[2]&^(pendingRetain|pendingHasMsg) != 0 || r.State > 2 {
+	if r.QoS > 2 || v[2]&^(pendingRetain|pendingHasMsg) != 0 || r.State > 3 {
 		return session.PendingRecord{}, errors.New("bad pending header")
 	}
 	rest := v[pendingV1Head:]

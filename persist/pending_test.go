@@ -23,7 +23,7 @@ func pendingShapes() []session.PendingRecord {
 			Origin: "pub", Expiry: 1_900_000_000_000_000_000}},
 		{Seq: 2, QoS: 2, Retain: true, PacketID: 65535, State: 1, Msg: &router.Message{
 			Topic: "x", Payload: []byte{}, QoS: 2}},
-		{Seq: 1<<64 - 1, QoS: 2, PacketID: 7, State: 2},
+		{Seq: 1<<64 - 1, QoS: 2, PacketID: 7, State: 3},
 	}
 }
 
@@ -75,7 +75,7 @@ func TestPendingDecodeRejects(t *testing.T) {
 		{"short", noMsg[:pendingV1Head]},
 		{"qos 3", set(noMsg, 1, 3)},
 		{"unknown flag", set(noMsg, 2, 4)},
-		{"state 3", set(noMsg, 5, 3)},
+		{"state 4", set(noMsg, 5, 4)},
 		{"id count past the end", set(noMsg, pendingV1Head, 5)},
 		{"id count overlong varint", append(noMsg[:pendingV1Head:pendingV1Head], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)},
 		{"id over 32 bits", append(noMsg[:pendingV1Head:pendingV1Head], 1, 0x80, 0x80, 0x80, 0x80, 0x10)},
@@ -203,14 +203,14 @@ func TestDeletePending(t *testing.T) {
 	s.DeletePending("c", 3)
 	s.DeletePending("c", 99) // absent: no effect
 	// Replacing a record: the state moves on, the message is dropped.
-	s.PutPending("c", session.PendingRecord{Seq: 4, QoS: 2, PacketID: 9, State: 2})
+	s.PutPending("c", session.PendingRecord{Seq: 4, QoS: 2, PacketID: 9, State: 3})
 	require.NoError(t, s.Close())
 
 	s = open(t, dir, SyncInterval)
 	defer s.Close()
 	c := load(t, s)
 	assert.Equal(t, []session.PendingRecord{
-		{Seq: 1, QoS: 1}, {Seq: 2, QoS: 1}, {Seq: 4, QoS: 2, PacketID: 9, State: 2},
+		{Seq: 1, QoS: 1}, {Seq: 2, QoS: 1}, {Seq: 4, QoS: 2, PacketID: 9, State: 3},
 	}, c.pending["c"])
 	assert.Len(t, c.pending["c2"], 5, "another client's record of the same seq stays")
 }

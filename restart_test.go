@@ -1,6 +1,7 @@
 package loom_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/persist"
+	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/session"
 )
 
@@ -123,4 +125,71 @@ func TestRestartKeepsQueuedMessages(t *testing.T) {
 		require.Equal(t, want, string(in3.next(t).Payload()), "3.1.1 message %d", i)
 	}
 	v5b.quiet(t, 300*time.Millisecond)
+}
+
+// TestRestartKeepsInflightAndInboundQoS2 restarts the broker in the middle
+// of QoS 1 and 2 flows in both directions, for v5 and 3.1.1 clients driven
+// by hand (no library lets a test re-send a PUBLISH after the server comes
+// back): the publisher's re-sent QoS 2 PUBLISH is acknowledged but not
+// delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-10 v3.1.1], its PUBREL
+// completes; the subscriber gets the PUBREL of the QoS 2 message it had
+// PUBREC'd and its unacknowledged QoS 1 message again with DUP and the same
+// packet id [MQTT-4.4.0-1] [MQTT-4.4.0-1 v3.1.1] [MQTT-3.3.1-1].
+func TestRestartKeepsInflightAndInboundQoS2(t *testing.T) {
+	for _, v := range []proto.Version{proto.V5, proto.V311} {
+		t.Run(fmt.Sprint("v", v), func(t *testing.T) {
+			dir := t.TempDir()
+			srv, addr := persistentBroker(t, dir)
+			keep := func(id string) proto.Connect {
+				cp := proto.Connect{ClientID: []byte(id), CleanStart: false}
+				if v == proto.V5 {
+					cp.Props.SessionExpiry = 3600
+					cp.Props.Set(proto.PropSessionExpiry)
+				}
+				return cp
+			}
+			sub, _ := rawConnect(t, addr, v, keep("sub"))
+			sub.subscribe("in/#", 2)
+			pub, _ := rawConnect(t, addr, v, keep("pub"))
+
+			pub.send(&proto.Publish{Topic: []byte("in/two"), Payload: []byte("m1"), QoS: 2, PacketID: 10})
+			pub.readAck(proto.PUBREC) // no PUBREL yet: the broker holds pid 10 as received
+			m1 := sub.readPublish()
+			require.Equal(t, "m1", string(m1.Payload))
+			sub.ack(proto.PUBREC, m1.PacketID)
+			require.Equal(t, m1.PacketID, sub.readAck(proto.PUBREL).PacketID) // sub does not PUBCOMP
+
+			pub.send(&proto.Publish{Topic: []byte("in/one"), Payload: []byte("m2"), QoS: 1, PacketID: 11})
+			pub.readAck(proto.PUBACK)
+			m2 := sub.readPublish() // sub does not PUBACK
+			require.Equal(t, "m2", string(m2.Payload))
+			require.NoError(t, srv.Close())
+
+			_, addr2 := persistentBroker(t, dir)
+			pub2 := rawDial(t, addr2, v)
+			require.True(t, pub2.connectWith(keep("pub")).SessionPresent)
+			sub2 := rawDial(t, addr2, v)
+			require.True(t, sub2.connectWith(keep("sub")).SessionPresent)
+			// In flight from before, in order: the PUBREL of m1, then m2 again.
+			require.Equal(t, m1.PacketID, sub2.readAck(proto.PUBREL).PacketID)
+			again := sub2.readPublish()
+			require.Equal(t, "m2", string(again.Payload))
+			require.True(t, again.Dup)
+			require.Equal(t, m2.PacketID, again.PacketID)
+
+			// The publisher re-sends m1 as a client must when it had no PUBCOMP.
+			pub2.send(&proto.Publish{Topic: []byte("in/two"), Payload: []byte("m1"), QoS: 2, PacketID: 10, Dup: true})
+			pub2.readAck(proto.PUBREC)
+			pub2.ack(proto.PUBREL, 10)
+			require.Equal(t, proto.Success, pub2.readAck(proto.PUBCOMP).Reason, "pid 10 was known")
+
+			sub2.ack(proto.PUBCOMP, m1.PacketID)
+			sub2.ack(proto.PUBACK, again.PacketID)
+			// A marker message: anything of m1 would come before it.
+			pub2.send(&proto.Publish{Topic: []byte("in/end"), Payload: []byte("end"), QoS: 1, PacketID: 12})
+			pub2.readAck(proto.PUBACK)
+			end := sub2.readPublish()
+			require.Equal(t, "end", string(end.Payload), "m1 was delivered once, before the restart")
+		})
+	}
 }

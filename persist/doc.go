@@ -7,11 +7,13 @@
 // that batches changes and applies the sync policy, and the Pebble options
 // sized for small boards. It must never make its caller wait on the disk:
 // every Put and Delete only encodes and queues an operation, so an event loop
-// waits for no commit and no fsync. It blocks only while the queue of
-// QueueSize operations is full: session, subscription and retained changes
-// are rare, but pending messages follow the QoS 1/2 traffic of stored
-// sessions, so a sustained flow faster than the disk does reach it, and then
-// the queue is the backpressure. It knows nothing of MQTT
+// waits for no commit and no fsync, and never blocks. Session, subscription
+// and retained changes are rare, but pending messages follow the QoS 1/2
+// traffic of stored sessions, which can outrun the disk: then the queue grows
+// past BacklogLimit and AcksWaitForDisk turns true, so the broker holds
+// QoS 1/2 acknowledgements until the writer catches up and publishers wait
+// within their MQTT flow control (Receive Maximum), not on a lock. It knows
+// nothing of MQTT
 // semantics (expiry, takeover): the session layer decides what to store.
 //
 // Key layout, one prefix per kind of state:
@@ -21,10 +23,12 @@
 //	r/ + topic                 → retained message
 //	q/ + lp(clientID) + seq    → pending message (seq: 8 bytes, big-endian,
 //	                             so a client's records iterate in Seq order)
+//	i/ + lp(clientID) + pid    → inbound QoS 2 packet id awaiting PUBREL
+//	                             (pid: 2 bytes, big-endian; empty value)
 //
 // lp is a uvarint length followed by the bytes, so that no client id's keys
 // are a prefix range of another's ("a" and "ab", "a" and "a/b"): deleting a
-// session deletes its u/ and q/ ranges and nothing of another client. Every
+// session deletes its u/, q/ and i/ ranges and nothing of another client. Every
 // value starts with a format version byte; a pending message's message part
 // reuses the retained encoding.
 //

@@ -11,6 +11,7 @@ const (
 	prefixSub      = "u/"
 	prefixRetained = "r/"
 	prefixPending  = "q/"
+	prefixInbound  = "i/"
 )
 
 // seqLen is the size of the big-endian sequence number ending a q/ key;
@@ -46,6 +47,16 @@ func pendingPrefix(clientID string) []byte {
 
 func pendingKey(clientID string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(pendingPrefix(clientID), seq)
+}
+
+// inboundPrefix is the start of the range holding clientID's inbound QoS 2
+// packet ids.
+func inboundPrefix(clientID string) []byte {
+	return appendLP(append(make([]byte, 0, len(prefixInbound)+binary.MaxVarintLen64+len(clientID)+2), prefixInbound...), clientID)
+}
+
+func inboundKey(clientID string, pid uint16) []byte {
+	return binary.BigEndian.AppendUint16(inboundPrefix(clientID), pid)
 }
 
 func retainedKey(topic string) []byte {
@@ -106,4 +117,16 @@ func parsePendingKey(k []byte) (clientID string, seq uint64, err error) {
 		return "", 0, fmt.Errorf("sequence number of %d bytes, want %d", len(rest), seqLen)
 	}
 	return cid, binary.BigEndian.Uint64(rest), nil
+}
+
+// parseInboundKey returns the client id and packet id of an i/ key.
+func parseInboundKey(k []byte) (clientID string, pid uint16, err error) {
+	cid, rest, err := parseLP(k[len(prefixInbound):])
+	if err != nil {
+		return "", 0, err
+	}
+	if len(rest) != 2 {
+		return "", 0, fmt.Errorf("packet id of %d bytes, want 2", len(rest))
+	}
+	return cid, binary.BigEndian.Uint16(rest), nil
 }

@@ -10,7 +10,8 @@ import (
 
 // Load calls v for everything stored: sessions, then subscriptions (grouped
 // by client, filters in byte order), then retained messages, then pending
-// messages (grouped by client, each client's in Seq order). A record that
+// messages (grouped by client, each client's in Seq order), then inbound
+// QoS 2 packet ids. A record that
 // does not decode stops it with an error naming the key: a damaged store is
 // reported at start, not half loaded in silence. Call it before any write;
 // a visitor may queue changes, but Close must not run while Load does.
@@ -82,6 +83,18 @@ func (s *Store) Load(v session.LoadVisitor) error {
 				return err
 			}
 			v.Pending(cid, r)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if v.Inbound != nil {
+		if err := s.scan(prefixInbound, func(k, _ []byte) error {
+			cid, pid, err := parseInboundKey(k)
+			if err != nil {
+				return err
+			}
+			v.Inbound(cid, pid)
 			return nil
 		}); err != nil {
 			return err

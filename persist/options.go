@@ -63,9 +63,13 @@ const (
 	// DefaultMaxOpenFiles leaves the rest of the descriptor budget to
 	// sockets.
 	DefaultMaxOpenFiles = 256
-	// QueueSize is how many operations may wait for the writer before a
-	// Put or Delete blocks its caller.
-	QueueSize = 8192
+	// BacklogLimit is how many queued operations make the writer count as
+	// behind: from there on the broker holds the acknowledgements of QoS
+	// 1/2 messages until they are committed, whatever the sync policy, so
+	// publishers slow down to the disk's pace instead of the queue growing
+	// (see AcksWaitForDisk). Nothing blocks: the limit is a signal, not a
+	// bound on the queue.
+	BacklogLimit = 16384
 )
 
 // Options configure Open. Zero values take the defaults above.

@@ -19,19 +19,26 @@ var _ session.Store = (*Store)(nil)
 var ErrClosed = errors.New("persist: store closed")
 
 // Store is a session.Store on Pebble. Its Put and Delete methods encode the
-// change, queue it for the writer goroutine and return; they block only while
-// the queue (QueueSize operations) is full. Changes made after Close has
-// begun are dropped. All methods are safe for concurrent use.
+// change, queue it for the writer goroutine and return at once. Changes made
+// after Close has begun are dropped. All methods are safe for concurrent use.
 type Store struct {
 	db   *pebble.DB
 	dir  string
 	opts Options
 
-	// mu guards closed and the send side of ops: senders hold it shared,
-	// Close takes it exclusively to close the channel exactly once.
+	// mu guards closed for the readers of the database (Load, Compact,
+	// metrics): they hold it shared, Close takes it exclusively.
 	mu     sync.RWMutex
 	closed bool
-	ops    chan op
+
+	// qmu guards the queue of operations waiting for the writer. A slice
+	// under a mutex rather than a channel: it never blocks a sender, and
+	// the writer takes everything queued in one swap.
+	qmu     sync.Mutex
+	queue   []op
+	qclosed bool
+	wake    chan struct{} // 1-buffered: the writer has something to take
+	behind  atomic.Bool   // the queue passed BacklogLimit
 
 	done     chan struct{} // closed when the writer has returned
 	writeErr error         // first commit error, read after done or under errMu
@@ -56,7 +63,7 @@ func Open(o Options) (s *Store, err error) {
 		db:   db,
 		dir:  o.Dir,
 		opts: o,
-		ops:  make(chan op, QueueSize),
+		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 	go s.write()
@@ -94,18 +101,58 @@ func (s *Store) Dir() string { return s.dir }
 
 // send queues one operation, or drops it once the store is closing.
 func (s *Store) send(o op) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
+	s.qmu.Lock()
+	if s.qclosed {
+		s.qmu.Unlock()
 		return false
 	}
-	s.ops <- o
+	s.queue = append(s.queue, o)
+	n := len(s.queue)
+	s.qmu.Unlock()
+	if n == 1 {
+		s.signal()
+	} else if n > BacklogLimit && !s.behind.Load() {
+		s.behind.Store(true)
+	}
 	return true
 }
 
+func (s *Store) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take hands the writer everything queued, giving back the slice it has
+// finished with, and reports whether the store is closing.
+func (s *Store) take(done []op) (ops []op, closing bool) {
+	clear(done)
+	if cap(done) > 4*BacklogLimit {
+		done = nil // a burst is over: do not keep its buffer
+	}
+	s.qmu.Lock()
+	ops, s.queue = s.queue, done[:0]
+	closing = s.qclosed
+	s.qmu.Unlock()
+	s.behind.Store(len(ops) > BacklogLimit)
+	return ops, closing
+}
+
+// Backlog is the number of operations queued and not yet taken by the
+// writer.
+func (s *Store) Backlog() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.queue)
+}
+
 // AcksWaitForDisk implements session.Store: under SyncAlways the broker
-// acknowledges QoS 1/2 messages only once they are on disk.
-func (s *Store) AcksWaitForDisk() bool { return s.opts.Sync == SyncAlways }
+// acknowledges QoS 1/2 messages only once they are on disk, and under the
+// other policies only once they are committed while the writer is behind
+// (more than BacklogLimit operations queued): that slows publishers down
+// to the disk's pace through MQTT's own flow control.
+func (s *Store) AcksWaitForDisk() bool { return s.opts.Sync == SyncAlways || s.behind.Load() }
 
 // AfterDurable implements session.Store: fn runs on the writer goroutine
 // after the commit (synced under SyncAlways) that holds every write queued
@@ -160,6 +207,36 @@ func (s *Store) DeletePending(clientID string, seq uint64) {
 	s.send(op{kind: opDelete, key: pendingKey(clientID, seq)})
 }
 
+// PutInbound records that clientID's QoS 2 message pid was received and
+// routed, and its PUBREL has not come yet.
+func (s *Store) PutInbound(clientID string, pid uint16) {
+	s.send(op{kind: opSet, key: inboundKey(clientID, pid), val: []byte{}})
+}
+
+// DeleteInbound removes the record of clientID's inbound QoS 2 message pid.
+func (s *Store) DeleteInbound(clientID string, pid uint16) {
+	s.send(op{kind: opDelete, key: inboundKey(clientID, pid)})
+}
+
+// Apply queues the writes of g as one operation, which the writer puts into
+// a single batch: they are committed together or, after a crash, not at
+// all. The records are encoded before Apply returns; g may be reused.
+func (s *Store) Apply(g *session.WriteGroup) {
+	n := len(g.Pending) + len(g.Inbound)
+	if n == 0 {
+		return
+	}
+	kvs := make([]kv, 0, n)
+	for i := range g.Pending {
+		p := &g.Pending[i]
+		kvs = append(kvs, kv{pendingKey(p.ClientID, p.Record.Seq), encodePending(p.Record)})
+	}
+	for _, r := range g.Inbound {
+		kvs = append(kvs, kv{inboundKey(r.ClientID, r.PacketID), []byte{}})
+	}
+	s.send(op{kind: opGroup, group: kvs})
+}
+
 // Flush waits until every change queued before it is committed, and synced
 // unless the policy is SyncNone. It returns the first commit error the store
 // has met, if any. For tests and shutdown; the broker's loops never call it.
@@ -208,7 +285,10 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	close(s.ops)
+	s.qmu.Lock()
+	s.qclosed = true
+	s.qmu.Unlock()
+	s.signal()
 	s.mu.Unlock()
 	<-s.done
 	err := s.err()

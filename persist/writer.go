@@ -15,14 +15,18 @@ const (
 	opDeleteSession // key: the session key; val: the client id
 	opFlush         // done is closed once everything before it is committed
 	opAfter         // cb runs once everything before it is committed (synced under SyncAlways)
+	opGroup         // sets that go into one batch together
 )
 
 type op struct {
 	kind     opKind
 	key, val []byte
+	group    []kv
 	done     chan struct{}
 	cb       func()
 }
+
+type kv struct{ key, val []byte }
 
 // A batch stops growing at these sizes, so one huge retained payload or a
 // burst of changes does not hold the next commit back for long.
@@ -31,9 +35,10 @@ const (
 	maxBatchBytes = 4 << 20
 )
 
-// write is the store's one writer: it drains whatever is queued into one
-// batch, commits it, and applies the sync policy. One writer keeps the order
-// of changes for one key without any lock, and lets a burst share a commit.
+// write is the store's one writer: it takes whatever is queued, adds it to
+// batches of bounded size, commits them, and applies the sync policy. One
+// writer keeps the order of changes for one key without any lock, and lets a
+// burst share a commit.
 func (s *Store) write() {
 	defer close(s.done)
 	w := writer{s: s, b: s.db.NewBatch()}
@@ -44,17 +49,20 @@ func (s *Store) write() {
 		defer w.timer.Stop()
 		w.timerC = w.timer.C
 	}
+	var ops []op
 	for {
 		select {
-		case o, ok := <-s.ops:
-			if !ok {
-				w.commit(true)
-				return
+		case <-s.wake:
+			var closing bool
+			ops, closing = s.take(ops)
+			for i := range ops {
+				w.add(ops[i])
+				if w.n >= maxBatchOps || w.b.Len() >= maxBatchBytes {
+					w.commit(w.syncNow(closing))
+				}
 			}
-			w.add(o)
-			open := w.drain()
-			w.commit(!open || s.opts.Sync == SyncAlways || (len(w.waiters) > 0 && s.opts.Sync != SyncNone))
-			if !open {
+			w.commit(w.syncNow(closing))
+			if closing {
 				return
 			}
 		case <-w.timerC:
@@ -66,9 +74,15 @@ func (s *Store) write() {
 	}
 }
 
+// syncNow says whether the commit about to be made must reach the disk.
+func (w *writer) syncNow(closing bool) bool {
+	return closing || w.s.opts.Sync == SyncAlways || (len(w.waiters) > 0 && w.s.opts.Sync != SyncNone)
+}
+
 type writer struct {
 	s       *Store
 	b       *pebble.Batch
+	n       int // operations in b
 	waiters []chan struct{}
 	after   []func() // AfterDurable callbacks waiting for this commit
 
@@ -80,24 +94,8 @@ type writer struct {
 	unsynced bool
 }
 
-// drain adds what is already queued, without waiting, up to the batch
-// limits. It reports false when the queue has been closed.
-func (w *writer) drain() bool {
-	for n := 1; n < maxBatchOps && w.b.Len() < maxBatchBytes; n++ {
-		select {
-		case o, ok := <-w.s.ops:
-			if !ok {
-				return false
-			}
-			w.add(o)
-		default:
-			return true
-		}
-	}
-	return true
-}
-
 func (w *writer) add(o op) {
+	w.n++
 	var err error
 	switch o.kind {
 	case opSet:
@@ -109,9 +107,15 @@ func (w *writer) add(o op) {
 		// whose id this one starts with keeps its records.
 		cid := string(o.val)
 		err = w.b.Delete(o.key, nil)
-		for _, p := range [][]byte{subPrefix(cid), pendingPrefix(cid)} {
+		for _, p := range [][]byte{subPrefix(cid), pendingPrefix(cid), inboundPrefix(cid)} {
 			if err == nil {
 				err = w.b.DeleteRange(p, prefixEnd(p), nil)
+			}
+		}
+	case opGroup:
+		for _, x := range o.group {
+			if err = w.b.Set(x.key, x.val, nil); err != nil {
+				break
 			}
 		}
 	case opFlush:
@@ -127,6 +131,7 @@ func (w *writer) add(o op) {
 // commit commits the batch, synced when sync is set, and releases the
 // Flush calls waiting on it.
 func (w *writer) commit(sync bool) {
+	w.n = 0
 	if !w.b.Empty() {
 		opt := pebble.NoSync
 		if sync {

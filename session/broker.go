@@ -145,10 +145,23 @@ func itoa(v uint64) string {
 
 // sink receives the router's deliveries on a shard goroutine and hands each
 // to the loop of its session's connection, one inbox lock per run of
-// deliveries bound for the same loop.
+// deliveries bound for the same loop. With a store, the messages for stored
+// sessions are written first (storeRouted), so no loop sees one before its
+// write is queued.
 func (b *Broker) sink(ds []router.Delivery) {
+	var seqs []uint64
+	if b.opts.Store != nil {
+		w := routeWorkPool.Get().(*routeWork)
+		defer routeWorkPool.Put(w)
+		b.storeRouted(w, ds)
+		seqs = w.seqs
+	}
 	var held *Loop
 	for i := range ds {
+		var seq uint64
+		if seqs != nil {
+			seq = seqs[i]
+		}
 		s := ds[i].Client.(*Session)
 		l := s.loop.Load()
 		if l == nil {
@@ -156,7 +169,7 @@ func (b *Broker) sink(ds []router.Delivery) {
 				held.unlockInbox()
 				held = nil
 			}
-			s.deliverOffline(ds[i])
+			s.deliverOffline(ds[i], seq)
 			continue
 		}
 		if l != held {
@@ -166,7 +179,7 @@ func (b *Broker) sink(ds []router.Delivery) {
 			held = l
 			held.lockInbox()
 		}
-		held.appendLocked(item{sess: s, d: ds[i]})
+		held.appendLocked(item{sess: s, d: ds[i], seq: seq})
 	}
 	if held != nil {
 		held.unlockInbox()

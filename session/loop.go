@@ -50,6 +50,7 @@ type Loop struct {
 type item struct {
 	sess *Session
 	d    router.Delivery
+	seq  uint64 // the delivery's store sequence number, 0 if not stored
 	fn   func()
 }
 
@@ -105,7 +106,7 @@ func (l *Loop) drain() {
 		if it.fn != nil {
 			it.fn()
 		} else {
-			it.sess.deliverOnLoop(l, it.d)
+			it.sess.deliverOnLoop(l, it.d, it.seq)
 		}
 		*it = item{}
 	}

@@ -36,6 +36,10 @@ func (s *Session) persistLocked(version proto.Version, disconnectedAt int64) {
 				}
 			}
 		}
+		for pid := range s.inQoS2 {
+			st.PutInbound(s.id, pid) // refs of these, if any, were never written
+			s.inQoS2[pid] = nil
+		}
 	}
 }
 
@@ -142,6 +146,10 @@ func (b *Broker) Restore() error {
 			s := b.sessions[clientID]
 			b.mu.Unlock()
 			if s == nil {
+				// Its session expired, or a write raced with the session's
+				// removal (routing queues its writes outside the session's
+				// lock): nothing would ever read it.
+				st.DeletePending(clientID, r.Seq)
 				return
 			}
 			p := pending{msg: r.Msg, qos: r.QoS, retain: r.Retain, subIDs: r.SubIDs, seq: r.Seq}
@@ -159,6 +167,21 @@ func (b *Broker) Restore() error {
 				}
 				s.q.items = append(s.q.items, p)
 			}
+			s.mu.Unlock()
+		},
+		Inbound: func(clientID string, pid uint16) {
+			b.mu.Lock()
+			s := b.sessions[clientID]
+			b.mu.Unlock()
+			if s == nil {
+				st.DeleteInbound(clientID, pid)
+				return
+			}
+			s.mu.Lock()
+			if s.inQoS2 == nil {
+				s.inQoS2 = make(map[uint16]*inboundRef)
+			}
+			s.inQoS2[pid] = nil // its PUBREL, or a re-sent PUBLISH, is still to come
 			s.mu.Unlock()
 		},
 	})

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -20,6 +21,8 @@ type memStore struct {
 	subs     map[string]map[string]router.SubOptions
 	retained map[string]*router.Message
 	pending  map[string]map[uint64]PendingRecord
+	inbound  map[string]map[uint16]bool
+	groups   []WriteGroup // copies of what Apply was given, in order
 	closed   bool
 	waitDisk bool     // AcksWaitForDisk
 	durable  []func() // AfterDurable callbacks, run by the test
@@ -43,7 +46,56 @@ func (m *memStore) takeDurable() []func() {
 
 func newMemStore() *memStore {
 	return &memStore{sessions: map[string]SessionRecord{}, subs: map[string]map[string]router.SubOptions{},
-		retained: map[string]*router.Message{}, pending: map[string]map[uint64]PendingRecord{}}
+		retained: map[string]*router.Message{}, pending: map[string]map[uint64]PendingRecord{},
+		inbound: map[string]map[uint16]bool{}}
+}
+
+func (m *memStore) PutInbound(id string, pid uint16) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putInboundLocked(id, pid)
+}
+
+func (m *memStore) putInboundLocked(id string, pid uint16) {
+	if m.inbound[id] == nil {
+		m.inbound[id] = map[uint16]bool{}
+	}
+	m.inbound[id][pid] = true
+}
+
+func (m *memStore) DeleteInbound(id string, pid uint16) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.inbound[id], pid)
+}
+
+// inboundOf lists a client's stored inbound QoS 2 packet ids, sorted.
+func (m *memStore) inboundOf(id string) []uint16 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []uint16
+	for pid := range m.inbound[id] {
+		out = append(out, pid)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Apply takes the whole group under one lock, as the real store commits it
+// in one batch.
+func (m *memStore) Apply(g *WriteGroup) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.groups = append(m.groups, WriteGroup{Pending: slices.Clone(g.Pending), Inbound: slices.Clone(g.Inbound)})
+	for _, p := range g.Pending {
+		if m.pending[p.ClientID] == nil {
+			m.pending[p.ClientID] = map[uint64]PendingRecord{}
+		}
+		m.pending[p.ClientID][p.Record.Seq] = p.Record
+	}
+	for _, r := range g.Inbound {
+		m.putInboundLocked(r.ClientID, r.PacketID)
+	}
 }
 
 func (m *memStore) PutPending(id string, r PendingRecord) {
@@ -83,6 +135,7 @@ func (m *memStore) DeleteSession(id string) {
 	delete(m.sessions, id)
 	delete(m.subs, id)
 	delete(m.pending, id)
+	delete(m.inbound, id)
 }
 func (m *memStore) PutSubscription(id, f string, o router.SubOptions) {
 	m.mu.Lock()
@@ -134,6 +187,10 @@ func (m *memStore) Load(v LoadVisitor) error {
 	for id := range m.pending {
 		ids = append(ids, id)
 	}
+	var inIDs []string
+	for id := range m.inbound {
+		inIDs = append(inIDs, id)
+	}
 	m.mu.Unlock()
 	for _, r := range sessions {
 		v.Session(r)
@@ -147,6 +204,13 @@ func (m *memStore) Load(v LoadVisitor) error {
 	for _, id := range ids {
 		for _, r := range m.pendingOf(id) {
 			v.Pending(id, r)
+		}
+	}
+	if v.Inbound != nil {
+		for _, id := range inIDs {
+			for _, pid := range m.inboundOf(id) {
+				v.Inbound(id, pid)
+			}
 		}
 	}
 	return nil

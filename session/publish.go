@@ -39,21 +39,23 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		b.Stats.Dropped.Add(1)
 		switch p.QoS {
 		case 1:
-			c.writeAck(proto.PUBACK, p.PacketID, proto.NotAuthorized)
+			c.ackPublish(proto.PUBACK, p.PacketID, proto.NotAuthorized, "", nil)
 		case 2:
-			c.writeAck(proto.PUBREC, p.PacketID, proto.NotAuthorized)
+			c.ackPublish(proto.PUBREC, p.PacketID, proto.NotAuthorized, "", nil)
 		}
 		return nil
 	}
 
+	var ref *inboundRef
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
 		if _, seen := s.inQoS2[p.PacketID]; seen {
 			// A re-sent QoS 2 PUBLISH whose PUBREL has not come yet: answer
-			// again, deliver once [MQTT-4.3.3-10].
+			// again, deliver once [MQTT-4.3.3-10]. If the first one's ack
+			// waits for the disk, so does this one.
 			s.mu.Unlock()
-			c.writeAck(proto.PUBREC, p.PacketID, proto.Success)
+			c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, topic, nil)
 			return nil
 		}
 		if len(s.inQoS2) >= int(b.opts.ReceiveMaximum) {
@@ -62,54 +64,85 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			return c.fail(proto.Errorf(proto.ReceiveMaximumExceeded, "more than %d QoS 2 messages awaiting PUBREL", b.opts.ReceiveMaximum))
 		}
 		if s.inQoS2 == nil {
-			s.inQoS2 = make(map[uint16]struct{})
+			s.inQoS2 = make(map[uint16]*inboundRef)
 		}
-		s.inQoS2[p.PacketID] = struct{}{}
+		if s.stored {
+			ref = &inboundRef{clientID: s.id, pid: p.PacketID}
+		}
+		s.inQoS2[p.PacketID] = ref
 		s.mu.Unlock()
 	}
 
 	m := newMessage(p, topic, c.sess.id)
 	b.stampExpiryAt(m, c.loop.wall)
+	if ref != nil {
+		m.Ref = ref
+	}
 	if m.Retain {
 		b.storeRetained(m)
 	}
 	b.router.Publish(m)
 
-	typ := proto.PUBACK // [MQTT-4.3.2-4]
-	if p.QoS == 2 {
-		typ = proto.PUBREC // [MQTT-4.3.3-8]
-	}
-	switch {
-	case p.QoS == 0:
-	case b.opts.Store != nil && b.opts.Store.AcksWaitForDisk():
-		c.ackWhenDurable(typ, p.PacketID, m.Topic)
-	default:
-		c.writeAck(typ, p.PacketID, proto.Success)
+	switch p.QoS {
+	case 1:
+		c.ackPublish(proto.PUBACK, p.PacketID, proto.Success, topic, nil) // [MQTT-4.3.2-4]
+	case 2:
+		c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, topic, m) // [MQTT-4.3.3-8]
 	}
 	return nil
 }
 
-// heldAck is a PUBACK or PUBREC waiting for its message to be on disk.
+// heldAck is an acknowledgement waiting for the writes of its message to be
+// on disk.
 type heldAck struct {
 	typ   proto.Type
 	pid   uint16
+	rc    proto.ReasonCode
 	ready bool
 }
 
-// ackWhenDurable holds the acknowledgement of a QoS 1/2 PUBLISH until the
-// message is routed (the router has queued the store writes of the
-// sessions it reached) and every write queued by then is on disk. Acks
-// leave in the order their PUBLISH packets came [MQTT-4.6.0-2], whatever
-// order the shards and the disk finish in.
-func (c *Client) ackWhenDurable(typ proto.Type, pid uint16, topic string) {
+// ackPublish acknowledges a QoS 1/2 PUBLISH (or a PUBREL, with topic "")
+// now, or holds the acknowledgement until the writes it caused are durable
+// when the store asks for that (AcksWaitForDisk) or earlier ones are held:
+// acks leave in the order their packets came [MQTT-4.6.0-2], whatever order
+// the shards and the disk finish in.
+//
+// With a topic, the hold ends once the message's shard has routed it (the
+// router has queued the store writes of the sessions it reached) and every
+// write queued by then is on disk. m, when it carries an inbound record,
+// has the record written there if no delivery did.
+func (c *Client) ackPublish(typ proto.Type, pid uint16, rc proto.ReasonCode, topic string, m *router.Message) {
+	b := c.loop.broker
+	st := b.opts.Store
+	var ref *inboundRef
+	if m != nil {
+		ref, _ = m.Ref.(*inboundRef)
+	}
+	hold := st != nil && (st.AcksWaitForDisk() || (c.ext != nil && len(c.ext.acks) > 0))
+	if !hold {
+		c.writeAck(typ, pid, rc)
+		if ref != nil {
+			b.router.After(topic, func() { b.settleInbound(m, ref) })
+		}
+		return
+	}
 	x := c.x()
 	seq := x.ackBase + uint64(len(x.acks))
-	x.acks = append(x.acks, heldAck{typ: typ, pid: pid})
-	b := c.loop.broker
-	b.router.After(topic, func() {
-		b.opts.Store.AfterDurable(func() {
+	x.acks = append(x.acks, heldAck{typ: typ, pid: pid, rc: rc})
+	release := func() {
+		st.AfterDurable(func() {
 			c.loop.run(func() { c.releaseAck(seq) })
 		})
+	}
+	if topic == "" {
+		release()
+		return
+	}
+	b.router.After(topic, func() {
+		if ref != nil {
+			b.settleInbound(m, ref)
+		}
+		release()
 	})
 }
 
@@ -122,7 +155,7 @@ func (c *Client) releaseAck(seq uint64) {
 	x.acks[seq-x.ackBase].ready = true
 	n := 0
 	for n < len(x.acks) && x.acks[n].ready {
-		c.writeAck(x.acks[n].typ, x.acks[n].pid, proto.Success)
+		c.writeAck(x.acks[n].typ, x.acks[n].pid, x.acks[n].rc)
 		n++
 	}
 	x.acks = x.acks[n:]
@@ -261,16 +294,22 @@ func (c *Client) handleAck(h proto.FixedHeader, body []byte) error {
 		return errTakenOver
 	}
 	if a.Type == proto.PUBREL {
-		_, known := s.inQoS2[a.PacketID]
+		ref, known := s.inQoS2[a.PacketID]
 		delete(s.inQoS2, a.PacketID)
 		if len(s.inQoS2) == 0 {
 			s.inQoS2 = nil
 		}
 		rc := proto.Success
-		if !known {
+		if known {
+			s.releaseInboundLocked(ref, a.PacketID)
+		} else {
 			rc = proto.PacketIdentifierNotFound
 		}
-		c.writeAck(proto.PUBCOMP, a.PacketID, rc) // [MQTT-4.3.3-11]
+		// [MQTT-4.3.3-11] PUBCOMP; under sync always only once the record is
+		// gone from the disk too: a client told the flow is complete may
+		// reuse the packet id, and a record left by a crash would swallow
+		// its next message.
+		c.ackPublish(proto.PUBCOMP, a.PacketID, rc, "", nil)
 		return nil
 	}
 	if !s.ackLocked(c, a.Type, a.PacketID, a.Reason) && a.Type == proto.PUBREC {

@@ -30,8 +30,8 @@ type Session struct {
 	expiry   uint32 // seconds after disconnect; 0 ends with the connection
 	subs     map[string]router.SubOptions
 	inflight map[uint16]*inflight
-	q        *msgQueue // messages waiting to be sent; nil when none wait
-	inQoS2   map[uint16]struct{}
+	q        *msgQueue              // messages waiting to be sent; nil when none wait
+	inQoS2   map[uint16]*inboundRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
 	nextPID  uint16
 	seq      uint64
 	off      *offlineState // clocks of an offline session; nil otherwise
@@ -228,6 +228,7 @@ func (s *Session) enqueueLocked(p pending) {
 	}
 	if s.queueLen() >= s.broker.opts.MaxQueued {
 		s.broker.Stats.Dropped.Add(1)
+		s.unstoreLocked(p.seq)
 		if c := s.client; c != nil && s.broker.opts.DisconnectOnQueueFull && !c.quotaHit.Swap(true) {
 			// The client reads too slowly for what it subscribed to: tell
 			// it so (v5 0x97) and end the connection; the session stays
@@ -236,8 +237,8 @@ func (s *Session) enqueueLocked(p pending) {
 		}
 		return
 	}
-	if s.stored && p.qos > 0 {
-		s.storePendingLocked(&p, 0, 0)
+	if s.stored && p.qos > 0 && p.seq == 0 {
+		s.storePendingLocked(&p, 0, 0) // not written while routing
 	}
 	if s.q == nil {
 		s.q = &msgQueue{}
@@ -268,16 +269,16 @@ func (s *Session) dequeueLocked() pending {
 
 // deliverOffline is the path for a delivery whose session has no loop when
 // the router hands it over.
-func (s *Session) deliverOffline(d router.Delivery) {
+func (s *Session) deliverOffline(d router.Delivery, seq uint64) {
 	s.mu.Lock()
 	if c := s.client; c != nil {
 		// Attached since the router looked: go through that loop.
 		s.mu.Unlock()
-		c.loop.post(item{sess: s, d: d})
+		c.loop.post(item{sess: s, d: d, seq: seq})
 		return
 	}
 	if !s.ended {
-		p := pendingFrom(d)
+		p := pendingFrom(d, seq)
 		if p.qos > 0 || s.broker.opts.QueueQoS0 {
 			s.enqueueLocked(p)
 		}
@@ -286,32 +287,32 @@ func (s *Session) deliverOffline(d router.Delivery) {
 }
 
 // deliverOnLoop runs on loop l for a delivery posted to it.
-func (s *Session) deliverOnLoop(l *Loop, d router.Delivery) {
+func (s *Session) deliverOnLoop(l *Loop, d router.Delivery, seq uint64) {
 	s.mu.Lock()
 	c := s.client
 	switch {
 	case s.ended:
 	case c == nil:
-		p := pendingFrom(d)
+		p := pendingFrom(d, seq)
 		if p.qos > 0 || s.broker.opts.QueueQoS0 {
 			s.enqueueLocked(p)
 		}
 	case c.loop != l:
 		s.mu.Unlock()
-		c.loop.post(item{sess: s, d: d})
+		c.loop.post(item{sess: s, d: d, seq: seq})
 		return
 	default:
-		s.sendLocked(c, pendingFrom(d))
+		s.sendLocked(c, pendingFrom(d, seq))
 	}
 	s.mu.Unlock()
 }
 
-func pendingFrom(d router.Delivery) pending {
+func pendingFrom(d router.Delivery, seq uint64) pending {
 	q := d.QoS
 	if d.Msg.QoS < q {
 		q = d.Msg.QoS // [MQTT-3.8.4-8] never above the published QoS
 	}
-	return pending{msg: d.Msg, qos: q, retain: d.Retain, subIDs: d.SubIDs}
+	return pending{msg: d.Msg, qos: q, retain: d.Retain, subIDs: d.SubIDs, seq: seq}
 }
 
 // sendLocked sends p to the attached client c now if its window and

@@ -27,8 +27,19 @@ type Store interface {
 	// stored session, queued or in flight, under its sequence number.
 	PutPending(clientID string, r PendingRecord)
 	DeletePending(clientID string, seq uint64)
-	// AcksWaitForDisk reports whether the broker acknowledges a QoS 1/2
-	// PUBLISH only once it is durable (sync "always").
+	// PutInbound records that the QoS 2 message pid from clientID was
+	// received (and routed) and its PUBREL has not come yet, so that a
+	// re-sent PUBLISH after a restart is not delivered twice.
+	PutInbound(clientID string, pid uint16)
+	DeleteInbound(clientID string, pid uint16)
+	// Apply queues the writes of g as one change that the store commits
+	// atomically: all of them or, after a crash, none. The store copies
+	// what it needs before returning.
+	Apply(g *WriteGroup)
+	// AcksWaitForDisk reports whether the broker must hold the PUBACK or
+	// PUBREC of a QoS 1/2 PUBLISH until the writes it caused are durable:
+	// always under sync "always", and under other policies while the store
+	// is behind (its flow control). Asked for each message.
 	AcksWaitForDisk() bool
 	// AfterDurable calls fn, from the store's goroutine, once every write
 	// queued before it is on disk. Only used when AcksWaitForDisk.
@@ -51,8 +62,9 @@ type SessionRecord struct {
 }
 
 // PendingRecord is an outbound QoS 1/2 message of a session: queued
-// (PacketID 0) or in flight (PacketID set, State 1 = PUBLISH sent, 2 = PUBREC
-// received and PUBREL sent, when Msg may be nil).
+// (PacketID 0, State 0) or in flight (PacketID set; State 1 = QoS 1 PUBLISH
+// sent, 2 = QoS 2 PUBLISH sent, 3 = PUBREC received and PUBREL sent, when
+// Msg may be nil).
 type PendingRecord struct {
 	Seq      uint64 // order within the session; unique per session
 	QoS      byte
@@ -63,6 +75,35 @@ type PendingRecord struct {
 	Msg      *router.Message
 }
 
+// WriteGroup is a set of writes committed together (Store.Apply): the
+// messages one routing pass queued for stored sessions, with the inbound
+// QoS 2 records of the publishes that caused them. If the record of a QoS 2
+// PUBLISH could be on disk without the messages it was routed to, a re-sent
+// PUBLISH after a crash would be taken as a duplicate and the messages lost;
+// the other way round, delivered twice.
+type WriteGroup struct {
+	Pending []GroupPending
+	Inbound []InboundRecord
+}
+
+// GroupPending is a PutPending within a WriteGroup.
+type GroupPending struct {
+	ClientID string
+	Record   PendingRecord
+}
+
+// InboundRecord is a PutInbound within a WriteGroup.
+type InboundRecord struct {
+	ClientID string
+	PacketID uint16
+}
+
+func (g *WriteGroup) reset() {
+	clear(g.Pending)
+	clear(g.Inbound)
+	g.Pending, g.Inbound = g.Pending[:0], g.Inbound[:0]
+}
+
 // LoadVisitor receives the stored state; nil functions skip that kind.
 // Pending records come in Seq order for each client.
 type LoadVisitor struct {
@@ -70,4 +111,5 @@ type LoadVisitor struct {
 	Subscription func(clientID, filter string, o router.SubOptions)
 	Retained     func(m *router.Message)
 	Pending      func(clientID string, r PendingRecord)
+	Inbound      func(clientID string, pid uint16)
 }

@@ -1,0 +1,126 @@
+package session
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/loom-mqtt/loom/router"
+)
+
+// Store writes made while routing.
+//
+// A QoS 1/2 message bound for a stored session is written to the store on
+// the router's shard, in the same pass that routes it, before any loop or
+// offline queue sees it: the writes of one routing pass, and the inbound
+// QoS 2 records of the publishes routed in it, go to the store as one
+// WriteGroup that is committed atomically. Two things follow:
+//   - an acknowledgement that waits for the disk (ackPublish) covers
+//     every copy of the message, for connected sessions as for offline ones;
+//   - after a crash, a QoS 2 PUBLISH is either routed and recorded as
+//     received, or neither: the client's re-sent PUBLISH is then answered
+//     without a second delivery, or delivered for the first time
+//     [MQTT-4.3.3-10].
+// Later changes of a message (packet id given, PUBREC received, acked) are
+// made by the session that holds it and queue behind the group.
+
+// inboundRef is the inbound record of a QoS 2 PUBLISH from a stored session,
+// travelling with its message through the router (router.Message.Ref).
+type inboundRef struct {
+	clientID string
+	pid      uint16
+	// queued is touched only on the message's shard: the record is in a
+	// WriteGroup or was written alone.
+	queued bool
+	// state is shared by the shard (which writes the record) and the
+	// publisher's loop (which deletes it on PUBREL), so that a PUBREL that
+	// comes before the shard has written never leaves a record behind.
+	state atomic.Uint32
+}
+
+const (
+	refNew      = iota // not written yet
+	refWritten         // queued for the store
+	refReleased        // PUBREL came before it was queued: never write it
+)
+
+// written runs on the shard once the record is queued. A PUBREL that came
+// meanwhile found nothing to delete, so the delete is queued here, after
+// the write.
+func (b *Broker) written(r *inboundRef) {
+	if !r.state.CompareAndSwap(refNew, refWritten) {
+		b.opts.Store.DeleteInbound(r.clientID, r.pid)
+	}
+}
+
+// settleInbound runs on the message's shard after it was routed: the record
+// of a message that reached no stored session is written alone.
+func (b *Broker) settleInbound(m *router.Message, r *inboundRef) {
+	m.Ref = nil // a retained copy delivered later is not this publish
+	if !r.queued {
+		r.queued = true
+		b.opts.Store.PutInbound(r.clientID, r.pid)
+		b.written(r)
+	}
+}
+
+// releaseInboundLocked forgets the inbound record of pid on PUBREL. r is
+// the entry of s.inQoS2: nil for one restored from the store or written
+// when the session became stored.
+func (s *Session) releaseInboundLocked(r *inboundRef, pid uint16) {
+	if !s.stored {
+		return
+	}
+	if r == nil || !r.state.CompareAndSwap(refNew, refReleased) {
+		s.broker.opts.Store.DeleteInbound(s.id, pid)
+	}
+}
+
+// routeWork is the scratch of one sink call.
+type routeWork struct {
+	g    WriteGroup
+	seqs []uint64
+	refs []*inboundRef
+}
+
+var routeWorkPool = sync.Pool{New: func() any { return new(routeWork) }}
+
+// storeRouted writes, as one group, the QoS 1/2 deliveries in ds that are
+// bound for stored sessions, and the inbound records their messages carry.
+// seqs[i] is the sequence number given to ds[i], 0 when it was not stored.
+func (b *Broker) storeRouted(w *routeWork, ds []router.Delivery) {
+	if cap(w.seqs) < len(ds) {
+		w.seqs = make([]uint64, len(ds))
+	}
+	w.seqs = w.seqs[:len(ds)]
+	for i := range ds {
+		d := &ds[i]
+		w.seqs[i] = 0
+		if r, ok := d.Msg.Ref.(*inboundRef); ok && !r.queued {
+			r.queued = true
+			w.g.Inbound = append(w.g.Inbound, InboundRecord{ClientID: r.clientID, PacketID: r.pid})
+			w.refs = append(w.refs, r)
+		}
+		q := min(d.QoS, d.Msg.QoS)
+		if q == 0 {
+			continue
+		}
+		s := d.Client.(*Session)
+		s.mu.Lock()
+		if s.stored && !s.ended {
+			s.seq++
+			w.seqs[i] = s.seq
+			w.g.Pending = append(w.g.Pending, GroupPending{ClientID: s.id, Record: PendingRecord{
+				Seq: s.seq, QoS: q, Retain: d.Retain, SubIDs: d.SubIDs, Msg: d.Msg}})
+		}
+		s.mu.Unlock()
+	}
+	if len(w.g.Pending)+len(w.g.Inbound) > 0 {
+		b.opts.Store.Apply(&w.g)
+	}
+	for _, r := range w.refs {
+		b.written(r)
+	}
+	w.g.reset()
+	clear(w.refs)
+	w.refs = w.refs[:0]
+}

@@ -139,6 +139,15 @@ func (s *Store) take(done []op) (ops []op, closing bool) {
 	return ops, closing
 }
 
+// checkBehind re-reads the backlog once the writer has added what it took:
+// it is behind only if as much has queued up again meanwhile.
+func (s *Store) checkBehind() {
+	s.qmu.Lock()
+	n := len(s.queue)
+	s.qmu.Unlock()
+	s.behind.Store(n > BacklogLimit)
+}
+
 // Backlog is the number of operations queued and not yet taken by the
 // writer.
 func (s *Store) Backlog() int {

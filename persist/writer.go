@@ -61,6 +61,7 @@ func (s *Store) write() {
 					w.commit(w.syncNow(closing))
 				}
 			}
+			s.checkBehind()
 			w.commit(w.syncNow(closing))
 			if closing {
 				return

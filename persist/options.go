@@ -63,6 +63,11 @@ const (
 	// DefaultMaxOpenFiles leaves the rest of the descriptor budget to
 	// sockets.
 	DefaultMaxOpenFiles = 256
+	// DefaultCompactEvery is how often a store compacts its whole key space
+	// on its own. Pebble compacts as the store grows; this brings the space
+	// of deleted sessions and messages back on a store that shrinks and then
+	// stays quiet, at the cost of one full compaction per period.
+	DefaultCompactEvery = 6 * time.Hour
 	// BacklogLimit is how many queued operations make the writer count as
 	// behind: from there on the broker holds the acknowledgements of QoS
 	// 1/2 messages until they are committed, whatever the sync policy, so
@@ -81,6 +86,9 @@ type Options struct {
 	MemTableSize uint64        // bytes
 	MaxOpenFiles int           // Pebble's descriptors share the process limit with sockets
 	Logger       *slog.Logger  // Pebble's log goes here; nil: slog.Default()
+	// CompactEvery is the period of the store's own full compaction; 0 takes
+	// DefaultCompactEvery, a negative value turns it off.
+	CompactEvery time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -98,5 +106,8 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.CompactEvery == 0 {
+		o.CompactEvery = DefaultCompactEvery
 	}
 }

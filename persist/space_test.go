@@ -80,3 +80,27 @@ func settledMetrics(s *Store) *pebble.Metrics {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The store compacts on its own timer: deleted data leaves the live tables
+// without anyone calling Compact.
+func TestPeriodicCompaction(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), Sync: SyncNone, Logger: quiet, CompactEvery: 50 * time.Millisecond})
+	require.NoError(t, err)
+	defer s.Close()
+	payload := make([]byte, 100)
+	for i := range 2000 {
+		s.PutRetained(&router.Message{Topic: fmt.Sprint("t/", i), Payload: payload})
+	}
+	require.NoError(t, s.Flush())
+	require.NoError(t, s.db.Flush()) // into a table, as a long-running store's data is
+	require.NotZero(t, s.db.Metrics().Table.Local.LiveSize)
+	for i := range 2000 {
+		s.DeleteRetained(fmt.Sprint("t/", i))
+	}
+	require.NoError(t, s.Flush())
+	deadline := time.Now().Add(10 * time.Second)
+	for s.db.Metrics().Table.Local.LiveSize != 0 {
+		require.True(t, time.Now().Before(deadline), "deleted data still in live tables")
+		time.Sleep(20 * time.Millisecond)
+	}
+}

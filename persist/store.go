@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -41,6 +42,7 @@ type Store struct {
 	behind  atomic.Bool   // the queue passed BacklogLimit
 
 	done     chan struct{} // closed when the writer has returned
+	stop     chan struct{} // closed by Close: ends the compaction timer
 	writeErr error         // first commit error, read after done or under errMu
 	errMu    sync.Mutex
 
@@ -65,8 +67,12 @@ func Open(o Options) (s *Store, err error) {
 		opts: o,
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
+		stop: make(chan struct{}),
 	}
 	go s.write()
+	if o.CompactEvery > 0 {
+		go s.compactEvery(o.CompactEvery)
+	}
 	return s, nil
 }
 
@@ -261,7 +267,7 @@ func (s *Store) Flush() error {
 // Compact compacts the whole key space, so that the space of deleted
 // sessions and retained messages comes back now rather than when Pebble's
 // own compactions reach their tombstones. Pebble reclaims space on its own
-// as the store grows; the broker may also call this on a slow timer (hours)
+// as the store grows; the store also calls this every Options.CompactEvery
 // to keep a churning but small store small. It does not block writers.
 func (s *Store) Compact() error {
 	s.mu.RLock()
@@ -273,6 +279,21 @@ func (s *Store) Compact() error {
 		return fmt.Errorf("persist: compact %s: %w", s.dir, err)
 	}
 	return nil
+}
+
+func (s *Store) compactEvery(d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Compact(); err != nil && !errors.Is(err, ErrClosed) {
+				s.opts.Logger.Warn("persist: periodic compaction", "err", err)
+			}
+		}
+	}
 }
 
 // DiskSpaceUsage is the store's size on disk in bytes, as Pebble counts it.
@@ -294,6 +315,7 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	close(s.stop)
 	s.qmu.Lock()
 	s.qclosed = true
 	s.qmu.Unlock()

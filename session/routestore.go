@@ -13,7 +13,12 @@ import (
 // the router's shard, in the same pass that routes it, before any loop or
 // offline queue sees it: the writes of one routing pass, and the inbound
 // QoS 2 records of the publishes routed in it, go to the store as one
-// WriteGroup that is committed atomically. Two things follow:
+// WriteGroup that is committed atomically. This is done for offline
+// sessions, for every session reached by a QoS 2 publish that carries an
+// inbound record, and for all stored sessions while acks wait for the disk.
+// A connected session's copy otherwise is written by its loop when it is
+// sent (with its packet id: one write instead of two, worth about 15% of
+// persistent QoS 1 throughput). Two things follow:
 //   - an acknowledgement that waits for the disk (ackPublish) covers
 //     every copy of the message, for connected sessions as for offline ones;
 //   - after a crash, a QoS 2 PUBLISH is either routed and recorded as
@@ -92,10 +97,12 @@ func (b *Broker) storeRouted(w *routeWork, ds []router.Delivery) {
 		w.seqs = make([]uint64, len(ds))
 	}
 	w.seqs = w.seqs[:len(ds)]
+	all := b.opts.Store.AcksWaitForDisk()
 	for i := range ds {
 		d := &ds[i]
 		w.seqs[i] = 0
-		if r, ok := d.Msg.Ref.(*inboundRef); ok && !r.queued {
+		r, ok := d.Msg.Ref.(*inboundRef)
+		if ok && !r.queued {
 			r.queued = true
 			w.g.Inbound = append(w.g.Inbound, InboundRecord{ClientID: r.clientID, PacketID: r.pid})
 			w.refs = append(w.refs, r)
@@ -105,6 +112,9 @@ func (b *Broker) storeRouted(w *routeWork, ds []router.Delivery) {
 			continue
 		}
 		s := d.Client.(*Session)
+		if !all && !ok && s.loop.Load() != nil {
+			continue // its loop writes it when sending (seq 0: not written)
+		}
 		s.mu.Lock()
 		if s.stored && !s.ended {
 			s.seq++

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
 )
 
 // groupWith returns the group that holds the inbound record of (id, pid).
@@ -189,4 +190,39 @@ func TestConnectedStoredSessionCopyWrittenWhileRouting(t *testing.T) {
 	live.ack(proto.PUBACK, got[0].PacketID, proto.Success)
 	h.settle()
 	require.Empty(t, st.pendingOf("live"))
+}
+
+// Messages that expired while the broker was down are pruned while loading
+// [MQTT-3.3.2-5]: queued ones and retained ones; one already in flight is
+// kept, its delivery having begun.
+func TestRestorePrunesExpiredMessages(t *testing.T) {
+	st := newMemStore()
+	now := time.Now()
+	past, future := now.Add(-time.Minute).UnixNano(), now.Add(time.Hour).UnixNano()
+	st.PutSession(SessionRecord{ClientID: "dev", Version: proto.V5, Expiry: 3600, DisconnectedAt: now.UnixNano()})
+	st.PutPending("dev", PendingRecord{Seq: 1, QoS: 1, PacketID: 4, State: waitPuback,
+		Msg: &router.Message{Topic: "t", Payload: []byte("in flight"), QoS: 1, Expiry: past}})
+	st.PutPending("dev", PendingRecord{Seq: 2, QoS: 1, Msg: &router.Message{Topic: "t", Payload: []byte("stale"), QoS: 1, Expiry: past}})
+	st.PutPending("dev", PendingRecord{Seq: 3, QoS: 1, Msg: &router.Message{Topic: "t", Payload: []byte("fresh"), QoS: 1, Expiry: future}})
+	st.PutRetained(&router.Message{Topic: "r/old", Payload: []byte("x"), Retain: true, Expiry: past})
+	st.PutRetained(&router.Message{Topic: "r/new", Payload: []byte("y"), Retain: true, Expiry: future})
+
+	h := newHarness(t, Options{Store: st}, 1)
+	require.NoError(t, h.b.Restore())
+	h.settle()
+	recs := st.pendingOf("dev")
+	require.Len(t, recs, 2)
+	require.Equal(t, []uint64{1, 3}, []uint64{recs[0].Seq, recs[1].Seq})
+	st.mu.Lock()
+	_, old := st.retained["r/old"]
+	st.mu.Unlock()
+	require.False(t, old, "expired retained message removed from the store")
+
+	c := h.dial(0)
+	require.True(t, c.connect(connectPacket(proto.V5, "dev", false, 0, 3600)).SessionPresent)
+	require.Equal(t, []string{"in flight", "fresh"}, payloads(publishes(t, c.recv())))
+	c.mustSend(&proto.Subscribe{PacketID: 9, Subscriptions: []proto.Subscription{{Filter: []byte("r/#")}}})
+	h.settle()
+	ps := c.recv()
+	require.Equal(t, []string{"y"}, payloads(publishes(t, ps[1:])))
 }

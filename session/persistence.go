@@ -138,6 +138,10 @@ func (b *Broker) Restore() error {
 			subs = append(subs, sub{s, filter, o})
 		},
 		Retained: func(m *router.Message) {
+			if m.Expiry != 0 && m.Expiry <= now {
+				st.DeleteRetained(m.Topic) // expired while the broker was down
+				return
+			}
 			m.Retain = true
 			b.router.Publish(m)
 		},
@@ -150,6 +154,14 @@ func (b *Broker) Restore() error {
 				// removal (routing queues its writes outside the session's
 				// lock): nothing would ever read it.
 				st.DeletePending(clientID, r.Seq)
+				return
+			}
+			if r.PacketID == 0 && r.Msg != nil && r.Msg.Expiry != 0 && r.Msg.Expiry <= now {
+				// Queued and expired while the broker was down: past
+				// delivery [MQTT-3.3.2-5]. One in flight is kept: its
+				// delivery had begun, and it is re-sent as it was.
+				st.DeletePending(clientID, r.Seq)
+				b.Stats.Dropped.Add(1)
 				return
 			}
 			p := pending{msg: r.Msg, qos: r.QoS, retain: r.Retain, subIDs: r.SubIDs, seq: r.Seq}

@@ -32,5 +32,9 @@
 // value starts with a format version byte; a pending message's message part
 // reuses the retained encoding.
 //
+// The wills of stored sessions (w/ + lp(clientID), removed with the
+// session) and the broker's cumulative counters (c/broker) are kept as
+// extra.go describes.
+//
 // persist imports session, router and proto, and nothing above them.
 package persist

@@ -21,6 +21,9 @@ func (s *Store) Load(v session.LoadVisitor) error {
 	if s.closed {
 		return ErrClosed
 	}
+	if err := s.loadExtra(v); err != nil { // wills and counters first (extra.go)
+		return err
+	}
 	if v.Session != nil {
 		if err := s.scan(prefixSession, func(k, val []byte) error {
 			cid, err := parseSessionKey(k)

@@ -113,6 +113,9 @@ func (w *writer) add(o op) {
 				err = w.b.DeleteRange(p, prefixEnd(p), nil)
 			}
 		}
+		if err == nil {
+			err = deleteSessionExtra(w.b, cid) // its will (extra.go)
+		}
 	case opGroup:
 		for _, x := range o.group {
 			if err = w.b.Set(x.key, x.val, nil); err != nil {

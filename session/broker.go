@@ -25,6 +25,7 @@ type Broker struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	sys      *sysPublisher // nil when $SYS topics are disabled
+	saver    counterSaver  // stores Stats' totals (persist_sys.go)
 
 	Stats Stats
 }
@@ -86,6 +87,7 @@ func (b *Broker) Close() {
 	b.mu.Unlock()
 	b.router.Close()
 	if b.opts.Store != nil {
+		b.saveCounters() // the last interval's counting
 		if err := b.opts.Store.Close(); err != nil {
 			b.opts.Logger.Error("closing the store", "err", err)
 		}

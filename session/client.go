@@ -311,7 +311,9 @@ func (c *Client) Closed() {
 			will, w = w, nil
 		}
 		s.scheduleLocked(w, delay) // w: a will that waits for its delay
-		s.persistLocked(c.version, time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		s.persistLocked(c.version, now)
+		s.persistWillLocked(w, delay, now) // a will published now or discarded leaves the store
 	}
 	s.mu.Unlock()
 	b.mu.Unlock()

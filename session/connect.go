@@ -236,6 +236,8 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 	s.expiry = expiry
 	s.attachLocked(c)
 	s.persistLocked(c.version, 0)
+	w, delay := c.willOf()
+	s.persistWillLocked(w, delay, 0) // or drop the one a reconnect cancelled
 	s.mu.Unlock()
 	b.mu.Unlock()
 	if old != nil {

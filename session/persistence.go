@@ -100,7 +100,10 @@ func (b *Broker) Restore() error {
 		o      router.SubOptions
 	}
 	var subs []sub
+	var saved restoredState // wills and counters (persist_will.go)
 	err := st.Load(LoadVisitor{
+		Will:     saved.will,
+		Counters: saved.setCounters,
 		Session: func(r SessionRecord) {
 			left := time.Duration(-1)
 			if r.Expiry != ExpiryNever {
@@ -203,5 +206,6 @@ func (b *Broker) Restore() error {
 	for _, x := range subs {
 		b.router.Subscribe(x.s, x.filter, x.o, false)
 	}
+	b.restoreSaved(&saved, now)
 	return nil
 }

@@ -35,6 +35,8 @@ type Session struct {
 	nextPID  uint16
 	seq      uint64
 	off      *offlineState // clocks of an offline session; nil otherwise
+
+	willStored bool // a will of it is in the Store (persist_will.go)
 }
 
 // msgQueue holds a session's messages beyond its inflight window, or all
@@ -145,6 +147,9 @@ func (s *Session) willDue() {
 	w := s.takeWillLocked()
 	if s.client != nil || s.ended {
 		w = nil
+	}
+	if w != nil {
+		s.persistWillLocked(nil, 0, 0) // published: out of the store
 	}
 	s.mu.Unlock()
 	s.broker.publishWill(w)

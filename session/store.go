@@ -14,6 +14,8 @@ import (
 // them, commits in batches on its own goroutine and applies its sync policy.
 // Writes for one key are applied in the order they are made.
 type Store interface {
+	WillStore    // wills of stored sessions (persist_will.go)
+	CounterStore // the cumulative counters behind $SYS (persist_sys.go)
 	PutSession(r SessionRecord)
 	// DeleteSession removes a session and everything stored under it.
 	DeleteSession(clientID string)
@@ -107,6 +109,12 @@ func (g *WriteGroup) reset() {
 // LoadVisitor receives the stored state; nil functions skip that kind.
 // Pending records come in Seq order for each client.
 type LoadVisitor struct {
+	// Will and Counters come before the other kinds, so that a record a
+	// visitor deletes (a session that expired while the broker was down)
+	// has been seen first.
+	Will     func(clientID string, w WillRecord)
+	Counters func(c Counters)
+
 	Session      func(r SessionRecord)
 	Subscription func(clientID, filter string, o router.SubOptions)
 	Retained     func(m *router.Message)

@@ -75,6 +75,7 @@ type sysPublisher struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
+	kick     chan chan struct{} // refresh: tick now, then close the channel sent
 }
 
 func newSysPublisher(b *Broker) *sysPublisher {
@@ -82,7 +83,8 @@ func newSysPublisher(b *Broker) *sysPublisher {
 	return &sysPublisher{b: b, first: true,
 		uptime: func() time.Duration { return time.Since(start) },
 		heap:   heapInUse,
-		stop:   make(chan struct{}), done: make(chan struct{})}
+		stop:   make(chan struct{}), done: make(chan struct{}),
+		kick: make(chan chan struct{})}
 }
 
 func heapInUse() uint64 {
@@ -104,6 +106,10 @@ func (p *sysPublisher) run(every time.Duration) {
 			return
 		case <-t.C:
 			p.tick()
+			p.b.saveCounters()
+		case d := <-p.kick:
+			p.tick()
+			close(d)
 		}
 	}
 }

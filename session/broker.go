@@ -19,7 +19,7 @@ type Broker struct {
 	epoch  int64 // start in unix nanoseconds: the base of wallNow
 
 	mu       sync.Mutex // guards sessions and loops; taken before any Session.mu
-	sessions map[string]*Session
+	sessions registry
 	loops    []*Loop
 
 	idPrefix string
@@ -48,9 +48,8 @@ type Stats struct {
 // NewBroker builds a broker and starts its router.
 func NewBroker(opts Options) *Broker {
 	b := &Broker{
-		opts:     opts.withDefaults(),
-		start:    time.Now(),
-		sessions: make(map[string]*Session),
+		opts:  opts.withDefaults(),
+		start: time.Now(),
 	}
 	var r [5]byte
 	_, _ = rand.Read(r[:])
@@ -79,11 +78,11 @@ func (b *Broker) Close() {
 	// Offline sessions' clocks stop with the broker: a timer left running
 	// would keep the whole broker in memory until it fired.
 	b.mu.Lock()
-	for _, s := range b.sessions {
+	b.sessions.each(func(s *Session) {
 		s.mu.Lock()
 		s.stopTimerLocked()
 		s.mu.Unlock()
-	}
+	})
 	b.mu.Unlock()
 	b.router.Close()
 	if b.opts.Store != nil {
@@ -125,7 +124,7 @@ func (b *Broker) Tick() {
 func (b *Broker) SessionCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.sessions)
+	return b.sessions.len()
 }
 
 func (b *Broker) assignClientID() string {
@@ -198,3 +197,10 @@ func (b *Broker) publishWill(m *router.Message) {
 	b.storeRetained(m)
 	b.router.Publish(m)
 }
+
+// forgetSessionLocked removes s from the registry if it is the session
+// registered under its id.
+func (b *Broker) forgetSessionLocked(s *Session) { b.sessions.remove(s) }
+
+// addSessionLocked registers s under its id.
+func (b *Broker) addSessionLocked(s *Session) { b.sessions.put(s) }

@@ -36,23 +36,32 @@ type Client struct {
 	out  *bytebufferpool.ByteBuffer
 	ext  *clientExt // what only some connections use; nil until needed
 
-	deadline  int64 // broker clock ms; 0 = none
-	willDelay uint32
+	deadline  int64  // broker clock ms; 0 = none
 	maxOut    uint32 // client's Maximum Packet Size; 0 = no limit
+	wpos      uint32 // index+1 in its timing-wheel slot; 0 = not in the wheel
 	window    uint16 // outbound QoS 1/2 window
 	keepAlive uint16
 	aliasCap  uint16 // highest topic alias sent: client's Topic Alias Maximum, capped by MaxTopicAliasOut
 	version   proto.Version
 	state     uint8
 	dirty     bool
-	inWheel   bool
-	heldBack  bool // on the loop's list of clients with messages held for a full buffer
-	takenOver atomic.Bool
-	quotaHit  atomic.Bool // a DISCONNECT 0x97 for a full queue is on its way
+	heldBack  bool  // on the loop's list of clients with messages held for a full buffer
+	wslot     uint8 // its timing-wheel slot, when wpos > 0
 	// noProblemInfo: the v5 client set Request Problem Information 0, so
 	// no Reason String goes to it.
 	noProblemInfo bool
+	flags         atomic.Uint32 // flagTakenOver, flagQuotaHit: set from other goroutines
 }
+
+// Client.flags bits.
+const (
+	flagTakenOver = 1 << iota
+	// flagQuotaHit: a DISCONNECT 0x97 for a full queue is on its way.
+	flagQuotaHit
+)
+
+// setFlag sets f and reports whether it was already set.
+func (c *Client) setFlag(f uint32) bool { return c.flags.Or(f)&f != 0 }
 
 // clientExt holds the state of features most connections never use, so an
 // idle device's Client stays small (memory per connection is the budget
@@ -114,7 +123,7 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 	if c.state == stateClosed {
 		return nil
 	}
-	if c.takenOver.Load() {
+	if c.flags.Load()&flagTakenOver != 0 {
 		// The takeover closure queued on this loop sends DISCONNECT 0x8E
 		// and closes; until it runs, the old connection's packets are
 		// ignored rather than closing it without that word.
@@ -196,12 +205,12 @@ func (c *Client) touch() {
 	prev := c.deadline
 	c.deadline = c.loop.clock + int64(c.keepAlive)*1500
 	switch {
-	case !c.inWheel:
+	case c.wpos == 0:
 		c.loop.wheel.add(c)
 	case c.deadline < prev:
 		// Only CONNECT moves a deadline back (a keepalive shorter than the
 		// connect timeout); lazy re-filing sees forward moves only.
-		c.loop.wheel.refile(c, prev)
+		c.loop.wheel.refile(c)
 	}
 }
 
@@ -269,6 +278,10 @@ func (c *Client) Closed() {
 	// may already say closed (expire sets it before closing the conn).
 	wasConnected := c.sess != nil
 	c.state = stateClosed
+	// Out of the wheel now, not when its slot comes up: until then the
+	// wheel would keep the client, its session and gnet's connection alive,
+	// up to a minute after a crowd of devices left.
+	c.loop.wheel.remove(c)
 	if c.out != nil {
 		c.out.Reset()
 		c.loop.bufs.Put(c.out)
@@ -300,9 +313,7 @@ func (c *Client) Closed() {
 	var will *router.Message
 	if s.expiry == 0 {
 		s.forgetLocked()
-		if b.sessions[s.id] == s {
-			delete(b.sessions, s.id)
-		}
+		b.forgetSessionLocked(s)
 		filters = s.endLocked()
 		will, _ = c.willOf() // the session ends now, so a delayed will is due too
 	} else {

@@ -208,7 +208,7 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 	var stale []string
 	var old *Session
 	b.mu.Lock()
-	s := b.sessions[id]
+	s := b.sessions.get(id)
 	present := false
 	if s != nil {
 		s.mu.Lock()
@@ -231,7 +231,7 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 	if s == nil {
 		s = newSession(b, id)
 		s.mu.Lock()
-		b.sessions[id] = s
+		b.addSessionLocked(s)
 	}
 	s.expiry = expiry
 	s.attachLocked(c)
@@ -250,7 +250,7 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 // session to a new one with the same client id: it gets DISCONNECT 0x8E in
 // v5 and is closed on its own loop [MQTT-3.1.4-3].
 func (c *Client) takeOver() {
-	c.takenOver.Store(true)
+	c.setFlag(flagTakenOver)
 	c.loop.run(func() {
 		if c.state != stateConnected {
 			return

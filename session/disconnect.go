@@ -16,13 +16,13 @@ import (
 func (b *Broker) DisconnectAll(rc proto.ReasonCode, serverReference string, wait time.Duration) {
 	b.mu.Lock()
 	var clients []*Client
-	for _, s := range b.sessions {
+	b.sessions.each(func(s *Session) {
 		s.mu.Lock()
 		if c := s.client; c != nil {
 			clients = append(clients, c)
 		}
 		s.mu.Unlock()
-	}
+	})
 	b.mu.Unlock()
 
 	var wg sync.WaitGroup

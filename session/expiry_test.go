@@ -252,7 +252,7 @@ func TestWillExpiryStartsWhenPublished(t *testing.T) {
 func sessionExpiry(t *testing.T, h *harness, id string) uint32 {
 	t.Helper()
 	h.b.mu.Lock()
-	s := h.b.sessions[id]
+	s := h.b.sessions.get(id)
 	h.b.mu.Unlock()
 	require.NotNil(t, s)
 	s.mu.Lock()

@@ -83,7 +83,7 @@ func (b *Broker) restoreSaved(r *restoredState, now int64) {
 	var due []*router.Message
 	for id, w := range r.wills {
 		b.mu.Lock()
-		s := b.sessions[id]
+		s := b.sessions.get(id)
 		b.mu.Unlock()
 		if s == nil {
 			// Its session expired while the broker was down, and Restore

@@ -122,12 +122,12 @@ func (b *Broker) Restore() error {
 				s.off = &offlineState{expiryTimer: time.AfterFunc(left, s.expire)}
 			}
 			b.mu.Lock()
-			b.sessions[r.ClientID] = s
+			b.addSessionLocked(s)
 			b.mu.Unlock()
 		},
 		Subscription: func(clientID, filter string, o router.SubOptions) {
 			b.mu.Lock()
-			s := b.sessions[clientID]
+			s := b.sessions.get(clientID)
 			b.mu.Unlock()
 			if s == nil {
 				return // its session expired and was removed
@@ -150,7 +150,7 @@ func (b *Broker) Restore() error {
 		},
 		Pending: func(clientID string, r PendingRecord) {
 			b.mu.Lock()
-			s := b.sessions[clientID]
+			s := b.sessions.get(clientID)
 			b.mu.Unlock()
 			if s == nil {
 				// Its session expired, or a write raced with the session's
@@ -186,7 +186,7 @@ func (b *Broker) Restore() error {
 		},
 		Inbound: func(clientID string, pid uint16) {
 			b.mu.Lock()
-			s := b.sessions[clientID]
+			s := b.sessions.get(clientID)
 			b.mu.Unlock()
 			if s == nil {
 				st.DeleteInbound(clientID, pid)

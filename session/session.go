@@ -23,20 +23,20 @@ type Session struct {
 	broker *Broker
 	loop   atomic.Pointer[Loop] // loop of the attached client; nil while offline
 
-	mu       sync.Mutex
-	client   *Client
-	ended    bool
-	stored   bool   // a record of it is in the Store
-	expiry   uint32 // seconds after disconnect; 0 ends with the connection
-	subs     map[string]router.SubOptions
-	inflight map[uint16]*inflight
-	q        *msgQueue              // messages waiting to be sent; nil when none wait
-	inQoS2   map[uint16]*inboundRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
-	nextPID  uint16
-	seq      uint64
-	off      *offlineState // clocks of an offline session; nil otherwise
-
-	willStored bool // a will of it is in the Store (persist_will.go)
+	mu     sync.Mutex
+	client *Client
+	ended  bool
+	stored bool // a record of it is in the Store
+	// willStored: a will of it is in the Store (persist_will.go).
+	willStored bool
+	expiry     uint32 // seconds after disconnect; 0 ends with the connection
+	subs       map[string]router.SubOptions
+	inflight   map[uint16]*inflight
+	q          *msgQueue              // messages waiting to be sent; nil when none wait
+	inQoS2     map[uint16]*inboundRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
+	nextPID    uint16
+	seq        uint64
+	off        *offlineState // clocks of an offline session; nil otherwise
 }
 
 // msgQueue holds a session's messages beyond its inflight window, or all
@@ -166,9 +166,7 @@ func (s *Session) expire() {
 		b.mu.Unlock()
 		return
 	}
-	if b.sessions[s.id] == s {
-		delete(b.sessions, s.id)
-	}
+	b.forgetSessionLocked(s)
 	w := s.takeWillLocked()
 	s.forgetLocked()
 	filters := s.endLocked()
@@ -234,7 +232,7 @@ func (s *Session) enqueueLocked(p pending) {
 	if s.queueLen() >= s.broker.opts.MaxQueued {
 		s.broker.Stats.Dropped.Add(1)
 		s.unstoreLocked(p.seq)
-		if c := s.client; c != nil && s.broker.opts.DisconnectOnQueueFull && !c.quotaHit.Swap(true) {
+		if c := s.client; c != nil && s.broker.opts.DisconnectOnQueueFull && !c.setFlag(flagQuotaHit) {
 			// The client reads too slowly for what it subscribed to: tell
 			// it so (v5 0x97) and end the connection; the session stays
 			// and resumes when it reconnects.

@@ -65,12 +65,12 @@ func TestWheelExpiresAtFirstTickAtOrAfterDeadline(t *testing.T) {
 			if tt.want < 0 {
 				require.Empty(t, got)
 				require.Zero(t, w.filed(c), "a client without deadline leaves the wheel")
-				require.False(t, c.inWheel)
+				require.Zero(t, c.wpos)
 				return
 			}
 			// Never early, at most one tick late, exactly once.
 			require.Equal(t, []int64{tt.want}, got[c])
-			require.False(t, c.inWheel)
+			require.Zero(t, c.wpos)
 			require.Zero(t, w.filed(c))
 		})
 	}
@@ -91,7 +91,7 @@ func TestWheelActivityMovesDeadline(t *testing.T) {
 		w.advance(now, func(c *Client) { fired = append(fired, now); c.state = stateClosed })
 		if len(fired) == 0 {
 			require.Equal(t, 1, w.filed(c), "at %d ms", now)
-			require.True(t, c.inWheel)
+			require.NotZero(t, c.wpos)
 		}
 	}
 	// Last activity at 4800 ms: deadline 5800, whose tick ends at 6000.
@@ -126,7 +126,7 @@ func TestWheelDropsClosedAndDeadlineFreeClients(t *testing.T) {
 	w.advance(1000, func(c *Client) { got = append(got, c) })
 	require.Equal(t, []*Client{live}, got)
 	for _, c := range []*Client{closed, cleared, live} {
-		require.False(t, c.inWheel)
+		require.Zero(t, c.wpos)
 		require.Zero(t, w.filed(c))
 	}
 	// Nothing is left to visit later either.
@@ -265,7 +265,7 @@ func TestWheelRefileMovesDeadlineBack(t *testing.T) {
 			c := &Client{deadline: tt.filedAt, state: stateConnected}
 			w.add(c)
 			c.deadline = tt.moved
-			w.refile(c, tt.filedAt)
+			w.refile(c)
 			require.Equal(t, 1, w.filed(c))
 			got := w.expiries(t, 0, 100_000, 50)
 			require.Equal(t, []int64{tt.want}, got[c])
@@ -279,8 +279,49 @@ func TestWheelRefileLeavesClientFiledForNextTick(t *testing.T) {
 	c := &Client{deadline: 2000, state: stateConnected} // past: filed for the next tick
 	w.add(c)
 	c.deadline = 1000
-	w.refile(c, 2000)
+	w.refile(c)
 	require.Equal(t, 1, w.filed(c), "refile must not file a client twice")
 	got := w.expiries(t, 10_000, 11_000, 50)
 	require.Equal(t, []int64{10_250}, got[c])
+}
+
+// A client leaves the wheel the moment it is removed, wherever it sits in
+// its slot, and the others keep their places.
+func TestWheelRemove(t *testing.T) {
+	var w wheel
+	w.init(wheelResolutionMs, 0)
+	cs := make([]*Client, 5)
+	for i := range cs {
+		cs[i] = &Client{deadline: 1000, state: stateConnected}
+		w.add(cs[i])
+	}
+	w.remove(cs[1]) // middle: the last one moves into its place
+	w.remove(cs[4]) // last
+	w.remove(cs[1]) // twice: nothing
+	for i, c := range cs {
+		want := 1
+		if i == 1 || i == 4 {
+			want = 0
+			require.Zero(t, c.wpos)
+		}
+		require.Equal(t, want, w.filed(c), "client %d", i)
+	}
+	got := w.expiries(t, 0, 2000, 50)
+	require.Len(t, got, 3)
+	for _, i := range []int{0, 2, 3} {
+		require.Equal(t, []int64{1000}, got[cs[i]])
+	}
+}
+
+// A closed client is not kept by the wheel: removing it on close frees it
+// (and its session and connection) at once rather than at its slot.
+func TestClosedClientLeavesTheWheel(t *testing.T) {
+	h := newHarness(t, Options{}, 1)
+	c := h.online(0, connectPacket(proto.V5, "dev", true, 60, 0))
+	require.NotZero(t, c.c.wpos)
+	c.drop()
+	require.Zero(t, c.c.wpos)
+	for _, b := range h.loops[0].wheel.slots {
+		require.NotContains(t, b, c.c)
+	}
 }

@@ -27,12 +27,18 @@ type Options struct {
 	Session session.Options
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// KeepFreedMemory turns off giving memory back to the system when the
+	// number of connections has changed a lot and the broker is quiet
+	// (memory.go). Embedders that manage the Go heap themselves may want it.
+	KeepFreedMemory bool
 }
 
 // Server is an embedded broker.
 type Server struct {
 	broker  *session.Broker
 	reactor *reactor.Server
+	keepMem bool
+	stopMem chan struct{}
 }
 
 // New builds a broker; nothing listens until Start.
@@ -54,7 +60,7 @@ func New(opts Options) *Server {
 		ReserveFDs:     64 + opts.ReserveFDs,
 		Logger:         opts.Logger,
 	})
-	return &Server{broker: b, reactor: r}
+	return &Server{broker: b, reactor: r, keepMem: opts.KeepFreedMemory}
 }
 
 // Start rebuilds what the store kept (sessions, subscriptions, retained
@@ -64,7 +70,14 @@ func (s *Server) Start() error {
 	if err := s.broker.Restore(); err != nil {
 		return fmt.Errorf("loom: restoring from the store: %w", err)
 	}
-	return s.reactor.Start()
+	if err := s.reactor.Start(); err != nil {
+		return err
+	}
+	if !s.keepMem {
+		s.stopMem = make(chan struct{})
+		go s.watchMemory(s.stopMem)
+	}
+	return nil
 }
 
 // Addrs are the bound listener addresses, in the order given.
@@ -85,6 +98,10 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.reactor.Stop(ctx)
+	if s.stopMem != nil {
+		close(s.stopMem)
+		s.stopMem = nil
+	}
 	s.broker.Close()
 	return err
 }

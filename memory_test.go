@@ -1,0 +1,33 @@
+package loom
+
+import "testing"
+
+func TestMemWatchReleasesAfterBigQuietChanges(t *testing.T) {
+	var w memWatch
+	steps := []struct {
+		conns int64
+		msgs  uint64
+		want  bool
+		why   string
+	}{
+		{0, 0, false, "empty broker"},
+		{5000, 0, false, "still connecting: the count moved since the last check"},
+		{10000, 0, false, "still connecting"},
+		{10000, 100, true, "held still, quiet, 10,000 from the last release"},
+		{10000, 200, false, "nothing changed since the release"},
+		{10500, 300, false, "moving"},
+		{10500, 400, false, "500 away: too small a change"},
+		{0, 500, false, "all left: moving"},
+		{0, 600, true, "held still at 0, 10,000 from the last release"},
+		{20000, 700, false, "moving"},
+		{20000, 100_000, false, "held still but busy"},
+		{20000, 100_100, true, "quiet again"},
+		{19000, 100_200, false, "moving"},
+		{19000, 100_300, false, "1,000 away but under 1/8 of 20,000"},
+	}
+	for i, s := range steps {
+		if got := w.sample(s.conns, s.msgs); got != s.want {
+			t.Errorf("step %d (%s): release %v, want %v", i, s.why, got, s.want)
+		}
+	}
+}

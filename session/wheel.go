@@ -48,6 +48,9 @@ func (w *wheel) remove(c *Client) {
 	}
 	b[last] = nil
 	w.slots[c.wslot] = b[:last]
+	if last == 0 && cap(b) > 256 {
+		w.slots[c.wslot] = nil // the crowd that filled it has gone
+	}
 	c.wpos = 0
 }
 

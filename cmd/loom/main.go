@@ -36,6 +36,7 @@ func run() int {
 	dataDir := flag.String("data-dir", "loom-data", "folder that keeps persistent sessions, subscriptions and retained messages")
 	memory := flag.Bool("memory", false, "keep nothing on disk")
 	syncMode := flag.String("sync", "interval", "when the store syncs to disk: always, interval or none")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiles on this loopback address (host:port), for measuring; off by default")
 	flag.Parse()
 
 	var lv slog.Level
@@ -58,6 +59,15 @@ func run() int {
 		log.Warn("could not raise the open-file limit", "err", err)
 	} else {
 		log.Debug("open-file limit", "n", n)
+	}
+
+	if *pprofAddr != "" {
+		a, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loom: -pprof:", err)
+			return 2
+		}
+		log.Info("profiles", "url", "http://"+a+"/debug/pprof/")
 	}
 
 	// Catch signals before the listeners open: a signal that arrives once

@@ -164,7 +164,7 @@ func (b *Broker) sink(ds []router.Delivery) {
 			seq = seqs[i]
 		}
 		s := ds[i].Client.(*Session)
-		l := s.loop.Load()
+		l := s.loopOf()
 		if l == nil {
 			if held != nil {
 				held.unlockInbox()

@@ -297,7 +297,7 @@ func (c *Client) Closed() {
 	}
 	b.mu.Lock()
 	s.mu.Lock()
-	if s.client != c {
+	if s.client.Load() != c {
 		// Taken over: the newer connection owns the session. The will of
 		// this one is still due unless it was delayed, since the reconnect
 		// happened within any delay [MQTT-3.1.3-9].

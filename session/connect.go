@@ -137,7 +137,7 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 
 	if present {
 		s.mu.Lock()
-		if s.client == c {
+		if s.client.Load() == c {
 			s.resumeLocked(c)
 		}
 		s.mu.Unlock()
@@ -212,12 +212,12 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 	present := false
 	if s != nil {
 		s.mu.Lock()
-		if prev := s.client; prev != nil {
+		if prev := s.client.Load(); prev != nil {
 			s.detachLocked()
 			prev.takeOver()
 		}
 		s.stopTimerLocked() // and a reconnect cancels a delayed will [MQTT-3.1.3-9]
-		if cleanStart || s.ended {
+		if cleanStart || s.isEnded() {
 			// [MQTT-3.1.2-4] Clean Start discards the old session
 			old = s
 			s.forgetLocked()

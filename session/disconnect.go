@@ -18,7 +18,7 @@ func (b *Broker) DisconnectAll(rc proto.ReasonCode, serverReference string, wait
 	var clients []*Client
 	b.sessions.each(func(s *Session) {
 		s.mu.Lock()
-		if c := s.client; c != nil {
+		if c := s.client.Load(); c != nil {
 			clients = append(clients, c)
 		}
 		s.mu.Unlock()

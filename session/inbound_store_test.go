@@ -148,7 +148,7 @@ func TestInboundRecordReleasedBeforeWritten(t *testing.T) {
 	st := newMemStore()
 	h := newHarness(t, Options{Store: st}, 1)
 	s := newSession(h.b, "pub")
-	s.stored = true
+	s.setBit(sessStored, true)
 
 	// PUBREL first, then the shard's write: the shard deletes after writing.
 	r := &inboundRef{clientID: "pub", pid: 1}

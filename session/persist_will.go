@@ -37,21 +37,21 @@ type WillRecord struct {
 // disconnectedAt is 0 while the connection is up.
 func (s *Session) persistWillLocked(w *router.Message, delay uint32, disconnectedAt int64) {
 	st := s.broker.opts.Store
-	if st == nil || !s.stored || s.ended {
+	if st == nil || !s.isStored() || s.isEnded() {
 		// A session out of the store has no will there: DeleteSession took
 		// it with everything else.
-		s.willStored = false
+		s.setBit(sessWillStored, false)
 		return
 	}
 	if w == nil {
-		if s.willStored {
+		if s.willIsStored() {
 			st.DeleteWill(s.id)
-			s.willStored = false
+			s.setBit(sessWillStored, false)
 		}
 		return
 	}
 	st.PutWill(s.id, WillRecord{Msg: w, Delay: delay, DisconnectedAt: disconnectedAt})
-	s.willStored = true
+	s.setBit(sessWillStored, true)
 }
 
 // restoredState is what Restore reads besides sessions, subscriptions,
@@ -108,7 +108,7 @@ func (b *Broker) restoreSaved(r *restoredState, now int64) {
 			left -= time.Duration(now - w.DisconnectedAt)
 		}
 		s.mu.Lock()
-		s.willStored = true
+		s.setBit(sessWillStored, true)
 		if left <= 0 {
 			due = append(due, w.Msg)
 			s.persistWillLocked(nil, 0, 0)

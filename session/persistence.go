@@ -13,7 +13,7 @@ import (
 // is attached.
 func (s *Session) persistLocked(version proto.Version, disconnectedAt int64) {
 	st := s.broker.opts.Store
-	if st == nil || s.ended {
+	if st == nil || s.isEnded() {
 		return
 	}
 	if s.expiry == 0 {
@@ -21,8 +21,8 @@ func (s *Session) persistLocked(version proto.Version, disconnectedAt int64) {
 		return
 	}
 	st.PutSession(SessionRecord{ClientID: s.id, Version: version, Expiry: s.expiry, DisconnectedAt: disconnectedAt})
-	if !s.stored {
-		s.stored = true
+	if !s.isStored() {
+		s.setBit(sessStored, true)
 		for f, o := range s.subs {
 			st.PutSubscription(s.id, f, o)
 		}
@@ -56,16 +56,16 @@ func (s *Session) storePendingLocked(p *pending, pid uint16, state byte) {
 
 // unstoreLocked removes a message that was delivered or dropped.
 func (s *Session) unstoreLocked(seq uint64) {
-	if s.stored && seq != 0 {
+	if s.isStored() && seq != 0 {
 		s.broker.opts.Store.DeletePending(s.id, seq)
 	}
 }
 
 // forgetLocked removes s from the store, if it is there.
 func (s *Session) forgetLocked() {
-	if s.stored {
+	if s.isStored() {
 		s.broker.opts.Store.DeleteSession(s.id)
-		s.stored = false
+		s.setBit(sessStored, false)
 	}
 }
 
@@ -117,7 +117,8 @@ func (b *Broker) Restore() error {
 				}
 			}
 			s := newSession(b, r.ClientID)
-			s.expiry, s.stored = r.Expiry, true
+			s.expiry = r.Expiry
+			s.setBit(sessStored, true)
 			if left > 0 {
 				s.off = &offlineState{expiryTimer: time.AfterFunc(left, s.expire)}
 			}

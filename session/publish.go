@@ -66,7 +66,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		if s.inQoS2 == nil {
 			s.inQoS2 = make(map[uint16]*inboundRef)
 		}
-		if s.stored {
+		if s.isStored() {
 			ref = &inboundRef{clientID: s.id, pid: p.PacketID}
 		}
 		s.inQoS2[p.PacketID] = ref
@@ -290,7 +290,7 @@ func (c *Client) handleAck(h proto.FixedHeader, body []byte) error {
 	s := c.sess
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.client != c {
+	if s.client.Load() != c {
 		return errTakenOver
 	}
 	if a.Type == proto.PUBREL {

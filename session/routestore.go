@@ -72,7 +72,7 @@ func (b *Broker) settleInbound(m *router.Message, r *inboundRef) {
 // the entry of s.inQoS2: nil for one restored from the store or written
 // when the session became stored.
 func (s *Session) releaseInboundLocked(r *inboundRef, pid uint16) {
-	if !s.stored {
+	if !s.isStored() {
 		return
 	}
 	if r == nil || !r.state.CompareAndSwap(refNew, refReleased) {
@@ -112,11 +112,11 @@ func (b *Broker) storeRouted(w *routeWork, ds []router.Delivery) {
 			continue
 		}
 		s := d.Client.(*Session)
-		if !all && !ok && s.loop.Load() != nil {
+		if !all && !ok && s.client.Load() != nil {
 			continue // its loop writes it when sending (seq 0: not written)
 		}
 		s.mu.Lock()
-		if s.stored && !s.ended {
+		if s.isStored() && !s.isEnded() {
 			s.seq++
 			w.seqs[i] = s.seq
 			w.g.Pending = append(w.g.Pending, GroupPending{ClientID: s.id, Record: PendingRecord{

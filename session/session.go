@@ -21,22 +21,47 @@ const ExpiryNever = 0xFFFFFFFF
 type Session struct {
 	id     string
 	broker *Broker
-	loop   atomic.Pointer[Loop] // loop of the attached client; nil while offline
 
-	mu     sync.Mutex
-	client *Client
-	ended  bool
-	stored bool // a record of it is in the Store
-	// willStored: a will of it is in the Store (persist_will.go).
-	willStored bool
-	expiry     uint32 // seconds after disconnect; 0 ends with the connection
-	subs       map[string]router.SubOptions
-	inflight   map[uint16]*inflight
-	q          *msgQueue              // messages waiting to be sent; nil when none wait
-	inQoS2     map[uint16]*inboundRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
-	nextPID    uint16
-	seq        uint64
-	off        *offlineState // clocks of an offline session; nil otherwise
+	mu sync.Mutex
+	// client is the attached connection, nil while offline: changed under
+	// mu, read without it by the router's sink to find the loop.
+	client   atomic.Pointer[Client]
+	bits     uint8 // sessEnded, sessStored, sessWillStored
+	nextPID  uint16
+	expiry   uint32 // seconds after disconnect; 0 ends with the connection
+	subs     map[string]router.SubOptions
+	inflight map[uint16]*inflight
+	q        *msgQueue              // messages waiting to be sent; nil when none wait
+	inQoS2   map[uint16]*inboundRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
+	seq      uint64
+	off      *offlineState // clocks of an offline session; nil otherwise
+}
+
+// Session.bits, guarded by mu.
+const (
+	sessEnded      = 1 << iota // expired or discarded: takes nothing more
+	sessStored                 // a record of it is in the Store
+	sessWillStored             // a will of it is in the Store (persist_will.go)
+)
+
+func (s *Session) isEnded() bool      { return s.bits&sessEnded != 0 }
+func (s *Session) isStored() bool     { return s.bits&sessStored != 0 }
+func (s *Session) willIsStored() bool { return s.bits&sessWillStored != 0 }
+
+func (s *Session) setBit(b uint8, on bool) {
+	if on {
+		s.bits |= b
+	} else {
+		s.bits &^= b
+	}
+}
+
+// loopOf is the loop of the attached client, nil while offline.
+func (s *Session) loopOf() *Loop {
+	if c := s.client.Load(); c != nil {
+		return c.loop
+	}
+	return nil
 }
 
 // msgQueue holds a session's messages beyond its inflight window, or all
@@ -88,16 +113,14 @@ func newSession(b *Broker, id string) *Session {
 func (s *Session) ClientID() string { return s.id }
 
 // Connected implements router.Client.
-func (s *Session) Connected() bool { return s.loop.Load() != nil }
+func (s *Session) Connected() bool { return s.client.Load() != nil }
 
 func (s *Session) attachLocked(c *Client) {
-	s.client = c
-	s.loop.Store(c.loop)
+	s.client.Store(c)
 }
 
 func (s *Session) detachLocked() {
-	s.client = nil
-	s.loop.Store(nil)
+	s.client.Store(nil)
 }
 
 // stopTimerLocked stops an offline session's clocks and forgets its delayed
@@ -145,7 +168,7 @@ func (s *Session) takeWillLocked() *router.Message {
 func (s *Session) willDue() {
 	s.mu.Lock()
 	w := s.takeWillLocked()
-	if s.client != nil || s.ended {
+	if s.client.Load() != nil || s.isEnded() {
 		w = nil
 	}
 	if w != nil {
@@ -161,7 +184,7 @@ func (s *Session) expire() {
 	b := s.broker
 	b.mu.Lock()
 	s.mu.Lock()
-	if s.client != nil || s.ended {
+	if s.client.Load() != nil || s.isEnded() {
 		s.mu.Unlock()
 		b.mu.Unlock()
 		return
@@ -179,7 +202,7 @@ func (s *Session) expire() {
 // endLocked marks the session over and returns the filters to unsubscribe
 // from the router once the locks are released.
 func (s *Session) endLocked() []string {
-	s.ended = true
+	s.setBit(sessEnded, true)
 	s.stopTimerLocked()
 	filters := make([]string, 0, len(s.subs))
 	for f := range s.subs {
@@ -232,7 +255,7 @@ func (s *Session) enqueueLocked(p pending) {
 	if s.queueLen() >= s.broker.opts.MaxQueued {
 		s.broker.Stats.Dropped.Add(1)
 		s.unstoreLocked(p.seq)
-		if c := s.client; c != nil && s.broker.opts.DisconnectOnQueueFull && !c.setFlag(flagQuotaHit) {
+		if c := s.client.Load(); c != nil && s.broker.opts.DisconnectOnQueueFull && !c.setFlag(flagQuotaHit) {
 			// The client reads too slowly for what it subscribed to: tell
 			// it so (v5 0x97) and end the connection; the session stays
 			// and resumes when it reconnects.
@@ -240,7 +263,7 @@ func (s *Session) enqueueLocked(p pending) {
 		}
 		return
 	}
-	if s.stored && p.qos > 0 && p.seq == 0 {
+	if s.isStored() && p.qos > 0 && p.seq == 0 {
 		s.storePendingLocked(&p, 0, 0) // not written while routing
 	}
 	if s.q == nil {
@@ -274,13 +297,13 @@ func (s *Session) dequeueLocked() pending {
 // the router hands it over.
 func (s *Session) deliverOffline(d router.Delivery, seq uint64) {
 	s.mu.Lock()
-	if c := s.client; c != nil {
+	if c := s.client.Load(); c != nil {
 		// Attached since the router looked: go through that loop.
 		s.mu.Unlock()
 		c.loop.post(item{sess: s, d: d, seq: seq})
 		return
 	}
-	if !s.ended {
+	if !s.isEnded() {
 		p := pendingFrom(d, seq)
 		if p.qos > 0 || s.broker.opts.QueueQoS0 {
 			s.enqueueLocked(p)
@@ -292,9 +315,9 @@ func (s *Session) deliverOffline(d router.Delivery, seq uint64) {
 // deliverOnLoop runs on loop l for a delivery posted to it.
 func (s *Session) deliverOnLoop(l *Loop, d router.Delivery, seq uint64) {
 	s.mu.Lock()
-	c := s.client
+	c := s.client.Load()
 	switch {
-	case s.ended:
+	case s.isEnded():
 	case c == nil:
 		p := pendingFrom(d, seq)
 		if p.qos > 0 || s.broker.opts.QueueQoS0 {
@@ -352,7 +375,7 @@ func (s *Session) sendLocked(c *Client, p pending) {
 // now; the loop's tick calls it for clients held back by a full buffer.
 func (s *Session) retryQueued(c *Client) {
 	s.mu.Lock()
-	if s.client == c && s.queueLen() > 0 {
+	if s.client.Load() == c && s.queueLen() > 0 {
 		s.fillLocked(c)
 	}
 	s.mu.Unlock()
@@ -390,7 +413,7 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 	}
 	f := &inflight{pending: p, pid: pid, state: st}
 	s.inflight[pid] = f
-	if s.stored {
+	if s.isStored() {
 		s.storePendingLocked(&f.pending, pid, st)
 	}
 	s.broker.Stats.Inflight.Add(1)
@@ -467,7 +490,7 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 	case t == proto.PUBREC && (f.state == waitPubrec || f.state == waitPubcomp):
 		f.state = waitPubcomp
 		f.msg = nil // only the PUBREL is re-sent from here on: let the payload go
-		if s.stored {
+		if s.isStored() {
 			s.storePendingLocked(&f.pending, pid, waitPubcomp)
 		}
 		c.writeAck(proto.PUBREL, pid, proto.Success)

@@ -60,7 +60,7 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 			s.subs = make(map[string]router.SubOptions)
 		}
 		s.subs[filter] = o // [MQTT-3.8.4-3] a repeated filter replaces the old
-		if s.stored {
+		if s.isStored() {
 			b.opts.Store.PutSubscription(s.id, filter, o)
 		}
 		s.mu.Unlock()
@@ -102,7 +102,7 @@ func (c *Client) handleUnsubscribe(h proto.FixedHeader, body []byte) error {
 		if len(s.subs) == 0 {
 			s.subs = nil
 		}
-		if existed && s.stored {
+		if existed && s.isStored() {
 			b.opts.Store.DeleteSubscription(s.id, filter)
 		}
 		s.mu.Unlock()

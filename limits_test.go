@@ -182,6 +182,45 @@ func TestDescriptorBudget(t *testing.T) {
 		}
 	}
 
+	// A burst first, as a gateway sees when a whole fleet reconnects after
+	// an outage: three times the file limit dialled at once. gnet's single
+	// acceptor would hold them all before any was refused and die on EMFILE;
+	// each loop accepting for itself refuses the excess as it goes.
+	var (
+		flood   []net.Conn
+		floodMu sync.Mutex
+		wg      sync.WaitGroup
+	)
+	for i := range 3 * rbChildFileLimit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, rawWait)
+			if err != nil {
+				return // refused at the door or reset: both fine here
+			}
+			_, _ = c.Write((&proto.Connect{Version: proto.V311, CleanStart: true,
+				ClientID: []byte(fmt.Sprint("rb-flood-", i))}).Append(nil, proto.V311))
+			floodMu.Lock()
+			flood = append(flood, c)
+			floodMu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, c := range flood {
+		c.Close()
+	}
+	// The broker sees the flood leave on its own time.
+	eventually(t, "a client is served after the flood", func() bool {
+		c, err := rbTryConnect(addr, "rb-after-flood")
+		if err != nil || c == nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	time.Sleep(500 * time.Millisecond) // the rest of the flood's closes
+
 	var accepted []net.Conn
 	defer func() {
 		for _, c := range accepted {

@@ -1,7 +1,10 @@
 // Package reactor runs Loom's listeners on gnet v2 event loops: it accepts
 // connections within a descriptor budget, frames MQTT packets out of each
 // connection's inbound buffer and hands whole packets to the session layer,
-// and drives the loops' timing wheels.
+// and drives the loops' timing wheels. Each loop has its own listening
+// socket (SO_REUSEPORT, see reuseport.go) and opens what it accepts before
+// accepting more, so a burst of clients is refused past the budget instead
+// of running the process out of descriptors.
 //
 // There is no goroutine, channel or timer per connection. A partial packet
 // stays in gnet's ring buffer until the rest arrives; nothing is copied on

@@ -82,12 +82,23 @@ func (s *Server) Start() error {
 			return err
 		}
 	}
+	listens := s.opts.Listeners
+	reuse := usesReusePort(listens)
+	if reuse {
+		p, err := pinPorts(listens)
+		if err != nil {
+			return err
+		}
+		defer p.release() // once the loops have bound the ports, or failed
+		listens = p.listens
+	}
 	h := &handler{srv: s}
 	go func() {
-		err := gnet.Rotate(h, s.opts.Listeners,
+		err := gnet.Rotate(h, listens,
 			gnet.WithMulticore(true),
 			gnet.WithNumEventLoop(s.opts.Loops),
 			gnet.WithReuseAddr(true),
+			gnet.WithReusePort(reuse),
 			gnet.WithTicker(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
@@ -107,7 +118,7 @@ func (s *Server) Start() error {
 		}
 		return err
 	}
-	for _, l := range s.opts.Listeners {
+	for _, l := range listens {
 		a, err := s.boundAddr(l)
 		if err != nil {
 			_ = s.Stop(context.Background())

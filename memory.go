@@ -2,23 +2,27 @@ package loom
 
 import (
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 )
 
 // Returning memory after a change in load.
 //
 // Go keeps the heap it has grown and gives it back to the system only
-// slowly, so a gateway that held 20,000 devices for a while keeps that
-// memory long after most have gone. When the number of connections has
-// moved by a lot since the last time and the broker has gone quiet, the
+// slowly, so a gateway that held 20,000 devices for a while, or buffered a
+// burst of messages for slow readers, keeps that memory long after. When
+// the number of connections has moved by a lot since the last time, or the
+// heap has more than doubled since the last release (past 32 MiB), and the
+// broker has gone quiet, the
 // server runs a collection and returns every free page at once. The test
 // of "quiet" keeps this away from busy brokers, where the forced collection
 // would cost latency and the memory would soon be used again.
 const (
 	memCheckEvery  = 500 * time.Millisecond
-	memMinChange   = 1000 // connections, and
-	memMinFraction = 8    // at least 1/8 of the count at the last release
-	memQuietMsgs   = 2000 // messages in and out per check, at most
+	memMinChange   = 1000     // connections, and
+	memMinFraction = 8        // at least 1/8 of the count at the last release
+	memQuietMsgs   = 2000     // messages in and out per check, at most
+	memMinHeap     = 32 << 20 // bytes of heap below which a burst is not worth a release
 )
 
 // memWatch decides when to return memory; it is fed one sample per check.
@@ -26,23 +30,43 @@ type memWatch struct {
 	base     int64 // connections at the last release (or start)
 	prev     int64 // connections at the last check
 	prevMsgs uint64
+	seen     bool   // a first sample was taken: prevMsgs means something
+	floor    uint64 // heap bytes just after the last release
 }
 
-// sample reports whether to release memory now: the count has moved far
-// from base, it held still since the last check, and traffic was low.
-func (w *memWatch) sample(conns int64, msgs uint64) bool {
+// sample reports whether to release memory now: traffic was low since the
+// last check, and either the count has moved far from base and held still
+// since the last check, or the heap (live, garbage and free) has grown past
+// memMinHeap and twice its size after the last release (a burst).
+func (w *memWatch) sample(conns int64, msgs, heap uint64) bool {
 	moved := conns - w.base
 	if moved < 0 {
 		moved = -moved
 	}
 	still := conns == w.prev
-	quiet := msgs-w.prevMsgs <= memQuietMsgs
-	w.prev, w.prevMsgs = conns, msgs
-	if moved < memMinChange || moved < w.base/memMinFraction || !still || !quiet {
+	quiet := w.seen && msgs-w.prevMsgs <= memQuietMsgs
+	w.prev, w.prevMsgs, w.seen = conns, msgs, true
+	if !quiet {
 		return false
 	}
-	w.base = conns
-	return true
+	if (heap > memMinHeap && heap > 2*w.floor) || (moved >= memMinChange && moved >= w.base/memMinFraction && still) {
+		w.base = conns
+		return true
+	}
+	return false
+}
+
+// heapBytes reads the heap's size in objects (live or not yet collected)
+// and free memory not returned to the system, without stopping the world.
+func heapBytes(s []metrics.Sample) uint64 {
+	metrics.Read(s)
+	var n uint64
+	for _, x := range s {
+		if x.Value.Kind() == metrics.KindUint64 {
+			n += x.Value.Uint64()
+		}
+	}
+	return n
 }
 
 func (s *Server) watchMemory(stop <-chan struct{}) {
@@ -50,14 +74,16 @@ func (s *Server) watchMemory(stop <-chan struct{}) {
 	defer t.Stop()
 	st := &s.broker.Stats
 	var w memWatch
+	heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 			msgs := uint64(st.MessagesIn.Load() + st.MessagesOut.Load())
-			if w.sample(s.reactor.Connections(), msgs) {
+			if w.sample(s.reactor.Connections(), msgs, heapBytes(heap)) {
 				debug.FreeOSMemory()
+				w.floor = heapBytes(heap)
 			}
 		}
 	}

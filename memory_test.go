@@ -26,8 +26,30 @@ func TestMemWatchReleasesAfterBigQuietChanges(t *testing.T) {
 		{19000, 100_300, false, "1,000 away but under 1/8 of 20,000"},
 	}
 	for i, s := range steps {
-		if got := w.sample(s.conns, s.msgs); got != s.want {
+		if got := w.sample(s.conns, s.msgs, 0); got != s.want {
 			t.Errorf("step %d (%s): release %v, want %v", i, s.why, got, s.want)
 		}
+	}
+}
+
+func TestMemWatchReleasesAfterABurst(t *testing.T) {
+	var w memWatch
+	w.floor = 20 << 20
+	if w.sample(100, 0, 200<<20) {
+		t.Error("released on the first sample: nothing says it was quiet")
+	}
+	if w.sample(100, 1_000_000, 200<<20) {
+		t.Error("released while busy")
+	}
+	if !w.sample(100, 1_000_100, 200<<20) {
+		t.Error("quiet with the heap 10 times its floor: not released")
+	}
+	w.floor = 150 << 20
+	if w.sample(100, 1_000_200, 200<<20) {
+		t.Error("released with the heap under twice its floor")
+	}
+	w.floor = 0
+	if w.sample(100, 1_000_300, 16<<20) {
+		t.Error("released a small heap")
 	}
 }

@@ -110,6 +110,9 @@ func (l *Loop) drain() {
 		}
 		*it = item{}
 	}
+	if cap(items) > 1<<14 {
+		items = nil // a burst is over: do not keep its buffer
+	}
 	l.spare = items[:0]
 	l.Flush()
 }

@@ -164,7 +164,15 @@ func (b *Broker) sink(ds []router.Delivery) {
 			seq = seqs[i]
 		}
 		s := ds[i].Client.(*Session)
-		l := s.loopOf()
+		c := s.client.Load()
+		if c != nil && c.shedding() && min(ds[i].QoS, ds[i].Msg.QoS) == 0 {
+			b.Stats.Dropped.Add(1) // a reader that stopped: see Client.shed
+			continue
+		}
+		var l *Loop
+		if c != nil {
+			l = c.loop
+		}
 		if l == nil {
 			if held != nil {
 				held.unlockInbox()

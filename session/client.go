@@ -58,7 +58,37 @@ const (
 	flagTakenOver = 1 << iota
 	// flagQuotaHit: a DISCONNECT 0x97 for a full queue is on its way.
 	flagQuotaHit
+	// flagShedding: the client reads too slowly and its QoS 0 messages are
+	// being dropped; the router's sink drops them before they reach the
+	// loop (see shed).
+	flagShedding
 )
+
+// shed marks a client over its outbound limit: from here until its buffer
+// has drained to half the limit (checked each tick), QoS 0 messages for it
+// are dropped by the router's sink, so a reader that has stopped costs the
+// others no more than a lookup per message.
+func (c *Client) shed() {
+	c.setFlag(flagShedding)
+	c.loop.holdBack(c)
+}
+
+// shedding reports whether QoS 0 messages for c are being dropped; safe from
+// any goroutine.
+func (c *Client) shedding() bool { return c.flags.Load()&flagShedding != 0 }
+
+// checkShedding ends shedding once the buffer has drained to half the limit,
+// and reports whether it goes on.
+func (c *Client) checkShedding() bool {
+	if !c.shedding() {
+		return false
+	}
+	if c.state == stateConnected && c.conn.OutboundBuffered() > c.loop.broker.opts.OutboundLimit/2 {
+		return true
+	}
+	c.flags.And(^uint32(flagShedding))
+	return false
+}
 
 // setFlag sets f and reports whether it was already set.
 func (c *Client) setFlag(f uint32) bool { return c.flags.Or(f)&f != 0 }

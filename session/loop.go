@@ -160,6 +160,9 @@ func (l *Loop) retryHeld() {
 	for i, c := range held {
 		held[i] = nil
 		c.heldBack = false
+		if c.checkShedding() {
+			l.holdBack(c) // still full: look again next tick
+		}
 		if c.state == stateConnected && c.sess != nil {
 			c.sess.retryQueued(c)
 		}

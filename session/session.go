@@ -56,14 +56,6 @@ func (s *Session) setBit(b uint8, on bool) {
 	}
 }
 
-// loopOf is the loop of the attached client, nil while offline.
-func (s *Session) loopOf() *Loop {
-	if c := s.client.Load(); c != nil {
-		return c.loop
-	}
-	return nil
-}
-
 // msgQueue holds a session's messages beyond its inflight window, or all
 // of them while it is offline. It exists only while something waits, so
 // an idle session pays one pointer for it.
@@ -347,6 +339,7 @@ func (s *Session) sendLocked(c *Client, p pending) {
 	if p.qos == 0 {
 		if c.overLimit() {
 			s.broker.Stats.Dropped.Add(1)
+			c.shed()
 			return
 		}
 		c.writePublish(&p, 0, false)

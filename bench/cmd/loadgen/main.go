@@ -19,8 +19,14 @@ modes:
   idle      open N idle connections; connect rate and broker RSS per connection
   fanout    S subscribers on one topic, one publisher; delivered messages/s
   pubsub    C clients each publishing to and subscribing to their own topic
+  slow      pubsub's shape beside one subscriber that never reads
+  storm     N clients connecting and disconnecting for a while; what the broker kept
+  exhaust   a flood past the broker's open-file limit; refused, alive, serving again
   freeport  print a free TCP port on 127.0.0.1
   report    tabulate the -json lines of many runs as a Markdown table
+  compare   the issue 5 targets, met or not, and the full table, from -json lines
+  median    the median of one figure over matching runs, for scripts
+  chart     an SVG of the Loom/Mosquitto ratios against their targets, from -json lines
 
 run "loadgen MODE -h" for the flags of a mode`
 
@@ -38,6 +44,18 @@ func main() {
 		err = runFanout(args)
 	case "pubsub":
 		err = runPubsub(args)
+	case "slow":
+		err = runSlow(args)
+	case "storm":
+		err = runStorm(args)
+	case "exhaust":
+		err = runExhaust(args)
+	case "compare":
+		err = runCompare(args)
+	case "median":
+		err = runMedian(args)
+	case "chart":
+		err = runChart(args)
 	case "freeport":
 		err = runFreeport(args)
 	case "report":

@@ -52,8 +52,21 @@ type dialOpts struct {
 
 func (o dialOpts) dial(ctx context.Context, addr string, v proto.Version, clientID string, keepAlive uint16, sess sessionKind, deadline time.Time) (*mqttConn, error) {
 	d := net.Dialer{Deadline: deadline}
-	if o.rcvBuf > 0 {
+	local := srcs.local()
+	if local != nil {
+		d.LocalAddr = local
+	}
+	if o.rcvBuf > 0 || local != nil {
+		// Control runs before the bind to LocalAddr and the connect.
 		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			if local != nil {
+				if err := noPortControl(rc); err != nil {
+					return err
+				}
+			}
+			if o.rcvBuf <= 0 {
+				return nil
+			}
 			var serr error
 			err := rc.Control(func(fd uintptr) {
 				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, o.rcvBuf)

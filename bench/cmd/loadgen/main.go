@@ -82,6 +82,7 @@ type common struct {
 	scenario    string
 	json        bool
 	concurrency int
+	srcIPs      int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -92,6 +93,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.scenario, "scenario", "", "scenario name for -json output (default: derived from the flags)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object on stdout; the human-readable lines go to stderr")
 	fs.IntVar(&c.concurrency, "concurrency", 200, "connections dialled at once")
+	fs.IntVar(&c.srcIPs, "src-ips", 1, "spread connections over this many source addresses, 127.0.0.1 upwards (IPv4 loopback brokers only)")
 }
 
 // parse parses args and checks the shared flags.
@@ -116,6 +118,9 @@ func (c *common) parse(fs *flag.FlagSet, args []string) error {
 	}
 	if c.concurrency < 1 {
 		return fmt.Errorf("-concurrency must be at least 1")
+	}
+	if err := srcs.set(c.srcIPs, c.addr); err != nil {
+		return err
 	}
 	if _, err := raiseNoFile(); err != nil {
 		return fmt.Errorf("raising RLIMIT_NOFILE: %w", err)

@@ -115,6 +115,9 @@ func runIdle(args []string) error {
 	time.Sleep(*settle)
 	rss("rss_after_close_bytes")
 	if v, ok := res.Figures["rss_after_close_bytes"]; ok {
+		if before := res.Figures["rss_before_bytes"]; before > 0 {
+			res.Figures["rss_after_ratio"] = v / before
+		}
 		printf(out, "idle %s v%d: broker RSS %s %v after closing all", c.label, c.version, mib(v), *settle)
 	}
 	for _, e := range res.Errors {

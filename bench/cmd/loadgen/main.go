@@ -19,8 +19,14 @@ modes:
   idle      open N idle connections; connect rate and broker RSS per connection
   fanout    S subscribers on one topic, one publisher; delivered messages/s
   pubsub    C clients each publishing to and subscribing to their own topic
+  slow      pubsub's shape beside one subscriber that never reads
+  storm     N clients connecting and disconnecting for a while; what the broker kept
+  exhaust   a flood past the broker's open-file limit; refused, alive, serving again
   freeport  print a free TCP port on 127.0.0.1
   report    tabulate the -json lines of many runs as a Markdown table
+  compare   the issue 5 targets, met or not, and the full table, from -json lines
+  median    the median of one figure over matching runs, for scripts
+  chart     an SVG of the Loom/Mosquitto ratios against their targets, from -json lines
 
 run "loadgen MODE -h" for the flags of a mode`
 
@@ -38,6 +44,18 @@ func main() {
 		err = runFanout(args)
 	case "pubsub":
 		err = runPubsub(args)
+	case "slow":
+		err = runSlow(args)
+	case "storm":
+		err = runStorm(args)
+	case "exhaust":
+		err = runExhaust(args)
+	case "compare":
+		err = runCompare(args)
+	case "median":
+		err = runMedian(args)
+	case "chart":
+		err = runChart(args)
 	case "freeport":
 		err = runFreeport(args)
 	case "report":
@@ -64,6 +82,7 @@ type common struct {
 	scenario    string
 	json        bool
 	concurrency int
+	srcIPs      int
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -74,6 +93,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.scenario, "scenario", "", "scenario name for -json output (default: derived from the flags)")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object on stdout; the human-readable lines go to stderr")
 	fs.IntVar(&c.concurrency, "concurrency", 200, "connections dialled at once")
+	fs.IntVar(&c.srcIPs, "src-ips", 1, "spread connections over this many source addresses, 127.0.0.1 upwards (IPv4 loopback brokers only)")
 }
 
 // parse parses args and checks the shared flags.
@@ -98,6 +118,9 @@ func (c *common) parse(fs *flag.FlagSet, args []string) error {
 	}
 	if c.concurrency < 1 {
 		return fmt.Errorf("-concurrency must be at least 1")
+	}
+	if err := srcs.set(c.srcIPs, c.addr); err != nil {
+		return err
 	}
 	if _, err := raiseNoFile(); err != nil {
 		return fmt.Errorf("raising RLIMIT_NOFILE: %w", err)

@@ -136,11 +136,17 @@ func runPubsub(args []string) error {
 func runTrafficMode(f *trafficFlags, t *traffic, res *result) error {
 	ctx, cancel := f.context()
 	defer cancel()
-	out := f.human()
 	r, err := runTraffic(ctx, t)
 	if err != nil {
 		return err
 	}
+	reportTraffic(f, t, res, r)
+	return res.emit(&f.common)
+}
+
+// reportTraffic puts the figures of r into res and prints them.
+func reportTraffic(f *trafficFlags, t *traffic, res *result, r *trafficResult) {
+	out := f.human()
 	p50, p99, maxLat := latencySummary(r.latencies)
 	fig := res.Figures
 	fig["setup_s"] = r.setup.Seconds()
@@ -178,7 +184,6 @@ func runTrafficMode(f *trafficFlags, t *traffic, res *result) error {
 		printf(out, "%s: TIMED OUT after %v", name, f.timeout)
 	}
 	writeErrors(out, name, r.errs)
-	return res.emit(&f.common)
 }
 
 func writeErrors(w io.Writer, name string, errs []string) {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+)
+
+// runCompare prints the issue 5 scorecard: each target with both brokers'
+// medians, the ratio, and whether Loom met it; then the full table of
+// figures (as report prints it).
+func runCompare(args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	a := fs.String("a", "loom", "label of the broker the targets are for")
+	b := fs.String("b", "mosquitto", "label of the broker it is measured against")
+	title := fs.String("title", "Loom and Mosquitto", "heading")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rs, err := readResultFiles(fs.Args())
+	if err != nil {
+		return err
+	}
+	if err := writeTargets(os.Stdout, *title, *a, *b, rs); err != nil {
+		return err
+	}
+	fmt.Println()
+	return writeTable(os.Stdout, "All figures", *a, *b, rs)
+}
+
+// readResultFiles reads the JSON lines of every file, or of stdin if none.
+func readResultFiles(names []string) ([]result, error) {
+	if len(names) == 0 {
+		return readResults(os.Stdin)
+	}
+	var all []result
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := readResults(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		all = append(all, rs...)
+	}
+	return all, nil
+}
+
+func writeTargets(w io.Writer, title, a, b string, rs []result) error {
+	rows := evalTargets(rs, a, b)
+	met, total := 0, 0
+	for _, r := range rows {
+		if r.Met >= 0 {
+			total++
+			met += r.Met
+		}
+	}
+	fmt.Fprintf(w, "## %s\n\n", title)
+	fmt.Fprintf(w, "Targets of issue 5, on the medians of the runs below: %d of %d met by %s in this run. ", met, total, a)
+	fmt.Fprintf(w, "\"%s/%s\" is the ratio of the two medians; a target written \"× %s\" applies to it, ", a, b, b)
+	fmt.Fprintf(w, "any other to %s's own figure.\n\n", a)
+	fmt.Fprintf(w, "| target | figure | %s | %s | %s/%s | target | %s |\n", a, b, a, b, a)
+	fmt.Fprintf(w, "|---|---|--:|--:|--:|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Figure,
+			number(r.A), number(r.B), ratioCell(r.shownRatio()), r.Want, r.metText())
+	}
+	return nil
+}
+
+func ratioCell(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+// shownRatio is the ratio column: only for targets measured against the
+// other broker, where a ratio of two brokers' own ratios would mislead.
+func (r targetRow) shownRatio() float64 {
+	if !r.VsB {
+		return math.NaN()
+	}
+	return r.Ratio
+}

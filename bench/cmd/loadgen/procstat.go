@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// procStats is what the tool can see of a broker from outside: resident
+// memory, open descriptors and threads. Goroutines are not visible from
+// outside a Go process; threads are the nearest proxy.
+type procStats struct {
+	rss     int64 // bytes, VmRSS
+	fds     int64 // entries of /proc/PID/fd
+	threads int64 // Threads line of /proc/PID/status
+}
+
+func readProcStats(pid int) (procStats, error) {
+	var s procStats
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if v, ok := vmRSSLine(line); ok {
+			s.rss = v
+		} else if v, ok := statusNumber(line, "Threads:"); ok {
+			s.threads = v
+		}
+	}
+	n, err := countFDs(pid)
+	if err != nil {
+		return s, err
+	}
+	s.fds = n
+	return s, nil
+}
+
+// statusNumber parses a "Name:\t123" line of /proc/PID/status.
+func statusNumber(line []byte, prefix string) (int64, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(prefix))
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(bytes.TrimSpace(rest)), 10, 64)
+	return v, err == nil
+}
+
+// countFDs counts the open descriptors of pid. Reading another user's
+// /proc/PID/fd needs the right to trace it (root here).
+func countFDs(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	for {
+		names, err := f.Readdirnames(1024)
+		n += int64(len(names))
+		if err != nil || len(names) == 0 {
+			break
+		}
+	}
+	return n, nil
+}
+
+// alive reports whether process pid still exists (signal 0 checks without
+// sending anything).
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+// peakSampler reads a process's stats every interval until stopped and keeps
+// the highest RSS and descriptor count seen.
+type peakSampler struct {
+	mu      sync.Mutex
+	rss     int64
+	fds     int64
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// samplePeaks starts sampling pid; with pid 0 it samples nothing.
+func samplePeaks(pid int, every time.Duration) *peakSampler {
+	p := &peakSampler{stop: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(p.stopped)
+		if pid == 0 {
+			return
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if s, err := readProcStats(pid); err == nil {
+				p.mu.Lock()
+				p.rss, p.fds = max(p.rss, s.rss), max(p.fds, s.fds)
+				p.mu.Unlock()
+			}
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// done stops the sampler and returns the peaks.
+func (p *peakSampler) done() (rss, fds int64) {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.stopped
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rss, p.fds
+}

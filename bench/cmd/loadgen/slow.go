@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/loom-mqtt/loom/proto"
+)
+
+// sysDroppedTopic is where both Loom and Mosquitto publish the count of
+// messages they dropped (session/sys.go; Mosquitto's $SYS tree).
+const sysDroppedTopic = "$SYS/broker/publish/messages/dropped"
+
+// runSlow is pubsub's shape with, optionally, one more subscriber that
+// receives every topic of the run and never reads its socket. Run it with
+// and without -slow: the healthy clients' throughput should hardly differ,
+// the broker's memory should stay bounded, and its drops should show in
+// $SYS.
+func runSlow(args []string) error {
+	fs := flag.NewFlagSet("slow", flag.ContinueOnError)
+	var f trafficFlags
+	f.register(fs, 5000)
+	clients := fs.Int("clients", 100, "healthy clients, each a publisher and a subscriber of its own topic")
+	slow := fs.Bool("slow", true, "add the subscriber that never reads")
+	rcvBuf := fs.Int("slow-rcvbuf", 4096, "socket receive buffer of the slow subscriber (the kernel doubles it)")
+	pid := fs.Int("pid", 0, "broker process id, for its RSS (0: skip memory figures)")
+	sysWait := fs.Duration("sys-wait", 11*time.Second, "after the traffic, wait up to this long for a fresh "+sysDroppedTopic)
+	settle := fs.Duration("settle", 2*time.Second, "wait after the slow subscriber leaves before the last RSS reading")
+	if err := f.parse(fs, args); err != nil {
+		return err
+	}
+	if *clients < 1 {
+		return fmt.Errorf("-clients must be at least 1")
+	}
+	if f.timeout < *sysWait+30*time.Second {
+		f.timeout = *sysWait + 30*time.Second
+	}
+	ctx, cancel := f.context()
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	out := f.human()
+	id := runID()
+	t := f.traffic("lg" + id)
+	t.subTopics = make([]string, *clients)
+	for i := range t.subTopics {
+		t.subTopics[i] = fmt.Sprintf("bench/%s/c%d", id, i)
+	}
+	t.pubTopics = t.subTopics
+	with := "without"
+	if *slow {
+		with = "with"
+	}
+	res := newResult("slow", &f.common,
+		fmt.Sprintf("slow v%d qos%d clients=%d n=%d %s slow consumer", f.version, f.qos, *clients, f.n, with),
+		f.params(map[string]any{"clients": *clients, "slow": *slow}))
+	fig := res.Figures
+
+	mon, err := watchSys(ctx, f.addr, f.protoVersion(), "lg"+id+"-sys", deadline)
+	if err != nil {
+		return fmt.Errorf("$SYS watcher: %w", err)
+	}
+	defer mon.close()
+	var sc *mqttConn
+	if *slow {
+		sc, err = dialOpts{bufSize: 4096, rcvBuf: *rcvBuf}.dial(ctx, f.addr, f.protoVersion(), "lg"+id+"-slow", 300, cleanSession, deadline)
+		if err != nil {
+			return fmt.Errorf("slow subscriber: %w", err)
+		}
+		defer sc.nc.Close()
+		if err := sc.subscribe("bench/"+id+"/#", byte(f.qos), deadline); err != nil {
+			return fmt.Errorf("slow subscriber: %w", err)
+		}
+	}
+	if *pid != 0 {
+		if v, err := readRSS(*pid); err == nil {
+			fig["rss_before_bytes"] = float64(v)
+		}
+	}
+	dropped0, _ := mon.value(sysDroppedTopic)
+
+	peaks := samplePeaks(*pid, 100*time.Millisecond)
+	r, err := runTraffic(ctx, t)
+	rssPeak, _ := peaks.done()
+	if err != nil {
+		return err
+	}
+	trafficEnd := time.Now()
+	reportTraffic(&f, t, res, r)
+	if *pid != 0 {
+		fig["rss_peak_bytes"] = float64(rssPeak)
+		if v, err := readRSS(*pid); err == nil {
+			fig["rss_during_bytes"] = float64(v) // traffic over, the slow subscriber still there
+		}
+	}
+	if *slow && *sysWait > 0 {
+		mon.waitFresh(ctx, sysDroppedTopic, trafficEnd, *sysWait)
+	}
+	if v, ok := mon.value(sysDroppedTopic); ok {
+		fig["sys_dropped"] = v - dropped0
+		fig["sys_dropped_total"] = v
+	}
+	if sc != nil {
+		sc.nc.Close()
+		sc = nil
+	}
+	if *pid != 0 {
+		time.Sleep(*settle)
+		if v, err := readRSS(*pid); err == nil {
+			fig["rss_after_bytes"] = float64(v)
+		}
+	}
+	if *pid != 0 {
+		printf(out, "slow %s: broker RSS %s before, %s peak, %s with the traffic over, %s after the slow subscriber left",
+			f.label, mib(fig["rss_before_bytes"]), mib(fig["rss_peak_bytes"]), mib(fig["rss_during_bytes"]), mib(fig["rss_after_bytes"]))
+	}
+	if v, ok := fig["sys_dropped"]; ok {
+		printf(out, "slow %s: %s rose by %.0f during the run (now %.0f)", f.label, sysDroppedTopic, v, fig["sys_dropped_total"])
+	} else {
+		printf(out, "slow %s: no %s seen", f.label, sysDroppedTopic)
+	}
+	return res.emit(&f.common)
+}
+
+// sysWatch holds the latest value of every numeric $SYS topic a broker
+// published to one subscriber of $SYS/#.
+type sysWatch struct {
+	c    *mqttConn
+	mu   sync.Mutex
+	vals map[string]float64
+	at   map[string]time.Time
+	done chan struct{}
+}
+
+func watchSys(ctx context.Context, addr string, v proto.Version, clientID string, deadline time.Time) (*sysWatch, error) {
+	c, err := dialMQTT(ctx, addr, v, clientID, 300, cleanSession, deadline)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.subscribe("$SYS/#", 0, deadline); err != nil {
+		c.nc.Close()
+		return nil, err
+	}
+	w := &sysWatch{c: c, vals: map[string]float64{}, at: map[string]time.Time{}, done: make(chan struct{})}
+	go w.read()
+	// Retained values arrive right after the SUBACK; give them a moment so
+	// the starting value of a counter is known.
+	time.Sleep(200 * time.Millisecond)
+	return w, nil
+}
+
+func (w *sysWatch) read() {
+	defer close(w.done)
+	for {
+		h, body, err := w.c.readPacket()
+		if err != nil {
+			return
+		}
+		if h.Type != proto.PUBLISH {
+			continue
+		}
+		var p proto.Publish
+		if p.Decode(h, body, w.c.v) != nil {
+			return
+		}
+		v, err := strconv.ParseFloat(string(p.Payload), 64)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		w.vals[string(p.Topic)] = v
+		w.at[string(p.Topic)] = time.Now()
+		w.mu.Unlock()
+	}
+}
+
+func (w *sysWatch) value(topic string) (float64, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v, ok := w.vals[topic]
+	return v, ok
+}
+
+// waitFresh waits, up to max, for topic to be published after since.
+func (w *sysWatch) waitFresh(ctx context.Context, topic string, since time.Time, max time.Duration) {
+	end := time.Now().Add(max)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		w.mu.Lock()
+		at := w.at[topic]
+		w.mu.Unlock()
+		if at.After(since) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (w *sysWatch) close() {
+	w.c.disconnect(time.Second)
+	<-w.done
+}

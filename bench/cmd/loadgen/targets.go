@@ -1,0 +1,251 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// A target is one promise of issue 5, checked against the medians of a set
+// of runs. Most compare Loom with Mosquitto (the ratio a/b); some hold for
+// Loom on its own (a ratio of two of its own figures, a count, pass/fail).
+type target struct {
+	name   string // what is promised, for the table's first column
+	figure string // what the values are
+	want   string // the promise, as printed
+	// value is the median figure of one broker's runs; NaN when absent.
+	value func(rs []result, label string) float64
+	// vsB: the threshold applies to value(a)/value(b); otherwise to value(a).
+	vsB bool
+	// op: '>' for at least x, '<' for at most x, 0 for a figure only
+	// reported beside the other broker's.
+	op byte
+	x  float64
+}
+
+// targetRow is a target evaluated.
+type targetRow struct {
+	Name, Figure, Want string
+	A, B               float64 // NaN when absent
+	Ratio              float64 // A/B; NaN when either is absent or B is 0
+	VsB                bool
+	Line               float64 // the threshold on the ratio (NaN: none)
+	Met                int     // 1 met, 0 not met, -1 no threshold or no data
+}
+
+func (r targetRow) metText() string {
+	switch r.Met {
+	case 1:
+		return "met"
+	case 0:
+		return "not met"
+	}
+	if r.Want == "" || math.IsNaN(r.A) {
+		return "–"
+	}
+	return "reported"
+}
+
+// evalTargets evaluates every target of issue 5 that the runs cover; a is
+// Loom's label and b Mosquitto's.
+func evalTargets(rs []result, a, b string) []targetRow {
+	var rows []targetRow
+	for _, t := range issueTargets(rs) {
+		r := targetRow{Name: t.name, Figure: t.figure, Want: t.want, A: t.value(rs, a), B: t.value(rs, b),
+			Ratio: math.NaN(), Line: math.NaN(), VsB: t.vsB, Met: -1}
+		if math.IsNaN(r.A) && math.IsNaN(r.B) {
+			continue
+		}
+		if !math.IsNaN(r.A) && !math.IsNaN(r.B) && r.B != 0 {
+			r.Ratio = r.A / r.B
+		}
+		v := r.A
+		if t.vsB {
+			v = r.Ratio
+			if t.op != 0 {
+				r.Line = t.x
+			}
+		}
+		if t.op != 0 && !math.IsNaN(v) {
+			r.Met = int(b2f((t.op == '>' && v >= t.x) || (t.op == '<' && v <= t.x)))
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// sel picks the runs of one scenario.
+type sel func(r *result) bool
+
+// param reads a numeric or boolean parameter of a run (JSON numbers arrive
+// as float64).
+func param(r *result, k string) (float64, bool) {
+	switch v := r.Params[k].(type) {
+	case float64:
+		return v, true
+	case int:
+		return float64(v), true
+	case bool:
+		return b2f(v), true
+	}
+	return 0, false
+}
+
+// is selects the runs of mode whose parameters have the given values.
+func is(mode string, kv ...any) sel {
+	return func(r *result) bool {
+		if r.Mode != mode {
+			return false
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v, ok := param(r, kv[i].(string))
+			if !ok || v != toFloat(kv[i+1]) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case int:
+		return float64(x)
+	case float64:
+		return x
+	case bool:
+		return b2f(x)
+	}
+	return math.NaN()
+}
+
+// med is the median of figure fig over label's runs that s selects.
+func med(s sel, fig string) func([]result, string) float64 {
+	return func(rs []result, label string) float64 {
+		var xs []float64
+		for i := range rs {
+			if rs[i].Label == label && s(&rs[i]) {
+				if v, ok := rs[i].Figures[fig]; ok {
+					xs = append(xs, v)
+				}
+			}
+		}
+		return median(xs)
+	}
+}
+
+// quot divides two medians of the same broker.
+func quot(num, den func([]result, string) float64) func([]result, string) float64 {
+	return func(rs []result, label string) float64 {
+		d := den(rs, label)
+		if d == 0 {
+			return math.NaN()
+		}
+		return num(rs, label) / d
+	}
+}
+
+func diff(x, y func([]result, string) float64) func([]result, string) float64 {
+	return func(rs []result, label string) float64 { return x(rs, label) - y(rs, label) }
+}
+
+// idleSizes returns the smallest and the largest -n of the idle runs of
+// protocol version v.
+func idleSizes(rs []result, v int) (lo, hi float64, ok bool) {
+	var ns []float64
+	for i := range rs {
+		if is("idle", "version", v)(&rs[i]) {
+			if n, ok := param(&rs[i], "n"); ok {
+				ns = append(ns, n)
+			}
+		}
+	}
+	if len(ns) == 0 {
+		return 0, 0, false
+	}
+	return slices.Min(ns), slices.Max(ns), true
+}
+
+// pacedLatency selects the paced pubsub runs (the latency scenario).
+func pacedLatency(r *result) bool {
+	rate, _ := param(r, "rate")
+	q, _ := param(r, "qos")
+	return r.Mode == "pubsub" && rate > 0 && q == 0
+}
+
+// slowOutboundLimit is Loom's default per-connection outbound limit
+// (session.Options.OutboundLimit), past which QoS 0 deliveries are dropped.
+const slowOutboundLimit = 4 << 20
+
+func issueTargets(rs []result) []target {
+	var ts []target
+	for _, v := range []int{4, 5} {
+		lo, hi, ok := idleSizes(rs, v)
+		if !ok {
+			continue
+		}
+		pv := map[int]string{4: "3.1.1", 5: "5.0"}[v]
+		big := is("idle", "version", v, "n", hi)
+		small := is("idle", "version", v, "n", lo)
+		ts = append(ts,
+			target{name: "Idle memory, MQTT " + pv, figure: fmt.Sprintf("RSS per idle connection at %.0f (B)", hi),
+				want: "≤ 1× Mosquitto", value: med(big, "rss_per_conn_bytes"), vsB: true, op: '<', x: 1},
+			target{name: "Idle memory flat, MQTT " + pv, figure: fmt.Sprintf("per-connection RSS at %.0f / at %.0f", hi, lo),
+				want: "≤ 1", value: quot(med(big, "rss_per_conn_bytes"), med(small, "rss_per_conn_bytes")), op: '<', x: 1},
+			target{name: "Idle memory given back, MQTT " + pv, figure: fmt.Sprintf("RSS after all %.0f left / empty broker's", hi),
+				want: "≤ 1.10", value: med(big, "rss_after_ratio"), op: '<', x: 1.10},
+			target{name: "Connect rate, MQTT " + pv, figure: fmt.Sprintf("connections/s, %.0f clients", hi),
+				want: "> 1× Mosquitto", value: med(big, "connect_per_s"), vsB: true, op: '>', x: 1},
+		)
+	}
+	ts = append(ts, target{name: "Fan-out", figure: "delivered msg/s", want: "≥ 3× Mosquitto",
+		value: med(is("fanout", "qos", 0), "recv_per_s"), vsB: true, op: '>', x: 3})
+	for _, c := range []int{2, 10, 100} {
+		s := is("pubsub", "qos", 0, "clients", c, "rate", 0)
+		name := fmt.Sprintf("Pubsub QoS 0, C=%d", c)
+		ts = append(ts,
+			target{name: name, figure: "received msg/s", want: "≥ 1.5× Mosquitto",
+				value: med(s, "recv_per_s"), vsB: true, op: '>', x: 1.5},
+			target{name: name, figure: "delivery ratio", want: "1 (all delivered)",
+				value: med(s, "delivery_ratio"), op: '>', x: 1})
+	}
+	for _, q := range []int{1, 2} {
+		s := is("pubsub", "qos", q, "clients", 10, "rate", 0)
+		name := fmt.Sprintf("Pubsub QoS %d, C=10", q)
+		ts = append(ts,
+			target{name: name, figure: "published msg/s (acknowledged)", want: "≥ 1× Mosquitto",
+				value: med(s, "pub_per_s"), vsB: true, op: '>', x: 1},
+			target{name: name, figure: "received msg/s", want: "≥ 1× Mosquitto",
+				value: med(s, "recv_per_s"), vsB: true, op: '>', x: 1},
+			target{name: name, figure: "delivery ratio", want: "1 (all delivered)",
+				value: med(s, "delivery_ratio"), op: '>', x: 1})
+	}
+	ts = append(ts,
+		target{name: "Latency at 50% of Loom's peak", figure: "p50 publish-to-delivery (ms)", want: "beside Mosquitto's",
+			value: med(pacedLatency, "lat_p50_ms"), vsB: true},
+		target{name: "Latency at 50% of Loom's peak", figure: "p99 publish-to-delivery (ms)", want: "beside Mosquitto's",
+			value: med(pacedLatency, "lat_p99_ms"), vsB: true})
+	with, without := is("slow", "slow", true), is("slow", "slow", false)
+	ts = append(ts,
+		target{name: "Slow consumer", figure: "healthy received msg/s, with it / without",
+			want: "≥ 0.9", value: quot(med(with, "recv_per_s"), med(without, "recv_per_s")), op: '>', x: 0.9},
+		target{name: "Slow consumer", figure: "peak RSS with it − without (MiB)",
+			want: fmt.Sprintf("≤ %d MiB (Loom's per-client outbound limit)", slowOutboundLimit>>20),
+			value: func(rs []result, l string) float64 {
+				return diff(med(with, "rss_peak_bytes"), med(without, "rss_peak_bytes"))(rs, l) / (1 << 20)
+			}, op: '<', x: slowOutboundLimit >> 20},
+		target{name: "Slow consumer", figure: "drops counted in $SYS (" + sysDroppedTopic + ")",
+			want: "> 0", value: med(with, "sys_dropped"), op: '>', x: 1},
+		target{name: "Connection storm", figure: "broker descriptors after − before",
+			want: "≤ 0 (none leaked)", value: med(is("storm"), "fds_leaked"), op: '<', x: 0},
+		target{name: "Connection storm", figure: "RSS after / before",
+			want: "≤ 1.10", value: med(is("storm"), "rss_after_ratio"), op: '<', x: 1.10},
+		target{name: "Connection storm", figure: "threads after − before", want: "reported",
+			value: med(is("storm"), "threads_added")},
+		target{name: "Connection storm", figure: "a new client connects afterwards (1 = yes)",
+			want: "1", value: med(is("storm"), "probe_ok"), op: '>', x: 1},
+		target{name: "Descriptor exhaustion", figure: "excess refused, broker up, reconnects (1 = pass)",
+			want: "1", value: med(is("exhaust"), "pass"), op: '>', x: 1},
+	)
+	return ts
+}

@@ -16,11 +16,11 @@ func TestConnectPacketSessions(t *testing.T) {
 		wantClean  bool
 		wantExpiry bool // v5 Session Expiry Interval present (and 3600)
 	}{
-		// 3.1.1 [MQTT-3.1.2-6], 5.0 [MQTT-3.1.2-4]: a clean start discards
+		// 3.1.1 [MQTT-3.1.2-6 v3.1.1], 5.0 [MQTT-3.1.2-4]: a clean start discards
 		// any stored session.
 		{"3.1.1 clean", proto.V311, cleanSession, true, false},
 		{"5 clean", proto.V5, cleanSession, true, false},
-		// 3.1.1 [MQTT-3.1.2-4]: clean session 0 keeps the session after the
+		// 3.1.1 [MQTT-3.1.2-4 v3.1.1]: clean session 0 keeps the session after the
 		// connection ends.
 		{"3.1.1 persistent", proto.V311, persistentSession, false, false},
 		// 5.0 [MQTT-3.1.2-23]: only an expiry above zero keeps it.

@@ -131,7 +131,7 @@ func TestRestartKeepsQueuedMessages(t *testing.T) {
 // of QoS 1 and 2 flows in both directions, for v5 and 3.1.1 clients driven
 // by hand (no library lets a test re-send a PUBLISH after the server comes
 // back): the publisher's re-sent QoS 2 PUBLISH is acknowledged but not
-// delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-10 v3.1.1], its PUBREL
+// delivered again [MQTT-4.3.3-10] [MQTT-4.3.3-2 v3.1.1], its PUBREL
 // completes; the subscriber gets the PUBREL of the QoS 2 message it had
 // PUBREC'd and its unacknowledged QoS 1 message again with DUP and the same
 // packet id [MQTT-4.4.0-1] [MQTT-4.4.0-1 v3.1.1] [MQTT-3.3.1-1].

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/loom-mqtt/loom/session"
 )
 
@@ -26,16 +24,11 @@ const (
 	countersFormat1 = 1
 )
 
-func willKey(clientID string) []byte {
-	return appendLP(append(make([]byte, 0, len(prefixWill)+binary.MaxVarintLen64+len(clientID)), prefixWill...), clientID)
-}
+func willKey(clientID string) []byte { return clientKey(prefixWill, clientID, 0) }
 
 // parseWillKey returns the client id of a w/ key.
 func parseWillKey(k []byte) (string, error) {
-	cid, rest, err := parseLP(k[len(prefixWill):])
-	if err == nil && len(rest) != 0 {
-		err = fmt.Errorf("%d bytes after the client id", len(rest))
-	}
+	cid, _, err := parseClientKey(k, prefixWill, 0)
 	return cid, err
 }
 
@@ -54,11 +47,6 @@ func (s *Store) DeleteWill(clientID string) {
 // PutCounters replaces the stored counters.
 func (s *Store) PutCounters(c session.Counters) {
 	s.send(op{kind: opSet, key: []byte(countersKey), val: encodeCounters(c)})
-}
-
-// deleteSessionExtra adds to a session's deletion the will stored under it.
-func deleteSessionExtra(b *pebble.Batch, clientID string) error {
-	return b.Delete(willKey(clientID), nil)
 }
 
 // loadExtra visits the wills and the counters. Load calls it first, before

@@ -25,15 +25,17 @@ func appendLP(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-func sessionKey(clientID string) []byte {
-	return appendLP(append(make([]byte, 0, len(prefixSession)+binary.MaxVarintLen64+len(clientID)), prefixSession...), clientID)
+// clientKey is prefix + lp(clientID), with room for tail more bytes: the
+// key, or the start of the range, of one client's records of a kind.
+func clientKey(prefix, clientID string, tail int) []byte {
+	return appendLP(append(make([]byte, 0, len(prefix)+binary.MaxVarintLen64+len(clientID)+tail), prefix...), clientID)
 }
+
+func sessionKey(clientID string) []byte { return clientKey(prefixSession, clientID, 0) }
 
 // subPrefix is the start of the range holding all of clientID's
 // subscriptions.
-func subPrefix(clientID string) []byte {
-	return appendLP(append(make([]byte, 0, len(prefixSub)+binary.MaxVarintLen64+len(clientID)), prefixSub...), clientID)
-}
+func subPrefix(clientID string) []byte { return clientKey(prefixSub, clientID, 0) }
 
 func subKey(clientID, filter string) []byte {
 	return append(subPrefix(clientID), filter...)
@@ -41,9 +43,7 @@ func subKey(clientID, filter string) []byte {
 
 // pendingPrefix is the start of the range holding all of clientID's pending
 // messages.
-func pendingPrefix(clientID string) []byte {
-	return appendLP(append(make([]byte, 0, len(prefixPending)+binary.MaxVarintLen64+len(clientID)+seqLen), prefixPending...), clientID)
-}
+func pendingPrefix(clientID string) []byte { return clientKey(prefixPending, clientID, seqLen) }
 
 func pendingKey(clientID string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(pendingPrefix(clientID), seq)
@@ -51,9 +51,7 @@ func pendingKey(clientID string, seq uint64) []byte {
 
 // inboundPrefix is the start of the range holding clientID's inbound QoS 2
 // packet ids.
-func inboundPrefix(clientID string) []byte {
-	return appendLP(append(make([]byte, 0, len(prefixInbound)+binary.MaxVarintLen64+len(clientID)+2), prefixInbound...), clientID)
-}
+func inboundPrefix(clientID string) []byte { return clientKey(prefixInbound, clientID, 2) }
 
 func inboundKey(clientID string, pid uint16) []byte {
 	return binary.BigEndian.AppendUint16(inboundPrefix(clientID), pid)
@@ -86,12 +84,19 @@ func parseLP(b []byte) (s string, rest []byte, err error) {
 	return string(b[w : w+int(n)]), b[w+int(n):], nil
 }
 
+// parseClientKey returns the client id of a clientKey of prefix and the
+// tail after it, which must be tail bytes long.
+func parseClientKey(k []byte, prefix string, tail int) (string, []byte, error) {
+	cid, rest, err := parseLP(k[len(prefix):])
+	if err == nil && len(rest) != tail {
+		err = fmt.Errorf("%d bytes after the client id, want %d", len(rest), tail)
+	}
+	return cid, rest, err
+}
+
 // parseSessionKey returns the client id of an s/ key.
 func parseSessionKey(k []byte) (string, error) {
-	cid, rest, err := parseLP(k[len(prefixSession):])
-	if err == nil && len(rest) != 0 {
-		err = fmt.Errorf("%d bytes after the client id", len(rest))
-	}
+	cid, _, err := parseClientKey(k, prefixSession, 0)
 	return cid, err
 }
 
@@ -109,24 +114,18 @@ func parseSubKey(k []byte) (clientID, filter string, err error) {
 
 // parsePendingKey returns the client id and sequence number of a q/ key.
 func parsePendingKey(k []byte) (clientID string, seq uint64, err error) {
-	cid, rest, err := parseLP(k[len(prefixPending):])
+	cid, rest, err := parseClientKey(k, prefixPending, seqLen)
 	if err != nil {
 		return "", 0, err
-	}
-	if len(rest) != seqLen {
-		return "", 0, fmt.Errorf("sequence number of %d bytes, want %d", len(rest), seqLen)
 	}
 	return cid, binary.BigEndian.Uint64(rest), nil
 }
 
 // parseInboundKey returns the client id and packet id of an i/ key.
 func parseInboundKey(k []byte) (clientID string, pid uint16, err error) {
-	cid, rest, err := parseLP(k[len(prefixInbound):])
+	cid, rest, err := parseClientKey(k, prefixInbound, 2)
 	if err != nil {
 		return "", 0, err
-	}
-	if len(rest) != 2 {
-		return "", 0, fmt.Errorf("packet id of %d bytes, want 2", len(rest))
 	}
 	return cid, binary.BigEndian.Uint16(rest), nil
 }

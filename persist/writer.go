@@ -108,13 +108,13 @@ func (w *writer) add(o op) {
 		// whose id this one starts with keeps its records.
 		cid := string(o.val)
 		err = w.b.Delete(o.key, nil)
+		if err == nil {
+			err = w.b.Delete(willKey(cid), nil)
+		}
 		for _, p := range [][]byte{subPrefix(cid), pendingPrefix(cid), inboundPrefix(cid)} {
 			if err == nil {
 				err = w.b.DeleteRange(p, prefixEnd(p), nil)
 			}
-		}
-		if err == nil {
-			err = deleteSessionExtra(w.b, cid) // its will (extra.go)
 		}
 	case opGroup:
 		for _, x := range o.group {

@@ -169,11 +169,7 @@ func (b *Broker) sink(ds []router.Delivery) {
 			b.Stats.Dropped.Add(1) // a reader that stopped: see Client.shed
 			continue
 		}
-		var l *Loop
-		if c != nil {
-			l = c.loop
-		}
-		if l == nil {
+		if c == nil {
 			if held != nil {
 				held.unlockInbox()
 				held = nil
@@ -181,7 +177,7 @@ func (b *Broker) sink(ds []router.Delivery) {
 			s.deliverOffline(ds[i], seq)
 			continue
 		}
-		if l != held {
+		if l := c.loop; l != held {
 			if held != nil {
 				held.unlockInbox()
 			}

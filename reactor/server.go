@@ -47,7 +47,7 @@ type Server struct {
 	done   chan error
 	addrs  []net.Addr
 
-	loops    sync.Map // gnet.EventLoop → *session.Loop
+	loops    sync.Map // gnet.EventLoop → *loopState
 	conns    atomic.Int64
 	Rejected atomic.Int64 // connections closed at once for the descriptor budget
 	stopping atomic.Bool
@@ -198,18 +198,21 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
-func (h *handler) loopOf(el gnet.EventLoop) *session.Loop {
+// loopOf is the reactor's state for el, made when el opens its first
+// connection (on el's goroutine, so never twice for one loop).
+func (h *handler) loopOf(el gnet.EventLoop) *loopState {
 	if l, ok := h.srv.loops.Load(el); ok {
-		return l.(*session.Loop)
+		return l.(*loopState)
 	}
-	l := h.srv.broker.NewLoop(func(f func()) {
+	l := &loopState{el: el, poller: pollerFD(el)}
+	l.sl = h.srv.broker.NewLoop(func(f func()) {
 		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			f()
 			return nil
 		}))
 	})
-	actual, _ := h.srv.loops.LoadOrStore(el, l)
-	return actual.(*session.Loop)
+	h.srv.loops.Store(el, l)
+	return l
 }
 
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
@@ -218,13 +221,16 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		h.srv.Rejected.Add(1)
 		return nil, gnet.Close
 	}
-	c.SetContext(h.loopOf(c.EventLoop()).NewClient(c))
+	c.SetContext(h.loopOf(c.EventLoop()).sl.NewClient(c))
 	return nil, gnet.None
 }
 
 func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
 	h.srv.conns.Add(-1)
 	if cl, ok := c.Context().(*session.Client); ok {
+		if cl.ReadPaused() {
+			h.unpause(h.loopOf(c.EventLoop()), c, cl) // its descriptor may be reused
+		}
 		cl.Closed()
 	}
 	return gnet.None

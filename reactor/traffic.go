@@ -17,6 +17,15 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	cl.Loop().Refresh()
+	if cl.ReadPaused() {
+		ls := h.loopOf(c.EventLoop())
+		if !h.srv.broker.Relieved() && h.pause(ls, c, cl) {
+			// Read again because gnet changed the write interest: the
+			// bytes stay in the buffer until the backlog falls.
+			return gnet.None
+		}
+		h.unpause(ls, c, cl)
+	}
 	action := gnet.None
 	consumed := 0
 	for {
@@ -41,6 +50,9 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		if n < total {
 			break
+		}
+		if fh.Type == proto.PUBLISH && h.srv.broker.Congested() && h.pause(h.loopOf(c.EventLoop()), c, cl) {
+			break // the rest waits in the buffer: see pause.go
 		}
 		pkt, _ := c.Peek(total)
 		err = cl.Handle(fh, pkt[hl:])

@@ -34,24 +34,9 @@ func startServer(t *testing.T, opts session.Options) (*Server, string) {
 // readPacket reads one whole packet from r.
 func readPacket(t *testing.T, c net.Conn, r *bufio.Reader) proto.Packet {
 	t.Helper()
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
-	var head []byte
-	for {
-		b, err := r.ReadByte()
-		require.NoError(t, err)
-		head = append(head, b)
-		h, n, err := proto.ParseFixedHeader(head)
-		if err == proto.ErrIncomplete {
-			continue
-		}
-		require.NoError(t, err)
-		body := make([]byte, h.Remaining)
-		_, err = io.ReadFull(r, body)
-		require.NoError(t, err)
-		p, _, err := proto.Decode(append(head[:n:n], body...), proto.V311)
-		require.NoError(t, err)
-		return p
-	}
+	p, err := readPacketErr(c, r)
+	require.NoError(t, err)
+	return p
 }
 
 // TestFramingByteByByte sends packets one byte per write: each partial

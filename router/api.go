@@ -72,6 +72,10 @@ type Sink func(ds []Delivery)
 type Options struct {
 	Shards         int // default runtime.GOMAXPROCS(0)
 	MatchCacheSize int // entries per shard; 0 → 4096, <0 → disabled
+	// AfterBatch, when set, is called on a shard's goroutine after each
+	// batch of operations it took from its queue (deliveries flushed), so
+	// the caller can see Pending fall without polling.
+	AfterBatch func()
 }
 
 // Stats are counts over all shards.

@@ -36,6 +36,7 @@ func New(opts Options, sink Sink) *Router {
 	r.wg.Add(n)
 	for i := range r.shards {
 		r.shards[i] = newShard(sink, size)
+		r.shards[i].after = opts.AfterBatch
 		go r.shards[i].run(&r.wg)
 	}
 	return r
@@ -64,6 +65,17 @@ func (r *Router) owners(filter string, f func(*shard)) {
 		return
 	}
 	f(r.shards[shardOf(first, len(r.shards))])
+}
+
+// Pending is the number of operations queued in the shards and not yet
+// taken up: work the router has accepted but not routed. It reads one
+// counter per shard.
+func (r *Router) Pending() int64 {
+	var n int64
+	for _, s := range r.shards {
+		n += s.queued.Load()
+	}
+	return n
 }
 
 // Publish enqueues m for the shard of its topic. If m.Retain, the shard

@@ -390,3 +390,36 @@ func TestBarrierWaitsForSink(t *testing.T) {
 		t.Errorf("Barrier returned with %d deliveries sunk, want 1", n)
 	}
 }
+
+// Pending counts publishes the shards have not taken up yet, and
+// AfterBatch runs once a shard has handled what it took.
+func TestPendingAndAfterBatch(t *testing.T) {
+	block := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var batches sync.WaitGroup
+	batches.Add(1)
+	var once sync.Once
+	r := New(Options{Shards: 1, AfterBatch: func() { once.Do(batches.Done) }}, func(ds []Delivery) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-block
+	})
+	defer r.Close()
+	r.Subscribe(newClient("c"), "t", SubOptions{}, false)
+	r.Publish(msg("t", "first"))
+	<-entered // the shard holds the first publish, stuck in the sink
+	for range 5 {
+		r.Publish(msg("t", "more"))
+	}
+	if n := r.Pending(); n != 5 {
+		t.Fatalf("Pending %d while the shard is busy, want 5", n)
+	}
+	close(block)
+	batches.Wait()
+	r.Barrier()
+	if n := r.Pending(); n != 0 {
+		t.Fatalf("Pending %d after the shard caught up, want 0", n)
+	}
+}

@@ -2,6 +2,7 @@ package router
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,8 @@ type shard struct {
 	queue  []op
 	closed bool
 	wake   chan struct{} // 1-buffered: at most one pending wake
+	queued atomic.Int64  // len(queue), written under mu, read by Pending
+	after  func()        // Options.AfterBatch
 
 	sink      Sink
 	root      node
@@ -78,6 +81,7 @@ func (s *shard) enqueue(o op) bool {
 		return false
 	}
 	s.queue = append(s.queue, o)
+	s.queued.Store(int64(len(s.queue)))
 	first := len(s.queue) == 1
 	if o.kind == opStop {
 		s.closed = true
@@ -99,6 +103,7 @@ func (s *shard) run(done *sync.WaitGroup) {
 	for range s.wake {
 		s.mu.Lock()
 		batch, s.queue = s.queue, batch[:0]
+		s.queued.Store(0)
 		s.mu.Unlock()
 		stop := false
 		for i := range batch {
@@ -109,6 +114,9 @@ func (s *shard) run(done *sync.WaitGroup) {
 			}
 		}
 		s.flush()
+		if s.after != nil {
+			s.after()
+		}
 		if stop {
 			return
 		}

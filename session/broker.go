@@ -27,6 +27,9 @@ type Broker struct {
 	sys      *sysPublisher // nil when $SYS topics are disabled
 	saver    counterSaver  // stores Stats' totals (persist_sys.go)
 
+	inboxed atomic.Int64 // deliveries and tasks queued in the loops' inboxes (backlog.go)
+	relief  relief
+
 	Stats Stats
 }
 
@@ -43,6 +46,9 @@ type Stats struct {
 	Inflight      atomic.Int64 // outbound QoS 1/2 messages awaiting acknowledgement, all sessions
 	// MaxConnected is the high-water mark of Connected, raised at CONNECT.
 	MaxConnected atomic.Int64
+	// ReadPauses counts the times a publisher's reading was paused because
+	// the broker's backlog was over Options.IngestBacklog (backlog.go).
+	ReadPauses atomic.Int64
 }
 
 // NewBroker builds a broker and starts its router.
@@ -55,7 +61,9 @@ func NewBroker(opts Options) *Broker {
 	_, _ = rand.Read(r[:])
 	b.epoch = b.start.UnixNano()
 	b.idPrefix = "loom-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]) + "-"
-	b.router = router.New(b.opts.Router, b.sink)
+	ro := b.opts.Router
+	ro.AfterBatch = b.checkRelief
+	b.router = router.New(ro, b.sink)
 	if b.opts.SysInterval > 0 {
 		b.sys = newSysPublisher(b)
 		go b.sys.run(b.opts.SysInterval)
@@ -118,6 +126,7 @@ func (b *Broker) Tick() {
 	for _, l := range loops {
 		l.exec(l.advance)
 	}
+	b.checkRelief()
 }
 
 // SessionCount is the number of sessions held, connected or not.

@@ -62,7 +62,22 @@ const (
 	// being dropped; the router's sink drops them before they reach the
 	// loop (see shed).
 	flagShedding
+	// flagReadPaused: the reactor has stopped reading this connection
+	// while the broker's backlog drains (backlog.go).
+	flagReadPaused
 )
+
+// ReadPaused reports whether the reactor has paused reading c.
+func (c *Client) ReadPaused() bool { return c.flags.Load()&flagReadPaused != 0 }
+
+// SetReadPaused records whether the reactor has paused reading c.
+func (c *Client) SetReadPaused(on bool) {
+	if on {
+		c.flags.Or(flagReadPaused)
+	} else {
+		c.flags.And(^uint32(flagReadPaused))
+	}
+}
 
 // shed marks a client over its outbound limit: from here until its buffer
 // has drained to half the limit (checked each tick), QoS 0 messages for it

@@ -21,6 +21,7 @@ type Loop struct {
 
 	inMu      sync.Mutex
 	inbox     []item
+	added     int  // items appended since the last unlockInbox, for Broker.inboxed
 	scheduled bool // a drain is queued on the loop; at most one at a time
 	spare     []item
 
@@ -67,7 +68,10 @@ func (l *Loop) Index() int { return l.index }
 
 func (l *Loop) lockInbox() { l.inMu.Lock() }
 
-func (l *Loop) appendLocked(it item) { l.inbox = append(l.inbox, it) }
+func (l *Loop) appendLocked(it item) {
+	l.inbox = append(l.inbox, it)
+	l.added++
+}
 
 // unlockInbox releases the inbox and, if work is waiting and no drain is
 // queued yet, queues one. Wakes are per batch, not per message.
@@ -75,6 +79,10 @@ func (l *Loop) unlockInbox() {
 	wake := len(l.inbox) > 0 && !l.scheduled
 	if wake {
 		l.scheduled = true
+	}
+	if l.added > 0 {
+		l.broker.inboxed.Add(int64(l.added)) // once per batch
+		l.added = 0
 	}
 	l.inMu.Unlock()
 	if wake {
@@ -110,11 +118,14 @@ func (l *Loop) drain() {
 		}
 		*it = item{}
 	}
+	n := len(items)
 	if cap(items) > 1<<14 {
 		items = nil // a burst is over: do not keep its buffer
 	}
 	l.spare = items[:0]
 	l.Flush()
+	l.broker.inboxed.Add(-int64(n))
+	l.broker.checkRelief()
 }
 
 // markDirty records that c has bytes to write at the next Flush.

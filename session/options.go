@@ -35,6 +35,14 @@ type Options struct {
 	// deliveries to it are dropped and QoS 1/2 ones wait in the session's
 	// queue, so a slow reader cannot grow memory without bound. Default 4 MiB.
 	OutboundLimit int
+	// IngestBacklog is the routing work waiting in the broker — publishes
+	// queued for the router plus deliveries queued for the event loops —
+	// past which the reactor stops reading publishers until it falls to a
+	// quarter of this. Publishers then slow to the speed the broker
+	// delivers at, through TCP's own flow control, instead of the broker
+	// buffering a burst it cannot yet deliver. Default 4,096; negative
+	// turns the pause off.
+	IngestBacklog int
 	// MaxPacketSize is the largest packet accepted from a client (fixed
 	// header included). Default 1 MiB; advertised to v5 clients.
 	MaxPacketSize int
@@ -118,6 +126,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.OutboundLimit <= 0 {
 		d.OutboundLimit = 4 << 20
+	}
+	if d.IngestBacklog == 0 {
+		d.IngestBacklog = 4096
 	}
 	if d.MaxPacketSize <= 0 {
 		d.MaxPacketSize = 1 << 20

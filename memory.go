@@ -1,6 +1,7 @@
 package loom
 
 import (
+	"context"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -92,6 +93,11 @@ func (s *Server) watchMemory(stop <-chan struct{}) {
 		case <-t.C:
 			msgs := uint64(st.MessagesIn.Load() + st.MessagesOut.Load())
 			if w.sample(s.reactor.Connections(), uint64(st.Connections.Load()), msgs, heapBytes(heap)) {
+				// gnet's per-loop connection maps keep the size of the
+				// largest crowd; rebuilt first, their tables go too.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				s.reactor.CompactLoops(ctx)
+				cancel()
 				debug.FreeOSMemory()
 				w.floor = heapBytes(heap)
 			}

@@ -33,7 +33,7 @@ func RaiseFileLimit() (uint64, error) {
 			return 0, err
 		}
 	}
-	return rl.Cur, nil
+	return uint64(rl.Cur), nil // int64 on FreeBSD
 }
 
 // sockName reads the bound address of a duplicated listener descriptor and

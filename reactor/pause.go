@@ -17,7 +17,7 @@ import (
 //
 // gnet has no call to stop reading a connection, so the loop's poller is
 // asked directly (pause_linux.go): its descriptor is read from gnet's event
-// loop once, when the loop is first seen. gnet itself turns reading back on
+// loop once, when the loop is first seen (gnetinternal.go). gnet itself turns reading back on
 // whenever it changes a connection's write interest; a paused connection
 // read again that way is paused again at once, leaving at most one read
 // (gnet's 64 KiB buffer) in memory. Where the poller cannot be reached

@@ -9,7 +9,9 @@
 // the steady path because only the loop of the attached client and, for
 // offline sessions, the router's shards touch it. Deliveries reach a loop
 // through the loop's inbox (one wake per batch, not per message) and leave as
-// one write per client per drain.
+// one write per client per drain. The work queued for the router and in
+// the inboxes is counted; past Options.IngestBacklog the reactor stops
+// reading publishers until it drains (backlog.go).
 //
 // session does no I/O of its own: the reactor hands it whole packets and a
 // Conn to write to, and runs the loop callbacks it asks for. It must never

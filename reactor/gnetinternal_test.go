@@ -67,9 +67,7 @@ func TestGnetInternalsFound(t *testing.T) {
 func TestCompactLoopsKeepsOpenConnections(t *testing.T) {
 	s, addr := startServer(t, session.Options{})
 	sub, sr := dialV311(t, addr, "sub")
-	_, err := sub.Write((&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("k/#")}}}).Append(nil, proto.V311))
-	require.NoError(t, err)
-	require.IsType(t, &proto.Suback{}, readPacket(t, sub, sr))
+	subscribeV311(t, sub, sr, "k/#")
 	pub, _ := dialV311(t, addr, "pub")
 
 	crowd := make([]net.Conn, 300)

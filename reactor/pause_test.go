@@ -29,6 +29,14 @@ func dialV311(t *testing.T, addr, id string) (net.Conn, *bufio.Reader) {
 	return c, r
 }
 
+// subscribeV311 subscribes a raw 3.1.1 client to filter at QoS 0.
+func subscribeV311(t *testing.T, c net.Conn, r *bufio.Reader, filter string) {
+	t.Helper()
+	_, err := c.Write((&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte(filter)}}}).Append(nil, proto.V311))
+	require.NoError(t, err)
+	require.IsType(t, &proto.Suback{}, readPacket(t, c, r))
+}
+
 // A publisher that outruns the broker is paused while the routing backlog
 // is over Options.IngestBacklog and read again once it falls: every
 // message still arrives, in order [MQTT-4.6.0-6], and the pauses are
@@ -36,9 +44,7 @@ func dialV311(t *testing.T, addr, id string) (net.Conn, *bufio.Reader) {
 func TestPublisherPausedWhileBacklogged(t *testing.T) {
 	s, addr := startServer(t, session.Options{IngestBacklog: 32})
 	sub, sr := dialV311(t, addr, "sub")
-	_, err := sub.Write((&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("p/#")}}}).Append(nil, proto.V311))
-	require.NoError(t, err)
-	require.IsType(t, &proto.Suback{}, readPacket(t, sub, sr))
+	subscribeV311(t, sub, sr, "p/#")
 
 	const n = 20000
 	var wire []byte
@@ -68,9 +74,7 @@ func TestPublisherPausedWhileBacklogged(t *testing.T) {
 func TestPausedPublisherLeaves(t *testing.T) {
 	s, addr := startServer(t, session.Options{IngestBacklog: 32})
 	sub, sr := dialV311(t, addr, "sub")
-	_, err := sub.Write((&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("p/#")}}}).Append(nil, proto.V311))
-	require.NoError(t, err)
-	require.IsType(t, &proto.Suback{}, readPacket(t, sub, sr))
+	subscribeV311(t, sub, sr, "p/#")
 	var got atomic.Int64
 	go func() {
 		for {
@@ -92,10 +96,8 @@ func TestPausedPublisherLeaves(t *testing.T) {
 	}
 	// A new client on a reused descriptor is read normally.
 	c, r := dialV311(t, addr, "after")
-	_, err = c.Write((&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("q")}}}).Append(nil, proto.V311))
-	require.NoError(t, err)
-	require.IsType(t, &proto.Suback{}, readPacket(t, c, r))
-	_, err = c.Write((&proto.Publish{Topic: []byte("q"), Payload: []byte("hi")}).Append(nil, proto.V311))
+	subscribeV311(t, c, r, "q")
+	_, err := c.Write((&proto.Publish{Topic: []byte("q"), Payload: []byte("hi")}).Append(nil, proto.V311))
 	require.NoError(t, err)
 	p := readPacket(t, c, r)
 	require.Equal(t, []byte("hi"), p.(*proto.Publish).Payload)

@@ -10,16 +10,24 @@ import (
 	"github.com/loom-mqtt/loom/router"
 )
 
+// backlogSetup is a broker with one loop, a subscriber of "t" and a
+// publisher, with the given IngestBacklog.
+func backlogSetup(t *testing.T, limit int) (*harness, *tclient, *tclient) {
+	t.Helper()
+	h := newHarness(t, Options{IngestBacklog: limit, Router: router.Options{Shards: 1}}, 1)
+	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+	sub.subscribe("t", 0)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	h.settle()
+	return h, sub, pub
+}
+
 // Deliveries waiting in a loop's inbox count as backlog until the loop has
 // handled them; past IngestBacklog the broker reports congestion, and the
 // callback registered for relief runs once the backlog is under a quarter
 // of the limit — not before, and only once.
 func TestBacklogCongestsAndRelieves(t *testing.T) {
-	h := newHarness(t, Options{IngestBacklog: 8, Router: router.Options{Shards: 1}}, 1)
-	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
-	sub.subscribe("t", 0)
-	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
-	h.settle()
+	h, sub, pub := backlogSetup(t, 8)
 	require.False(t, h.b.Congested())
 	require.True(t, h.b.Relieved())
 
@@ -54,11 +62,7 @@ func TestBacklogCongestsAndRelieves(t *testing.T) {
 // for those not paused) nor relieved (the paused stay paused), so pauses do
 // not flap at every delivery.
 func TestBacklogHysteresis(t *testing.T) {
-	h := newHarness(t, Options{IngestBacklog: 8, Router: router.Options{Shards: 1}}, 1)
-	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
-	sub.subscribe("t", 0)
-	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
-	h.settle()
+	h, _, pub := backlogSetup(t, 8)
 	for range 5 {
 		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: []byte("x")})
 	}
@@ -69,14 +73,12 @@ func TestBacklogHysteresis(t *testing.T) {
 
 // A negative IngestBacklog turns the pause off.
 func TestBacklogOff(t *testing.T) {
-	h := newHarness(t, Options{IngestBacklog: -1, Router: router.Options{Shards: 1}}, 1)
-	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
-	sub.subscribe("t", 0)
-	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
-	h.settle()
+	h, sub, pub := backlogSetup(t, -1)
 	for range 100 {
 		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: []byte("x")})
 	}
 	h.b.Router().Barrier()
 	require.False(t, h.b.Congested())
+	h.settle()
+	require.Len(t, publishes(t, sub.recv()), 100)
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -81,4 +82,21 @@ func TestBacklogOff(t *testing.T) {
 	require.False(t, h.b.Congested())
 	h.settle()
 	require.Len(t, publishes(t, sub.recv()), 100)
+}
+
+// A client whose reading is paused is not idle: its packets wait in the
+// broker's buffer, so its keepalive [MQTT-3.1.2-24] does not run out while
+// the pause lasts, and does once it is read again and stays silent.
+func TestPausedClientKeepsItsKeepAlive(t *testing.T) {
+	h := newHarness(t, Options{}, 1)
+	c := h.dial(0)
+	c.connect(connectPacket(proto.V311, "paused", true, 1, 0))
+	c.c.SetReadPaused(true)
+	h.advanceClock(1800 * time.Millisecond)
+	h.tick()
+	require.False(t, c.conn.closed(), "paused past 1.5 × its keepalive: kept")
+	c.c.SetReadPaused(false)
+	h.advanceClock(1800 * time.Millisecond)
+	h.tick()
+	require.True(t, c.conn.closed(), "read again and silent: closed")
 }

@@ -259,7 +259,19 @@ func (c *Client) touch() {
 	}
 }
 
-// expire runs from the wheel when the deadline passed.
+// expireUnlessPaused runs from the wheel when c's deadline passed. A
+// connected client whose reading the reactor has paused (backlog.go) is
+// not idle — its packets wait in the broker's buffer — so its keepalive
+// starts again instead.
+func (c *Client) expireUnlessPaused() {
+	if c.state == stateConnected && c.keepAlive > 0 && c.ReadPaused() {
+		c.touch()
+		return
+	}
+	c.expire()
+}
+
+// expire closes c: its keepalive or connect deadline passed.
 func (c *Client) expire() {
 	if c.state == stateConnected && c.version == proto.V5 {
 		d := proto.Disconnect{Reason: proto.KeepAliveTimeout}

@@ -150,7 +150,7 @@ func (l *Loop) Flush() {
 // connect deadline passed.
 func (l *Loop) advance() {
 	l.Refresh()
-	l.wheel.advance(l.clock, func(c *Client) { c.expire() })
+	l.wheel.advance(l.clock, func(c *Client) { c.expireUnlessPaused() })
 	l.retryHeld()
 	l.Flush()
 }

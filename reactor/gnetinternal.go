@@ -3,7 +3,6 @@ package reactor
 import (
 	"context"
 	"reflect"
-	"time"
 	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
@@ -89,10 +88,15 @@ func shrinkConnMap(el gnet.EventLoop) bool {
 // returning memory to the system, which is rare: the copy costs each loop
 // a moment per connection it holds.
 func (s *Server) CompactLoops(ctx context.Context) {
-	done := make(chan struct{}, 64)
-	n := 0
+	var loops []*loopState
 	s.loops.Range(func(_, v any) bool {
-		ls := v.(*loopState)
+		loops = append(loops, v.(*loopState))
+		return true
+	})
+	// Room for every loop's answer, so none blocks when ctx ends first.
+	done := make(chan struct{}, len(loops))
+	n := 0
+	for _, ls := range loops {
 		err := ls.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			shrinkConnMap(ls.el)
 			done <- struct{}{}
@@ -101,16 +105,11 @@ func (s *Server) CompactLoops(ctx context.Context) {
 		if err == nil {
 			n++
 		}
-		return true
-	})
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
+	}
 	for ; n > 0; n-- {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return
-		case <-t.C:
 			return
 		}
 	}

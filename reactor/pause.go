@@ -33,22 +33,17 @@ type loopState struct {
 	waiting bool
 }
 
-// pause stops reading c, whose client is cl. It runs on c's loop.
+// pause stops reading c, whose client is cl, or stops it again when gnet
+// turned reading back on; it reports false if the poller refused (read
+// on). It runs on c's loop.
 func (h *handler) pause(ls *loopState, c gnet.Conn, cl *session.Client) bool {
-	if ls.poller < 0 {
+	if ls.poller < 0 || setInterest(ls.poller, c.Fd(), false, c.OutboundBuffered() > 0) != nil {
 		return false
 	}
 	if !cl.ReadPaused() {
-		if setInterest(ls.poller, c.Fd(), false, c.OutboundBuffered() > 0) != nil {
-			return false
-		}
 		cl.SetReadPaused(true)
 		ls.paused = append(ls.paused, c)
 		h.srv.broker.Stats.ReadPauses.Add(1)
-	} else if setInterest(ls.poller, c.Fd(), false, c.OutboundBuffered() > 0) != nil {
-		// gnet turned reading back on and the poller now refuses: read on.
-		h.unpause(ls, c, cl)
-		return false
 	}
 	if !ls.waiting {
 		ls.waiting = true
@@ -93,7 +88,7 @@ func (h *handler) resumeAll(ls *loopState) {
 		_ = c.Wake(nil) // OnTraffic for what is buffered; it may pause again
 	}
 	clear(paused)
-	if len(ls.paused) == 0 && cap(paused) <= 64 {
+	if cap(paused) <= 64 { // Wake only queues: nothing was paused meanwhile
 		ls.paused = paused[:0]
 	}
 }

@@ -50,7 +50,7 @@ func (p *pinned) release() {
 // usesReusePort reports whether gnet will give each loop its own listener.
 func usesReusePort(listens []string) bool {
 	for _, l := range listens {
-		if strings.HasPrefix(l, "unix://") {
+		if network, _ := splitListen(l); network == "unix" {
 			return false
 		}
 	}
@@ -77,10 +77,7 @@ func pinPorts(listens []string) (*pinned, error) {
 	p := &pinned{listens: make([]string, len(listens))}
 	for i, l := range listens {
 		p.listens[i] = l
-		network, addr, ok := strings.Cut(l, "://")
-		if !ok {
-			network, addr = "tcp", l
-		}
+		network, addr := splitListen(l)
 		if !strings.HasPrefix(network, "tcp") {
 			continue
 		}

@@ -162,10 +162,7 @@ func (s *Server) Stop(ctx context.Context) error {
 // ordered, lossless byte stream: gnet would serve udp:// too, and MQTT
 // cannot run over datagrams [MQTT-4.2-1].
 func streamListener(listen string) error {
-	network, _, ok := strings.Cut(listen, "://")
-	if !ok {
-		return nil // a bare host:port is TCP, as in boundAddr
-	}
+	network, _ := splitListen(listen)
 	switch network {
 	case "tcp", "tcp4", "tcp6", "unix":
 		return nil
@@ -173,12 +170,19 @@ func streamListener(listen string) error {
 	return fmt.Errorf("reactor: listener %s: network %q is not a byte stream", listen, network)
 }
 
-// boundAddr finds the address a listener actually bound (port 0 → real port).
-func (s *Server) boundAddr(listen string) (net.Addr, error) {
+// splitListen splits a listener address into gnet's network and address;
+// a bare host:port is TCP.
+func splitListen(listen string) (network, addr string) {
 	network, addr, ok := strings.Cut(listen, "://")
 	if !ok {
-		network, addr = "tcp", listen
+		return "tcp", listen
 	}
+	return network, addr
+}
+
+// boundAddr finds the address a listener actually bound (port 0 → real port).
+func (s *Server) boundAddr(listen string) (net.Addr, error) {
+	network, addr := splitListen(listen)
 	fd, err := s.eng.DupListener(network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("reactor: listener %s: %w", listen, err)

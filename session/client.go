@@ -73,9 +73,9 @@ func (c *Client) ReadPaused() bool { return c.flags.Load()&flagReadPaused != 0 }
 // SetReadPaused records whether the reactor has paused reading c.
 func (c *Client) SetReadPaused(on bool) {
 	if on {
-		c.flags.Or(flagReadPaused)
+		c.setFlag(flagReadPaused)
 	} else {
-		c.flags.And(^uint32(flagReadPaused))
+		c.clearFlag(flagReadPaused)
 	}
 }
 
@@ -101,12 +101,14 @@ func (c *Client) checkShedding() bool {
 	if c.state == stateConnected && c.conn.OutboundBuffered() > c.loop.broker.opts.OutboundLimit/2 {
 		return true
 	}
-	c.flags.And(^uint32(flagShedding))
+	c.clearFlag(flagShedding)
 	return false
 }
 
 // setFlag sets f and reports whether it was already set.
 func (c *Client) setFlag(f uint32) bool { return c.flags.Or(f)&f != 0 }
+
+func (c *Client) clearFlag(f uint32) { c.flags.And(^f) }
 
 // clientExt holds the state of features most connections never use, so an
 // idle device's Client stays small (memory per connection is the budget

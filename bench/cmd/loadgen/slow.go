@@ -44,12 +44,7 @@ func runSlow(args []string) error {
 	deadline, _ := ctx.Deadline()
 	out := f.human()
 	id := runID()
-	t := f.traffic("lg" + id)
-	t.subTopics = make([]string, *clients)
-	for i := range t.subTopics {
-		t.subTopics[i] = fmt.Sprintf("bench/%s/c%d", id, i)
-	}
-	t.pubTopics = t.subTopics
+	t := f.pairs(id, *clients)
 	with := "without"
 	if *slow {
 		with = "with"

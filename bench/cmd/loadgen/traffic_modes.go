@@ -50,6 +50,18 @@ func (f *trafficFlags) parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// pairs is mqtt-stresser's shape: clients that each publish to their own
+// topic, bench/<id>/c<i>, and subscribe to it.
+func (f *trafficFlags) pairs(id string, clients int) *traffic {
+	t := f.traffic("lg" + id)
+	t.subTopics = make([]string, clients)
+	for i := range t.subTopics {
+		t.subTopics[i] = fmt.Sprintf("bench/%s/c%d", id, i)
+	}
+	t.pubTopics = t.subTopics
+	return t
+}
+
 func (f *trafficFlags) traffic(prefix string) *traffic {
 	return &traffic{addr: f.addr, v: f.protoVersion(), qos: byte(f.qos), size: f.size, perPub: f.n,
 		rate: f.rate, window: f.window, concurrency: f.concurrency, grace: f.grace, idPrefix: prefix}
@@ -114,12 +126,7 @@ func runPubsub(args []string) error {
 		return fmt.Errorf("-clients must be at least 1")
 	}
 	id := runID()
-	t := f.traffic("lg" + id)
-	t.subTopics = make([]string, *clients)
-	for i := range t.subTopics {
-		t.subTopics[i] = fmt.Sprintf("bench/%s/c%d", id, i)
-	}
-	t.pubTopics = t.subTopics
+	t := f.pairs(id, *clients)
 	extra := map[string]any{"clients": *clients}
 	suffix := ""
 	if *persistent {

@@ -30,6 +30,10 @@ type Broker struct {
 	inboxed atomic.Int64 // deliveries and tasks queued in the loops' inboxes (backlog.go)
 	relief  relief
 
+	pumping atomic.Bool  // the spool pump runs (spool.go)
+	pumped  atomic.Int64 // bytes the loops' pumps moved since the pump last looked
+	closing atomic.Bool
+
 	Stats Stats
 }
 
@@ -49,6 +53,9 @@ type Stats struct {
 	// ReadPauses counts the times a publisher's reading was paused because
 	// the broker's backlog was over Options.IngestBacklog (backlog.go).
 	ReadPauses atomic.Int64
+	// SpoolBlocks is the number of spool blocks mapped now (spool.go):
+	// outbound bytes held for slow readers outside Go's heap, 64 KiB each.
+	SpoolBlocks atomic.Int64
 }
 
 // NewBroker builds a broker and starts its router.
@@ -80,6 +87,7 @@ func (b *Broker) Router() *router.Router { return b.router }
 // Close stops the $SYS publisher, then the router after it has delivered
 // what was queued.
 func (b *Broker) Close() {
+	b.closing.Store(true)
 	if b.sys != nil {
 		b.sys.close()
 	}

@@ -98,7 +98,7 @@ func (c *Client) checkShedding() bool {
 	if !c.shedding() {
 		return false
 	}
-	if c.state == stateConnected && c.conn.OutboundBuffered() > c.loop.broker.opts.OutboundLimit/2 {
+	if c.state == stateConnected && c.held() > c.loop.broker.opts.OutboundLimit/2 {
 		return true
 	}
 	c.clearFlag(flagShedding)
@@ -126,6 +126,8 @@ type clientExt struct {
 	// (sync "always"); ackBase is the sequence number of acks[0].
 	acks    []heldAck
 	ackBase uint64
+	// spool holds what a slow reader's connection cannot take yet (spool.go).
+	spool spool
 }
 
 // x returns c's extension, making it on first use.
@@ -280,6 +282,7 @@ func (c *Client) expire() {
 		c.buf().B = d.Append(c.out.B, proto.V5)
 		c.flush()
 	}
+	c.unspool()
 	c.state = stateClosed
 	_ = c.conn.Close()
 }
@@ -307,7 +310,7 @@ func (c *Client) flush() {
 	// release c.out under us.
 	c.out = nil
 	if len(out.B) > 0 && c.state != stateClosed {
-		_, _ = c.conn.Write(out.B)
+		c.send(out.B)
 		c.loop.broker.Stats.BytesOut.Add(int64(len(out.B))) // once per flush, not per packet
 	}
 	out.Reset()
@@ -317,7 +320,7 @@ func (c *Client) flush() {
 // overLimit reports whether the connection already holds more unsent bytes
 // than a slow reader is allowed.
 func (c *Client) overLimit() bool {
-	n := c.conn.OutboundBuffered()
+	n := c.held()
 	if c.out != nil {
 		n += len(c.out.B)
 	}
@@ -345,6 +348,9 @@ func (c *Client) Closed() {
 		c.out.Reset()
 		c.loop.bufs.Put(c.out)
 		c.out = nil
+	}
+	if c.ext != nil {
+		c.ext.spool.release(c.loop)
 	}
 	s := c.sess
 	if s == nil {

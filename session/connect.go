@@ -260,7 +260,7 @@ func (c *Client) takeOver() {
 			c.buf().B = d.Append(c.out.B, proto.V5)
 			c.flush()
 		}
-		_ = c.conn.Close()
+		c.hangUp()
 	})
 }
 

@@ -55,5 +55,5 @@ func (c *Client) disconnect(rc proto.ReasonCode, serverReference string) {
 		c.buf().B = d.Append(c.out.B, proto.V5)
 		c.flush()
 	}
-	_ = c.conn.Close()
+	c.hangUp()
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/bytebufferpool"
@@ -32,8 +33,13 @@ type Loop struct {
 
 	dirty []*Client
 	held  []*Client // clients whose queue waits for their write buffer to drain
-	wheel wheel
-	bufs  bytebufferpool.Pool
+	// spoolers have bytes in their spool (spool.go); nspoolers is their
+	// count, for the pump to read from its goroutine.
+	spoolers   []*Client
+	nspoolers  atomic.Int32
+	freeBlocks [][]byte
+	wheel      wheel
+	bufs       bytebufferpool.Pool
 
 	// Scratch packets reused for every decode on this loop: decoding aliases
 	// the inbound buffer and nothing here outlives one packet.
@@ -153,6 +159,7 @@ func (l *Loop) advance() {
 	l.wheel.advance(l.clock, func(c *Client) { c.expireUnlessPaused() })
 	l.retryHeld()
 	l.Flush()
+	l.pumpSpools()
 }
 
 // holdBack puts c on the list retried at each tick.

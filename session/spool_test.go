@@ -1,0 +1,132 @@
+package session
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
+)
+
+// The spool is a FIFO across blocks: what goes in comes out in order, in
+// pieces of any size, and every block goes back (to the loop's cache, then
+// to the system).
+func TestSpoolKeepsOrderAcrossBlocks(t *testing.T) {
+	h := newHarness(t, Options{}, 1)
+	l := h.loops[0].Loop
+	var s spool
+	var want, got bytes.Buffer
+	for i := range 30000 {
+		b := fmt.Appendf(nil, "message %d;", i) // ~12 bytes: writes straddle blocks
+		want.Write(b)
+		s.write(l, b)
+	}
+	require.Equal(t, want.Len(), s.n)
+	blocks := (want.Len() + spoolBlock - 1) / spoolBlock
+	require.Len(t, s.blocks, blocks)
+	require.EqualValues(t, blocks, h.b.Stats.SpoolBlocks.Load())
+
+	for _, max := range []int{1, 1000, 3, spoolBlock - 7} {
+		for range 3 {
+			f := s.front(max)
+			require.LessOrEqual(t, len(f), max)
+			got.Write(f)
+			s.discard(l, len(f))
+		}
+	}
+	for s.n > 0 {
+		f := s.front(spoolBlock)
+		got.Write(f)
+		s.discard(l, len(f))
+	}
+	require.Equal(t, want.Bytes(), got.Bytes())
+	require.Nil(t, s.blocks)
+	require.Len(t, l.freeBlocks, spoolCache, "a few blocks kept for the next spool")
+	require.EqualValues(t, spoolCache, h.b.Stats.SpoolBlocks.Load(), "the rest unmapped")
+
+	s.write(l, []byte("again"))
+	require.Len(t, l.freeBlocks, spoolCache-1, "taken from the cache")
+	s.release(l)
+	require.Zero(t, s.n)
+	require.Len(t, l.freeBlocks, spoolCache)
+}
+
+// A reader whose connection already holds spoolAt bytes gets the rest
+// spooled, not written to gnet; the spool counts against the outbound
+// limit, and once the connection has room again the spool moves into it
+// in order, behind what was written before.
+func TestSlowReaderIsSpooledThenPumped(t *testing.T) {
+	h := newHarness(t, Options{OutboundLimit: 1 << 20, Router: router.Options{Shards: 1}}, 1)
+	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+	sub.subscribe("t", 0)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+
+	pub.publish("t", "first", 0, 0)
+	h.settle()
+	sub.conn.setBuffered(spoolAt) // gnet's share is full: the socket does not take more
+	payload := bytes.Repeat([]byte{'x'}, 1000)
+	for range 300 {
+		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: payload})
+	}
+	h.settle()
+	require.Greater(t, sub.c.spooled(), 290*1000, "spooled, not handed to gnet")
+	require.Equal(t, spoolAt+sub.c.spooled(), sub.c.held())
+	require.Zero(t, h.b.Stats.Dropped.Load(), "under the limit: nothing dropped")
+	require.Equal(t, []string{"first"}, payloads(publishes(t, sub.recv())))
+
+	// Past the limit, counting the spool, QoS 0 is shed.
+	for range 800 {
+		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: payload})
+	}
+	h.settle()
+	require.LessOrEqual(t, sub.c.held(), 1<<20+1100, "held at most the limit and one more message")
+	require.Positive(t, h.b.Stats.Dropped.Load())
+	require.True(t, sub.c.shedding())
+
+	sub.conn.setBuffered(0) // the reader caught up
+	h.tick()
+	require.Zero(t, sub.c.spooled(), "pumped at the tick")
+	got := publishes(t, sub.recv())
+	require.EqualValues(t, int64(len(got)), int64(1100)-h.b.Stats.Dropped.Load(), "every message not dropped, once")
+	for _, p := range got {
+		require.Equal(t, payload, p.Payload)
+	}
+	h.tick()
+	require.False(t, sub.c.shedding(), "drained: QoS 0 flows again")
+}
+
+// A connection that closes with bytes spooled gives its blocks back; one
+// the broker closes gets its spool handed to gnet first, then the
+// DISCONNECT.
+func TestSpoolAtClose(t *testing.T) {
+	h := newHarness(t, Options{Router: router.Options{Shards: 1}}, 1)
+	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+	sub.subscribe("t", 0)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	sub.conn.setBuffered(spoolAt)
+	for range 100 {
+		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: bytes.Repeat([]byte{'y'}, 1000)})
+	}
+	h.settle()
+	require.Positive(t, sub.c.spooled())
+
+	sub.c.disconnect(proto.ServerShuttingDown, "")
+	require.Zero(t, sub.c.spooled())
+	require.True(t, sub.conn.closed())
+	ps := sub.recv()
+	require.Len(t, publishes(t, ps[:len(ps)-1]), 100)
+	require.Equal(t, proto.DISCONNECT, ps[len(ps)-1].PacketType())
+
+	other := h.online(0, connectPacket(proto.V5, "other", true, 0, 0))
+	other.subscribe("t", 0)
+	other.conn.setBuffered(spoolAt)
+	pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: []byte("z")})
+	h.settle()
+	require.Positive(t, other.c.spooled())
+	other.c.Closed() // the peer went away
+	require.Zero(t, other.c.spooled())
+	require.LessOrEqual(t, h.b.Stats.SpoolBlocks.Load(), int64(spoolCache))
+}

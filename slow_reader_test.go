@@ -1,0 +1,68 @@
+package loom_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/session"
+)
+
+// A subscriber that stops reading, over a real socket: what its socket and
+// gnet's share of the buffer cannot hold is spooled by the broker (outside
+// Go's heap); nothing is lost under the outbound limit, and once it reads
+// again every message arrives, in order and intact, though the publisher
+// has long finished — the pump moves the spool along without further
+// traffic — and the spool's blocks are given back. [MQTT-4.6.0-6]: the
+// order of one publisher's messages on a topic.
+func TestStalledReaderIsSpooledAndCatchesUp(t *testing.T) {
+	const n, size = 10000, 1000
+	srv, addr := startBroker(t, loom.Options{Loops: 2, Session: session.Options{OutboundLimit: 64 << 20}})
+
+	// A small receive buffer, so the kernel holds little for the reader.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	c, err := d.DialContext(context.Background(), "tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	sub := rawOver(t, c, proto.V311)
+	sub.connect("stalled", nil)
+	sub.subscribe("spool/t", 0)
+
+	pub := rawDial(t, addr, proto.V311)
+	pub.connect("pub", nil)
+	var burst []byte
+	for i := range n {
+		p := proto.Publish{Topic: []byte("spool/t"), Payload: payloadOf(i, size)}
+		burst = p.Append(burst, proto.V311)
+		if len(burst) > 256<<10 || i == n-1 {
+			pub.write(burst)
+			burst = burst[:0]
+		}
+	}
+	st := &srv.Broker().Stats
+	eventually(t, "the stalled reader's bytes are spooled", func() bool { return st.SpoolBlocks.Load() > 0 })
+
+	for i := range n {
+		p := sub.readPublish()
+		require.Equal(t, "spool/t", string(p.Topic))
+		require.True(t, bytes.Equal(payloadOf(i, size), p.Payload), "message %d out of order or damaged", i)
+	}
+	require.Zero(t, st.Dropped.Load(), "under the outbound limit nothing is dropped")
+	eventually(t, "the spool's blocks are given back", func() bool { return st.SpoolBlocks.Load() <= 2*4 })
+}
+
+func payloadOf(i, size int) []byte {
+	b := fmt.Appendf(nil, "message %06d ", i)
+	return append(b, bytes.Repeat([]byte{byte('a' + i%26)}, size-len(b))...)
+}

@@ -11,7 +11,10 @@
 // through the loop's inbox (one wake per batch, not per message) and leave as
 // one write per client per drain. The work queued for the router and in
 // the inboxes is counted; past Options.IngestBacklog the reactor stops
-// reading publishers until it drains (backlog.go).
+// reading publishers until it drains (backlog.go). What a slow reader's
+// socket cannot take waits in gnet's buffer up to 64 KiB and past that in
+// the client's spool, outside Go's heap (spool.go); Options.OutboundLimit
+// counts both.
 //
 // session does no I/O of its own: the reactor hands it whole packets and a
 // Conn to write to, and runs the loop callbacks it asks for. It must never

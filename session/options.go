@@ -31,7 +31,8 @@ type Options struct {
 	DisconnectOnQueueFull bool
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
-	// OutboundLimit is the byte count waiting on a connection past which QoS 0
+	// OutboundLimit is the byte count waiting on a connection — in gnet's
+	// buffer and in the client's spool (spool.go) — past which QoS 0
 	// deliveries to it are dropped and QoS 1/2 ones wait in the session's
 	// queue, so a slow reader cannot grow memory without bound. Default 4 MiB.
 	OutboundLimit int

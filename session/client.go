@@ -287,11 +287,23 @@ func (c *Client) expire() {
 	_ = c.conn.Close()
 }
 
+// outChunk is the pending output past which buf writes it out before the
+// next packet, so that a reader sent much in one drain (a subscriber of
+// everything, while its socket is full) does not grow a large buffer that
+// is then copied into the spool anyway.
+const outChunk = 32 << 10
+
 // buf returns c's pending output buffer, taking one from the loop's pool
 // on first use, and marks c for the next flush.
 func (c *Client) buf() *bytebufferpool.ByteBuffer {
 	if c.out == nil {
 		c.out = c.loop.bufs.Get()
+	} else if len(c.out.B) >= outChunk {
+		out := c.out
+		c.out = nil
+		c.emit(out)
+		out.Reset()
+		c.out = out
 	}
 	c.loop.markDirty(c)
 	return c.out
@@ -305,16 +317,20 @@ func (c *Client) flush() {
 	if out == nil {
 		return
 	}
-	// Detach the buffer before writing: a failed write makes gnet close the
-	// connection inside Write, and Closed, run from there, would otherwise
-	// release c.out under us.
 	c.out = nil
-	if len(out.B) > 0 && c.state != stateClosed {
-		c.send(out.B)
-		c.loop.broker.Stats.BytesOut.Add(int64(len(out.B))) // once per flush, not per packet
-	}
+	c.emit(out)
 	out.Reset()
 	c.loop.bufs.Put(out)
+}
+
+// emit writes out's bytes unless c has closed. Callers detach out from c
+// first: a failed write makes gnet close the connection inside Write, and
+// Closed, run from there, would otherwise release it under them.
+func (c *Client) emit(out *bytebufferpool.ByteBuffer) {
+	if len(out.B) > 0 && c.state != stateClosed {
+		c.send(out.B)
+		c.loop.broker.Stats.BytesOut.Add(int64(len(out.B))) // once per write, not per packet
+	}
 }
 
 // overLimit reports whether the connection already holds more unsent bytes

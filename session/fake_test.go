@@ -23,6 +23,7 @@ type fakeConn struct {
 	mu         sync.Mutex
 	data       []byte
 	writes     int // Write calls
+	maxWrite   int // the longest Write
 	lateWrites int // Write calls after Close
 	buffered   int // what OutboundBuffered reports
 	closes     int
@@ -32,6 +33,7 @@ func (f *fakeConn) Write(b []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.writes++
+	f.maxWrite = max(f.maxWrite, len(b))
 	if f.closes > 0 {
 		f.lateWrites++
 	}

@@ -130,3 +130,29 @@ func TestSpoolAtClose(t *testing.T) {
 	require.Zero(t, other.c.spooled())
 	require.LessOrEqual(t, h.b.Stats.SpoolBlocks.Load(), int64(spoolCache))
 }
+
+// One drain that sends a reader many messages writes them out in pieces of
+// about outChunk, in order, instead of growing one buffer for the lot.
+func TestLargeBatchIsWrittenInChunks(t *testing.T) {
+	h := newHarness(t, Options{Router: router.Options{Shards: 1}}, 1)
+	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+	sub.subscribe("t", 0)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	writes := sub.conn.writes
+	for i := range 400 {
+		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: payloadBytes(i)})
+	}
+	h.b.Router().Barrier()
+	h.loops[0].runQueued(t) // one drain delivers all 400
+	got := publishes(t, sub.recv())
+	require.Len(t, got, 400)
+	for i, p := range got {
+		require.Equal(t, payloadBytes(i), p.Payload)
+	}
+	require.LessOrEqual(t, sub.conn.maxWrite, 32<<10+1100, "written in pieces of 32 KiB and one message at most")
+	require.Less(t, sub.conn.writes-writes, 400, "not a write per message")
+}
+
+func payloadBytes(i int) []byte {
+	return append(fmt.Appendf(nil, "%04d", i), bytes.Repeat([]byte{'p'}, 996)...)
+}

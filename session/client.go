@@ -282,9 +282,8 @@ func (c *Client) expire() {
 		c.buf().B = d.Append(c.out.B, proto.V5)
 		c.flush()
 	}
-	c.unspool()
+	c.hangUp()
 	c.state = stateClosed
-	_ = c.conn.Close()
 }
 
 // outChunk is the pending output past which buf writes it out before the

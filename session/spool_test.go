@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -155,4 +156,35 @@ func TestLargeBatchIsWrittenInChunks(t *testing.T) {
 
 func payloadBytes(i int) []byte {
 	return append(fmt.Appendf(nil, "%04d", i), bytes.Repeat([]byte{'p'}, 996)...)
+}
+
+// The pump asks a loop with spooling clients to move their bytes along
+// without a tick or new traffic, and stops once no spool is left.
+func TestPumpRunsWhileSpoolsExist(t *testing.T) {
+	h := newHarness(t, Options{Router: router.Options{Shards: 1}}, 1)
+	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+	sub.subscribe("t", 0)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	sub.conn.setBuffered(spoolAt)
+	for range 100 {
+		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: bytes.Repeat([]byte{'y'}, 1000)})
+	}
+	h.settle()
+	require.Positive(t, sub.c.spooled())
+	require.True(t, h.b.pumping.Load(), "a spool starts the pump")
+	sub.recv()
+
+	sub.conn.setBuffered(0)
+	deadline := time.Now().Add(5 * time.Second)
+	for sub.c.spooled() > 0 && time.Now().Before(deadline) {
+		h.loops[0].runQueued(t) // only what the pump asked for: no tick here
+		time.Sleep(time.Millisecond)
+	}
+	require.Zero(t, sub.c.spooled(), "the pump moved the spool")
+	require.Len(t, publishes(t, sub.recv()), 100)
+	for h.b.pumping.Load() && time.Now().Before(deadline) {
+		h.loops[0].runQueued(t)
+		time.Sleep(time.Millisecond)
+	}
+	require.False(t, h.b.pumping.Load(), "no spool left: the pump ends")
 }

@@ -12,8 +12,9 @@ package session
 // connection is given at most spoolAt bytes of gnet's buffer; the rest waits
 // here, in fixed blocks mapped straight from the system (spool_mem_*.go),
 // where a byte costs a byte, the collector never sees it and a freed block
-// goes back at once. The outbound limit counts both, so what a stalled
-// reader holds is what the limit says.
+// goes back to the system at once (but for spoolCache a loop keeps). The
+// outbound limit counts both, so what a stalled reader holds is what the
+// limit says.
 //
 // Spooled bytes move into gnet's buffer as it empties: whenever the client
 // is flushed, at each tick, and from the pump, which looks at
@@ -25,8 +26,9 @@ package session
 import "time"
 
 const (
-	// spoolAt is what gnet may hold for one connection: its ring's size,
-	// so nothing reaches gnet's list.
+	// spoolAt is what gnet may hold for one connection: its ring's size
+	// (gnet's default WriteBufferCap, which the reactor keeps), so nothing
+	// reaches gnet's list.
 	spoolAt = 64 << 10
 	// spoolBlock is the size of a spool block; spoolCache the blocks a loop
 	// keeps free for the next spool.

@@ -103,16 +103,7 @@ func TestSlowReaderIsSpooledThenPumped(t *testing.T) {
 // the broker closes gets its spool handed to gnet first, then the
 // DISCONNECT.
 func TestSpoolAtClose(t *testing.T) {
-	h := newHarness(t, Options{Router: router.Options{Shards: 1}}, 1)
-	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
-	sub.subscribe("t", 0)
-	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
-	sub.conn.setBuffered(spoolAt)
-	for range 100 {
-		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: bytes.Repeat([]byte{'y'}, 1000)})
-	}
-	h.settle()
-	require.Positive(t, sub.c.spooled())
+	h, sub, pub := spooledReader(t)
 
 	sub.c.disconnect(proto.ServerShuttingDown, "")
 	require.Zero(t, sub.c.spooled())
@@ -161,16 +152,7 @@ func payloadBytes(i int) []byte {
 // The pump asks a loop with spooling clients to move their bytes along
 // without a tick or new traffic, and stops once no spool is left.
 func TestPumpRunsWhileSpoolsExist(t *testing.T) {
-	h := newHarness(t, Options{Router: router.Options{Shards: 1}}, 1)
-	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
-	sub.subscribe("t", 0)
-	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
-	sub.conn.setBuffered(spoolAt)
-	for range 100 {
-		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: bytes.Repeat([]byte{'y'}, 1000)})
-	}
-	h.settle()
-	require.Positive(t, sub.c.spooled())
+	h, sub, _ := spooledReader(t)
 	require.True(t, h.b.pumping.Load(), "a spool starts the pump")
 	sub.recv()
 
@@ -187,4 +169,22 @@ func TestPumpRunsWhileSpoolsExist(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	require.False(t, h.b.pumping.Load(), "no spool left: the pump ends")
+}
+
+// spooledReader is a broker with a subscriber whose connection is full
+// (gnet's share taken) and 100 messages of 1,000 bytes spooled for it, and
+// their publisher.
+func spooledReader(t *testing.T) (*harness, *tclient, *tclient) {
+	t.Helper()
+	h := newHarness(t, Options{Router: router.Options{Shards: 1}}, 1)
+	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+	sub.subscribe("t", 0)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	sub.conn.setBuffered(spoolAt)
+	for range 100 {
+		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: bytes.Repeat([]byte{'y'}, 1000)})
+	}
+	h.settle()
+	require.Positive(t, sub.c.spooled())
+	return h, sub, pub
 }

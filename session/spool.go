@@ -137,7 +137,7 @@ func (c *Client) send(b []byte) {
 		return
 	}
 	c.ext.spool.write(c.loop, b)
-	c.pump()
+	c.pump(false)
 }
 
 // writeRoom writes what fits of b under spoolAt and returns the rest (none
@@ -158,14 +158,17 @@ func (c *Client) writeRoom(b []byte) []byte {
 	return b
 }
 
-// pump moves spooled bytes into gnet's buffer while it has room, and
-// reports how many it moved.
-func (c *Client) pump() int {
+// pump moves spooled bytes into gnet's buffer while it has room, or all
+// of them when the broker is about to close the connection (gnet sends
+// what it can before closing), and reports how many it moved.
+func (c *Client) pump(all bool) int {
 	moved := 0
 	for c.spooled() > 0 && c.state != stateClosed {
-		room := spoolAt - c.conn.OutboundBuffered()
-		if room <= 0 {
-			break
+		room := spoolBlock
+		if !all {
+			if room = spoolAt - c.conn.OutboundBuffered(); room <= 0 {
+				break
+			}
 		}
 		chunk := c.ext.spool.front(room)
 		_, _ = c.conn.Write(chunk)
@@ -178,22 +181,9 @@ func (c *Client) pump() int {
 	return moved
 }
 
-// unspool hands everything spooled to gnet, which sends what it can before
-// it closes the connection; called before the broker closes one.
-func (c *Client) unspool() {
-	for c.spooled() > 0 && c.state != stateClosed {
-		chunk := c.ext.spool.front(spoolBlock)
-		_, _ = c.conn.Write(chunk)
-		if c.state == stateClosed {
-			return
-		}
-		c.ext.spool.discard(c.loop, len(chunk))
-	}
-}
-
 // hangUp closes c's connection after what it has to send.
 func (c *Client) hangUp() {
-	c.unspool()
+	c.pump(true)
 	_ = c.conn.Close()
 }
 
@@ -215,7 +205,7 @@ func (l *Loop) pumpSpools() {
 	keep := l.spoolers[:0]
 	moved := 0
 	for _, c := range l.spoolers {
-		moved += c.pump()
+		moved += c.pump(false)
 		if c.spooled() > 0 && c.state != stateClosed {
 			keep = append(keep, c)
 		} else if c.ext != nil {

@@ -26,6 +26,7 @@ func runSlow(args []string) error {
 	f.register(fs, 5000)
 	clients := fs.Int("clients", 100, "healthy clients, each a publisher and a subscriber of its own topic")
 	slow := fs.Bool("slow", true, "add the subscriber that never reads")
+	reads := fs.Bool("reads", false, "the extra subscriber reads everything it is sent (with -slow): the baseline for what a stalled reader costs beyond one more subscriber of every topic")
 	rcvBuf := fs.Int("slow-rcvbuf", 4096, "socket receive buffer of the slow subscriber (the kernel doubles it)")
 	pid := fs.Int("pid", 0, "broker process id, for its RSS (0: skip memory figures)")
 	sysWait := fs.Duration("sys-wait", 11*time.Second, "after the traffic, wait up to this long for a fresh "+sysDroppedTopic)
@@ -49,9 +50,12 @@ func runSlow(args []string) error {
 	if *slow {
 		with = "with"
 	}
+	if *slow && *reads {
+		with = "with a reading"
+	}
 	res := newResult("slow", &f.common,
 		fmt.Sprintf("slow v%d qos%d clients=%d n=%d %s slow consumer", f.version, f.qos, *clients, f.n, with),
-		f.params(map[string]any{"clients": *clients, "slow": *slow}))
+		f.params(map[string]any{"clients": *clients, "slow": *slow, "reads": *slow && *reads}))
 	fig := res.Figures
 
 	mon, err := watchSys(ctx, f.addr, f.protoVersion(), "lg"+id+"-sys", deadline)
@@ -61,13 +65,20 @@ func runSlow(args []string) error {
 	defer mon.close()
 	var sc *mqttConn
 	if *slow {
-		sc, err = dialOpts{bufSize: 4096, rcvBuf: *rcvBuf}.dial(ctx, f.addr, f.protoVersion(), "lg"+id+"-slow", 300, cleanSession, deadline)
+		o := dialOpts{bufSize: 4096, rcvBuf: *rcvBuf}
+		if *reads {
+			o = dialOpts{bufSize: 4096} // a reader like the healthy ones
+		}
+		sc, err = o.dial(ctx, f.addr, f.protoVersion(), "lg"+id+"-slow", 300, cleanSession, deadline)
 		if err != nil {
 			return fmt.Errorf("slow subscriber: %w", err)
 		}
 		defer sc.nc.Close()
 		if err := sc.subscribe("bench/"+id+"/#", byte(f.qos), deadline); err != nil {
 			return fmt.Errorf("slow subscriber: %w", err)
+		}
+		if *reads {
+			go drain(sc)
 		}
 	}
 	if *pid != 0 {
@@ -118,6 +129,16 @@ func runSlow(args []string) error {
 		printf(out, "slow %s: no %s seen", f.label, sysDroppedTopic)
 	}
 	return res.emit(&f.common)
+}
+
+// drain reads and discards c's packets until its connection ends, acking
+// none: the extra subscriber of -reads runs at QoS 0.
+func drain(c *mqttConn) {
+	for {
+		if _, _, err := c.readPacket(); err != nil {
+			return
+		}
+	}
 }
 
 // sysWatch holds the latest value of every numeric $SYS topic a broker

@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -40,5 +42,33 @@ func TestReadProcStatsSelf(t *testing.T) {
 	}
 	if !alive(os.Getpid()) {
 		t.Fatal("this process is not alive?")
+	}
+}
+
+// A peak that comes and goes between two samples is still reported: the
+// sampler takes the kernel's high-water mark at the end.
+func TestPeakBetweenSamples(t *testing.T) {
+	pid := os.Getpid()
+	if resetPeakRSS(pid) != nil {
+		t.Skip("cannot reset VmHWM here")
+	}
+	before, err := readRSS(pid)
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	p := samplePeaks(pid, time.Hour) // one sample, at the start
+	time.Sleep(20 * time.Millisecond)
+	b := make([]byte, 48<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
+	b = nil
+	debug.FreeOSMemory()
+	if now, _ := readRSS(pid); now > before+24<<20 {
+		t.Skipf("the runtime kept the memory (RSS %d, before %d): nothing to test", now, before)
+	}
+	if rss, _ := p.done(); rss < before+40<<20 {
+		t.Fatalf("peak RSS %d, want at least %d: the 48 MiB touched between samples was missed", rss, before+40<<20)
 	}
 }

@@ -51,7 +51,7 @@ func runSlow(args []string) error {
 		with = "with"
 	}
 	if *slow && *reads {
-		with = "with a reading"
+		with = "with a reading subscriber in place of the"
 	}
 	res := newResult("slow", &f.common,
 		fmt.Sprintf("slow v%d qos%d clients=%d n=%d %s slow consumer", f.version, f.qos, *clients, f.n, with),

@@ -51,7 +51,12 @@ func parseVmRSS(f *os.File) (int64, error) {
 
 // vmRSSLine parses "VmRSS:\t   1234 kB" into bytes.
 func vmRSSLine(line []byte) (int64, bool) {
-	rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+	return statusKB(line, "VmRSS:")
+}
+
+// statusKB parses a "Name:\t   1234 kB" line of /proc/PID/status into bytes.
+func statusKB(line []byte, name string) (int64, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(name))
 	if !ok {
 		return 0, false
 	}

@@ -89,8 +89,8 @@ func resetPeakRSS(pid int) error {
 
 // peakSampler keeps the highest RSS and descriptor count of a process while
 // it runs. The RSS peak is the kernel's own (VmHWM, reset when sampling
-// starts) where it could be reset: a sample every interval misses a peak
-// that lasts less than one, by a few MiB in a run of a few seconds.
+// starts) where it could be reset: a sample every interval can miss a peak
+// that lasts less than one.
 type peakSampler struct {
 	pid     int
 	hwm     bool // VmHWM was reset at the start

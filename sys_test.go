@@ -30,6 +30,8 @@ var sysTopics = []string{
 	"$SYS/broker/retained messages/count",
 	"$SYS/broker/messages/inflight",
 	"$SYS/broker/heap/current",
+	"$SYS/broker/spool/bytes",
+	"$SYS/broker/publish/reads/paused",
 }
 
 // sysWatch follows a client's $SYS messages, keeping the latest value of

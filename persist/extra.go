@@ -133,7 +133,7 @@ func decodeWill(v []byte) (session.WillRecord, error) {
 // lacks at zero.
 func counterFields(c *session.Counters) []*int64 {
 	return []*int64{&c.Connections, &c.MessagesIn, &c.MessagesOut, &c.BytesIn, &c.BytesOut,
-		&c.Dropped, &c.ProtocolFails, &c.MaxConnected}
+		&c.Dropped, &c.ProtocolFails, &c.MaxConnected, &c.ReadPauses}
 }
 
 func encodeCounters(c session.Counters) []byte {

@@ -51,7 +51,7 @@ func TestWillCodec(t *testing.T) {
 func TestCountersCodec(t *testing.T) {
 	for _, c := range []session.Counters{
 		{},
-		{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5, Dropped: 6, ProtocolFails: 7, MaxConnected: 8},
+		{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5, Dropped: 6, ProtocolFails: 7, MaxConnected: 8, ReadPauses: 9},
 		{MessagesIn: 1 << 62, BytesOut: 1<<63 - 1},
 	} {
 		got, err := decodeCounters(encodeCounters(c))
@@ -71,7 +71,7 @@ func TestCountersCodecOtherLengths(t *testing.T) {
 	got, err := decodeCounters(longer)
 	require.NoError(t, err)
 	assert.Equal(t, session.Counters{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5,
-		Dropped: 6, ProtocolFails: 7, MaxConnected: 8}, got)
+		Dropped: 6, ProtocolFails: 7, MaxConnected: 8, ReadPauses: 9}, got)
 
 	shorter := []byte{countersFormat1, 2, 2 * 40, 2 * 41} // zigzag varints 40, 41
 	got, err = decodeCounters(shorter)

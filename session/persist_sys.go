@@ -23,6 +23,7 @@ type Counters struct {
 	Dropped       int64 // $SYS/broker/publish/messages/dropped
 	ProtocolFails int64 // connections closed for a protocol violation
 	MaxConnected  int64 // $SYS/broker/clients/maximum, a high-water mark
+	ReadPauses    int64 // $SYS/broker/publish/reads/paused
 }
 
 // counterSaver remembers what was last stored, so that an idle broker
@@ -47,6 +48,7 @@ func (s *Stats) Counters() Counters {
 		Dropped:       s.Dropped.Load(),
 		ProtocolFails: s.ProtocolFails.Load(),
 		MaxConnected:  s.MaxConnected.Load(),
+		ReadPauses:    s.ReadPauses.Load(),
 	}
 }
 
@@ -61,6 +63,7 @@ func (b *Broker) restoreCounters(c Counters) {
 	st.BytesOut.Add(c.BytesOut)
 	st.Dropped.Add(c.Dropped)
 	st.ProtocolFails.Add(c.ProtocolFails)
+	st.ReadPauses.Add(c.ReadPauses)
 	st.raiseMaxConnected(c.MaxConnected)
 }
 

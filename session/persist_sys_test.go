@@ -19,7 +19,7 @@ func (x *extraStore) savedCounters() (Counters, int) {
 }
 
 var storedCounters = Counters{Connections: 5, MessagesIn: 100, MessagesOut: 90, BytesIn: 1000,
-	BytesOut: 900, Dropped: 3, ProtocolFails: 2, MaxConnected: 7}
+	BytesOut: 900, Dropped: 3, ProtocolFails: 2, MaxConnected: 7, ReadPauses: 4}
 
 func TestRestoreAddsStoredCounters(t *testing.T) {
 	st := newExtraStore()
@@ -41,6 +41,9 @@ func TestRestoreAddsStoredCounters(t *testing.T) {
 	got = h.b.Router().Retained("$SYS/broker/clients/maximum")
 	require.Len(t, got, 1)
 	require.Equal(t, "7", string(got[0].Payload))
+	got = h.b.Router().Retained("$SYS/broker/publish/reads/paused")
+	require.Len(t, got, 1)
+	require.Equal(t, "4", string(got[0].Payload))
 
 	// Counting goes on from there; the high-water mark stays the stored
 	// one until passed.

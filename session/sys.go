@@ -29,6 +29,8 @@ const (
 	sysRetained
 	sysInflight
 	sysHeap
+	sysSpool
+	sysReadPauses
 	sysCount
 )
 
@@ -49,6 +51,11 @@ var sysTopics = [sysCount]string{
 	sysRetained:      "$SYS/broker/retained messages/count",
 	sysInflight:      "$SYS/broker/messages/inflight",
 	sysHeap:          "$SYS/broker/heap/current",
+	// Loom's own: bytes mapped for the outbound spools of clients that read
+	// slower than they are sent to (spool.go), and how many times reading
+	// from a publisher was paused because routing fell behind (backlog.go).
+	sysSpool:      "$SYS/broker/spool/bytes",
+	sysReadPauses: "$SYS/broker/publish/reads/paused",
 }
 
 // isSysTopic reports whether topic lies under $SYS, which only the broker
@@ -143,6 +150,8 @@ func (p *sysPublisher) snapshot() [sysCount]int64 {
 	v[sysRetained] = int64(rs.Retained)
 	v[sysInflight] = st.Inflight.Load()
 	v[sysHeap] = int64(p.heap())
+	v[sysSpool] = st.SpoolBlocks.Load() * spoolBlock
+	v[sysReadPauses] = st.ReadPauses.Load()
 	return v
 }
 

@@ -69,6 +69,8 @@ func TestSysFirstTickPublishesEverything(t *testing.T) {
 		"$SYS/broker/retained messages/count":  "0", // read before this tick stored any
 		"$SYS/broker/messages/inflight":        "0",
 		"$SYS/broker/heap/current":             "1048576",
+		"$SYS/broker/spool/bytes":              "0",
+		"$SYS/broker/publish/reads/paused":     "0",
 	}
 	sent := got["$SYS/broker/bytes/sent"]
 	delete(got, "$SYS/broker/bytes/sent")
@@ -76,6 +78,33 @@ func TestSysFirstTickPublishesEverything(t *testing.T) {
 	n, err := strconv.Atoi(sent)
 	require.NoError(t, err)
 	require.Positive(t, n, "CONNACK and SUBACK were written")
+}
+
+// $SYS/broker/spool/bytes is what the spools have mapped, blocks kept for
+// reuse included, and falls as blocks go back to the system;
+// $SYS/broker/publish/reads/paused counts the reactor's pauses.
+func TestSysSpoolAndReadPauses(t *testing.T) {
+	h, p := sysHarness(t, Options{}, 1)
+	l := h.loops[0].Loop
+	p.tick()
+	sys := func(topic string) string { return retainedSys(h)["$SYS/broker/"+topic] }
+	require.Equal(t, "0", sys("spool/bytes"))
+
+	var s spool
+	chunk := make([]byte, 1000)
+	for range 10*spoolBlock/len(chunk) + 1 {
+		s.write(l, chunk)
+	}
+	p.tick()
+	require.Equal(t, strconv.Itoa(11*spoolBlock), sys("spool/bytes"), "10 full blocks and a started one")
+
+	s.release(l)
+	p.tick()
+	require.Equal(t, strconv.Itoa(spoolCache*spoolBlock), sys("spool/bytes"), "the loop keeps %d blocks", spoolCache)
+
+	h.b.Stats.ReadPauses.Add(3) // counted by the reactor (reactor/pause.go)
+	p.tick()
+	require.Equal(t, "3", sys("publish/reads/paused"))
 }
 
 // After the first tick only changed values are published again: an idle

@@ -67,12 +67,13 @@ func (f *trafficFlags) traffic(prefix string) *traffic {
 		rate: f.rate, window: f.window, concurrency: f.concurrency, grace: f.grace, idPrefix: prefix}
 }
 
-// rateName is the scenario-name suffix of a paced run.
+// rateName is the scenario-name suffix of a paced run; -rate is per
+// publisher, and the name says so (a bare "rate=42327/s" read as the total).
 func (f *trafficFlags) rateName() string {
 	if f.rate == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" rate=%g/s", f.rate)
+	return fmt.Sprintf(" rate=%g/s each", f.rate)
 }
 
 func (f *trafficFlags) params(extra map[string]any) map[string]any {

@@ -51,9 +51,7 @@ var sysTopics = [sysCount]string{
 	sysRetained:      "$SYS/broker/retained messages/count",
 	sysInflight:      "$SYS/broker/messages/inflight",
 	sysHeap:          "$SYS/broker/heap/current",
-	// Loom's own: bytes mapped for the outbound spools of clients that read
-	// slower than they are sent to (spool.go), and how many times reading
-	// from a publisher was paused because routing fell behind (backlog.go).
+	// Loom's own, from Stats.SpoolBlocks (in bytes) and Stats.ReadPauses.
 	sysSpool:      "$SYS/broker/spool/bytes",
 	sysReadPauses: "$SYS/broker/publish/reads/paused",
 }

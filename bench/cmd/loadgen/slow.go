@@ -31,6 +31,7 @@ func runSlow(args []string) error {
 	pid := fs.Int("pid", 0, "broker process id, for its RSS (0: skip memory figures)")
 	sysWait := fs.Duration("sys-wait", 11*time.Second, "after the traffic, wait up to this long for a fresh "+sysDroppedTopic)
 	settle := fs.Duration("settle", 2*time.Second, "wait after the slow subscriber leaves before the last RSS reading")
+	release := fs.Duration("release", 250*time.Millisecond, "wait after the slow subscriber leaves before reading what the broker gave back (at most -settle)")
 	if err := f.parse(fs, args); err != nil {
 		return err
 	}
@@ -114,14 +115,28 @@ func runSlow(args []string) error {
 		sc = nil
 	}
 	if *pid != 0 {
-		time.Sleep(*settle)
+		// What the extra subscriber held, read as what the broker gives back
+		// when it leaves: soon after, before Go's scavenger returns idle heap
+		// on its own schedule, which would count here too. A stalled
+		// reader's holding only grows, so at the end of the traffic it is
+		// at its largest.
+		wait := min(*release, *settle)
+		time.Sleep(wait)
+		if v, err := readRSS(*pid); err == nil {
+			fig["rss_left_bytes"] = float64(v)
+			if d, ok := fig["rss_during_bytes"]; ok {
+				fig["rss_released_bytes"] = d - float64(v)
+			}
+		}
+		time.Sleep(*settle - wait)
 		if v, err := readRSS(*pid); err == nil {
 			fig["rss_after_bytes"] = float64(v)
 		}
 	}
 	if *pid != 0 {
-		printf(out, "slow %s: broker RSS %s before, %s peak, %s with the traffic over, %s after the slow subscriber left",
-			f.label, mib(fig["rss_before_bytes"]), mib(fig["rss_peak_bytes"]), mib(fig["rss_during_bytes"]), mib(fig["rss_after_bytes"]))
+		printf(out, "slow %s: broker RSS %s before, %s peak, %s with the traffic over, %s given back in the %v after the extra subscriber (if any) left, %s after %v",
+			f.label, mib(fig["rss_before_bytes"]), mib(fig["rss_peak_bytes"]), mib(fig["rss_during_bytes"]),
+			mib(fig["rss_released_bytes"]), min(*release, *settle), mib(fig["rss_after_bytes"]), *settle)
 	}
 	if v, ok := fig["sys_dropped"]; ok {
 		printf(out, "slow %s: %s rose by %.0f during the run (now %.0f)", f.label, sysDroppedTopic, v, fig["sys_dropped_total"])

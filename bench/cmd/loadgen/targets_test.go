@@ -16,10 +16,11 @@ const targetRuns = `{"mode":"idle","label":"loom","params":{"version":4,"n":2000
 {"mode":"pubsub","label":"loom","params":{"qos":0,"clients":10,"rate":0},"figures":{"recv_per_s":300,"delivery_ratio":1}}
 {"mode":"pubsub","label":"mosquitto","params":{"qos":0,"clients":10,"rate":0},"figures":{"recv_per_s":100,"delivery_ratio":1}}
 {"mode":"pubsub","label":"loom","params":{"qos":0,"clients":10,"rate":500},"figures":{"lat_p50_ms":1,"lat_p99_ms":2}}
-{"mode":"slow","label":"loom","params":{"slow":true},"figures":{"recv_per_s":95,"rss_peak_bytes":10485760,"sys_dropped":5}}
+{"mode":"slow","label":"loom","params":{"slow":true},"figures":{"recv_per_s":95,"rss_peak_bytes":10485760,"sys_dropped":5,"rss_released_bytes":3145728}}
 {"mode":"slow","label":"loom","params":{"slow":false},"figures":{"recv_per_s":100,"rss_peak_bytes":8388608}}
 {"mode":"slow","label":"loom","params":{"slow":true,"reads":true},"figures":{"recv_per_s":90,"rss_peak_bytes":4194304}}
-{"mode":"slow","label":"loom","params":{"slow":true,"reads":false},"figures":{"recv_per_s":97,"rss_peak_bytes":14680064}}
+{"mode":"slow","label":"loom","params":{"slow":true,"reads":false},"figures":{"recv_per_s":97,"rss_peak_bytes":14680064,"rss_released_bytes":6291456}}
+{"mode":"slow","label":"mosquitto","params":{"slow":true,"reads":false},"figures":{"rss_released_bytes":0}}
 {"mode":"exhaust","label":"loom","params":{},"figures":{"pass":0}}
 {"mode":"exhaust","label":"mosquitto","params":{},"figures":{"pass":1}}
 `
@@ -60,7 +61,10 @@ func TestEvalTargets(t *testing.T) {
 		// one with reads=false: medians 96 msg/s and 12 MiB; the reading
 		// one is the control, never counted as stalled.
 		{"Slow consumer", "healthy", 0.96, nan, 1},
-		{"Slow consumer", "peak RSS with it − with a reading", 8, nan, 0},
+		// Given back: the median of 3 and 6 MiB is 4.5, over the 4 MiB
+		// limit; Mosquitto's 0 is reported beside it.
+		{"Slow consumer", "RSS the broker gave back", 4.5, 0, 0},
+		{"Slow consumer", "peak RSS with it − with a reading", 8, nan, -1},
 		{"Slow consumer", "peak RSS with it − without", 4, nan, -1},
 		{"Slow consumer", "drops", 5, nan, 1},
 		{"Descriptor exhaustion", "excess", 0, 1, 0},

@@ -110,6 +110,15 @@ func runSlow(args []string) error {
 		fig["sys_dropped"] = v - dropped0
 		fig["sys_dropped_total"] = v
 	}
+	// RSS just before the extra subscriber leaves: not rss_during, read
+	// before the wait for $SYS, in which Go's scavenger may give back idle
+	// heap that would then count as the subscriber's.
+	leaving, leavingOK := 0.0, false
+	if *pid != 0 {
+		if v, err := readRSS(*pid); err == nil {
+			leaving, leavingOK = float64(v), true
+		}
+	}
 	if sc != nil {
 		sc.nc.Close()
 		sc = nil
@@ -124,8 +133,8 @@ func runSlow(args []string) error {
 		time.Sleep(wait)
 		if v, err := readRSS(*pid); err == nil {
 			fig["rss_left_bytes"] = float64(v)
-			if d, ok := fig["rss_during_bytes"]; ok {
-				fig["rss_released_bytes"] = d - float64(v)
+			if leavingOK {
+				fig["rss_released_bytes"] = leaving - float64(v)
 			}
 		}
 		time.Sleep(*settle - wait)

@@ -178,6 +178,18 @@ func pacedLatency(r *result) bool {
 	return r.Mode == "pubsub" && rate > 0 && q == 0
 }
 
+// persistentRuns selects the runs whose subscribers held persistent
+// sessions (-persistent; the brokers then store them), or the others.
+func persistentRuns(want bool) sel {
+	return func(r *result) bool {
+		v, _ := param(r, "persistent")
+		return (v == 1) == want
+	}
+}
+
+// both selects the runs that a and b both select.
+func both(a, b sel) sel { return func(r *result) bool { return a(r) && b(r) } }
+
 // slowRuns selects the slow runs with the extra subscriber of every topic:
 // the stalled one, or (reads) the control that reads what it is sent.
 //
@@ -234,9 +246,16 @@ func issueTargets(rs []result) []target {
 			target{name: name, figure: "delivery ratio", want: "1 (all delivered)",
 				value: med(s, "delivery_ratio"), op: '>', x: 1})
 	}
-	for _, q := range []int{1, 2} {
-		s := is("pubsub", "qos", q, "clients", 10, "rate", 0)
+	for _, c := range []struct {
+		q      int
+		stored bool
+	}{{1, false}, {2, false}, {1, true}, {2, true}} {
+		q := c.q
+		s := both(is("pubsub", "qos", q, "clients", 10, "rate", 0), persistentRuns(c.stored))
 		name := fmt.Sprintf("Pubsub QoS %d, C=10", q)
+		if c.stored {
+			name += ", persistent sessions, stored"
+		}
 		ts = append(ts,
 			target{name: name, figure: "published msg/s (acknowledged)", want: "≥ 1× Mosquitto",
 				value: med(s, "pub_per_s"), vsB: true, op: '>', x: 1},

@@ -16,6 +16,10 @@ const targetRuns = `{"mode":"idle","label":"loom","params":{"version":4,"n":2000
 {"mode":"pubsub","label":"loom","params":{"qos":0,"clients":10,"rate":0},"figures":{"recv_per_s":300,"delivery_ratio":1}}
 {"mode":"pubsub","label":"mosquitto","params":{"qos":0,"clients":10,"rate":0},"figures":{"recv_per_s":100,"delivery_ratio":1}}
 {"mode":"pubsub","label":"loom","params":{"qos":0,"clients":10,"rate":500},"figures":{"lat_p50_ms":1,"lat_p99_ms":2}}
+{"mode":"pubsub","label":"loom","params":{"qos":1,"clients":10,"rate":0},"figures":{"recv_per_s":300,"pub_per_s":300,"delivery_ratio":1}}
+{"mode":"pubsub","label":"mosquitto","params":{"qos":1,"clients":10,"rate":0},"figures":{"recv_per_s":100,"pub_per_s":100,"delivery_ratio":1}}
+{"mode":"pubsub","label":"loom","params":{"qos":1,"clients":10,"rate":0,"persistent":true},"figures":{"recv_per_s":50,"pub_per_s":50,"delivery_ratio":1}}
+{"mode":"pubsub","label":"mosquitto","params":{"qos":1,"clients":10,"rate":0,"persistent":true},"figures":{"recv_per_s":80,"pub_per_s":80,"delivery_ratio":1}}
 {"mode":"slow","label":"loom","params":{"slow":true},"figures":{"recv_per_s":95,"rss_peak_bytes":10485760,"sys_dropped":5,"rss_released_bytes":3145728}}
 {"mode":"slow","label":"loom","params":{"slow":false},"figures":{"recv_per_s":100,"rss_peak_bytes":8388608}}
 {"mode":"slow","label":"loom","params":{"slow":true,"reads":true},"figures":{"recv_per_s":90,"rss_peak_bytes":4194304}}
@@ -57,6 +61,11 @@ func TestEvalTargets(t *testing.T) {
 		{"Pubsub QoS 0, C=10", "received", 300, 100, 1},
 		{"Pubsub QoS 0, C=10", "delivery", 1, 1, 1},
 		{"Latency at 50% of Loom's peak", "p99", 2, nan, -1},
+		// The persistent runs are their own target, not mixed into the
+		// in-memory one: 300 vs 100 met there, 50 vs 80 not met here.
+		{"Pubsub QoS 1, C=10", "received", 300, 100, 1},
+		{"Pubsub QoS 1, C=10, persistent sessions, stored", "received", 50, 80, 0},
+		{"Pubsub QoS 1, C=10, persistent sessions, stored", "delivery", 1, 1, 1},
 		// The stalled runs are the one without "reads" (older runs) and the
 		// one with reads=false: medians 96 msg/s and 12 MiB; the reading
 		// one is the control, never counted as stalled.
@@ -122,10 +131,11 @@ func TestWriteTargetsAndChart(t *testing.T) {
 		t.Error("title not escaped")
 	}
 	// One bar per target against Mosquitto with both brokers measured:
-	// idle memory, connect rate, fan-out, pubsub received (the background
-	// is the one other rect).
-	if got := strings.Count(s, "<rect ") - 1; got != 4 {
-		t.Errorf("%d bars, want 4\n%s", got, s)
+	// idle memory, connect rate, fan-out, pubsub QoS 0 received, QoS 1
+	// published and received, in memory and stored (the background is the
+	// one other rect).
+	if got := strings.Count(s, "<rect ") - 1; got != 8 {
+		t.Errorf("%d bars, want 8\n%s", got, s)
 	}
 	// Fan-out at 2× misses its 3× target: red.
 	if !strings.Contains(s, `fill="#c62828"`) {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -13,7 +15,7 @@ import (
 
 // procStats is what the tool can see of a broker from outside: resident
 // memory, open descriptors and threads. Goroutines are not visible from
-// outside a Go process; threads are the nearest proxy.
+// outside a Go process but through its pprof endpoint (readGoroutines).
 type procStats struct {
 	rss     int64 // bytes, VmRSS
 	hwm     int64 // bytes, VmHWM: the peak RSS since start or the last resetPeakRSS
@@ -144,4 +146,30 @@ func (p *peakSampler) done() (rss, fds int64) {
 		}
 	}
 	return p.rss, p.fds
+}
+
+// readGoroutines reads the goroutine count from a Go program's goroutine
+// profile in text form (net/http/pprof's /debug/pprof/goroutine?debug=1,
+// whose first line is "goroutine profile: total N"). Each reading opens its
+// own connection and closes it, so the server's goroutine for the previous
+// one has gone by the next.
+func readGoroutines(url string) (int64, error) {
+	cl := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil && line == "" {
+		return 0, fmt.Errorf("%s: %w", url, err)
+	}
+	var n int64
+	if _, err := fmt.Sscanf(line, "goroutine profile: total %d", &n); err != nil {
+		return 0, fmt.Errorf("%s: not a goroutine profile: %q", url, strings.TrimSpace(line))
+	}
+	return n, nil
 }

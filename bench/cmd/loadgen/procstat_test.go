@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -70,5 +74,41 @@ func TestPeakBetweenSamples(t *testing.T) {
 	}
 	if rss, _ := p.done(); rss < before+40<<20 {
 		t.Fatalf("peak RSS %d, want at least %d: the 48 MiB touched between samples was missed", rss, before+40<<20)
+	}
+}
+
+func TestReadGoroutines(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "goroutine profile: total 42\n7 @ 0x1 0x2\n")
+	})
+	mux.HandleFunc("/other", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "heap profile: 1: 2 [3: 4] @ heap/1048576\n")
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	n, err := readGoroutines(srv.URL + "/ok")
+	if err != nil || n != 42 {
+		t.Fatalf("got %d, %v; want 42", n, err)
+	}
+	if _, err := readGoroutines(srv.URL + "/other"); err == nil {
+		t.Error("a heap profile read as a goroutine count")
+	}
+	if _, err := readGoroutines(srv.URL + "/missing"); err == nil {
+		t.Error("a 404 read as a goroutine count")
+	}
+}
+
+// A real Go program's profile, read the way the storm reads Loom's.
+func TestReadGoroutinesLive(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/goroutine", func(w http.ResponseWriter, r *http.Request) {
+		pprof.Handler("goroutine").ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	n, err := readGoroutines(srv.URL + "/debug/pprof/goroutine?debug=1")
+	if err != nil || n < 1 {
+		t.Fatalf("got %d, %v", n, err)
 	}
 }

@@ -24,6 +24,7 @@ func runStorm(args []string) error {
 	pid := fs.Int("pid", 0, "broker process id, for its RSS, descriptors and threads (0: skip them)")
 	dialTimeout := fs.Duration("dial-timeout", 10*time.Second, "bound on one connect and CONNACK")
 	settle := fs.Duration("settle", 3*time.Second, "wait after the storm before the last readings")
+	goroutines := fs.String("goroutines", "", "a Go broker's goroutine profile URL (net/http/pprof's /debug/pprof/goroutine?debug=1), for its goroutines before and after ('': skip)")
 	if err := c.parse(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +59,13 @@ func runStorm(args []string) error {
 		res.Figures[prefix+"_rss_bytes"] = float64(s.rss)
 		res.Figures[prefix+"_fds"] = float64(s.fds)
 		res.Figures[prefix+"_threads"] = float64(s.threads)
+		if *goroutines != "" {
+			if g, err := readGoroutines(*goroutines); err != nil {
+				res.Errors = append(res.Errors, prefix+": "+err.Error())
+			} else {
+				res.Figures[prefix+"_goroutines"] = float64(g)
+			}
+		}
 	}
 	stats("before")
 
@@ -108,6 +116,11 @@ func runStorm(args []string) error {
 		fig["rss_after_ratio"] = fig["after_rss_bytes"] / fig["before_rss_bytes"]
 		fig["threads_added"] = fig["after_threads"] - fig["before_threads"]
 	}
+	if b, ok := fig["before_goroutines"]; ok {
+		if a, ok := fig["after_goroutines"]; ok {
+			fig["goroutines_added"] = a - b
+		}
+	}
 	// One more client after the storm: the broker must still serve.
 	dl := time.Now().Add(*dialTimeout)
 	if m, err := dialMQTT(ctx, c.addr, c.protoVersion(), "lg"+id+"-probe", 60, cleanSession, dl); err != nil {
@@ -126,6 +139,9 @@ func runStorm(args []string) error {
 		printf(out, "storm %s: fds %v before, %v peak, %v after; RSS %s before, %s peak, %s after; threads %v before, %v after",
 			c.label, fig["before_fds"], fig["peak_fds"], fig["after_fds"], mib(fig["before_rss_bytes"]),
 			mib(fig["peak_rss_bytes"]), mib(fig["after_rss_bytes"]), fig["before_threads"], fig["after_threads"])
+	}
+	if v, ok := fig["goroutines_added"]; ok {
+		printf(out, "storm %s: goroutines %v before, %v after (%+v)", c.label, fig["before_goroutines"], fig["after_goroutines"], v)
 	}
 	writeErrors(out, "storm "+c.label, res.Errors)
 	return res.emit(&c)

@@ -291,6 +291,8 @@ func issueTargets(rs []result) []target {
 			want: "≤ 0 (none leaked)", value: med(is("storm"), "fds_leaked"), op: '<', x: 0},
 		target{name: "Connection storm", figure: "RSS after / before",
 			want: "≤ 1.10", value: med(is("storm"), "rss_after_ratio"), op: '<', x: 1.10},
+		target{name: "Connection storm", figure: "Go broker's goroutines after − before",
+			want: "≤ 0 (none leaked)", value: med(is("storm"), "goroutines_added"), op: '<', x: 0},
 		target{name: "Connection storm", figure: "threads after − before", want: "reported",
 			value: med(is("storm"), "threads_added")},
 		target{name: "Connection storm", figure: "a new client connects afterwards (1 = yes)",

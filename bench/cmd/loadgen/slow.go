@@ -123,13 +123,13 @@ func runSlow(args []string) error {
 		sc.nc.Close()
 		sc = nil
 	}
+	wait := min(*release, *settle)
 	if *pid != 0 {
 		// What the extra subscriber held, read as what the broker gives back
 		// when it leaves: soon after, before Go's scavenger returns idle heap
 		// on its own schedule, which would count here too. A stalled
 		// reader's holding only grows, so at the end of the traffic it is
 		// at its largest.
-		wait := min(*release, *settle)
 		time.Sleep(wait)
 		if v, err := readRSS(*pid); err == nil {
 			fig["rss_left_bytes"] = float64(v)
@@ -145,7 +145,7 @@ func runSlow(args []string) error {
 	if *pid != 0 {
 		printf(out, "slow %s: broker RSS %s before, %s peak, %s with the traffic over, %s given back in the %v after the extra subscriber (if any) left, %s after %v",
 			f.label, mib(fig["rss_before_bytes"]), mib(fig["rss_peak_bytes"]), mib(fig["rss_during_bytes"]),
-			mib(fig["rss_released_bytes"]), min(*release, *settle), mib(fig["rss_after_bytes"]), *settle)
+			mib(fig["rss_released_bytes"]), wait, mib(fig["rss_after_bytes"]), *settle)
 	}
 	if v, ok := fig["sys_dropped"]; ok {
 		printf(out, "slow %s: %s rose by %.0f during the run (now %.0f)", f.label, sysDroppedTopic, v, fig["sys_dropped_total"])

@@ -178,11 +178,12 @@ func pacedLatency(r *result) bool {
 	return r.Mode == "pubsub" && rate > 0 && q == 0
 }
 
-// persistentRuns selects the runs whose subscribers held persistent
-// sessions (-persistent; the brokers then store them), or the others.
-func persistentRuns(want bool) sel {
+// flagged selects the runs whose boolean parameter k is want; runs without
+// k count as false (runs made before it existed, or modes that leave it out
+// unless set, like pubsub's "persistent").
+func flagged(k string, want bool) sel {
 	return func(r *result) bool {
-		v, _ := param(r, "persistent")
+		v, _ := param(r, k)
 		return (v == 1) == want
 	}
 }
@@ -203,12 +204,7 @@ func both(a, b sel) sel { return func(r *result) bool { return a(r) && b(r) } }
 // from nothing to its own limit depending on how the CPUs are shared, so
 // the difference swung between 1.9 and 4.6 MiB across runs of the same
 // build while the given-back figure stayed at 3.7.
-func slowRuns(reads bool) sel {
-	return func(r *result) bool {
-		v, _ := param(r, "reads")
-		return is("slow", "slow", true)(r) && (v == 1) == reads
-	}
-}
+func slowRuns(reads bool) sel { return both(is("slow", "slow", true), flagged("reads", reads)) }
 
 // slowOutboundLimit is Loom's default per-connection outbound limit
 // (session.Options.OutboundLimit), past which QoS 0 deliveries are dropped.
@@ -251,7 +247,7 @@ func issueTargets(rs []result) []target {
 		stored bool
 	}{{1, false}, {2, false}, {1, true}, {2, true}} {
 		q := c.q
-		s := both(is("pubsub", "qos", q, "clients", 10, "rate", 0), persistentRuns(c.stored))
+		s := both(is("pubsub", "qos", q, "clients", 10, "rate", 0), flagged("persistent", c.stored))
 		name := fmt.Sprintf("Pubsub QoS %d, C=10", q)
 		if c.stored {
 			name += ", persistent sessions, stored"
@@ -270,17 +266,16 @@ func issueTargets(rs []result) []target {
 		target{name: "Latency at 50% of Loom's peak", figure: "p99 publish-to-delivery (ms)", want: "beside Mosquitto's",
 			value: med(pacedLatency, "lat_p99_ms"), vsB: true})
 	stalled, reading, without := slowRuns(false), slowRuns(true), is("slow", "slow", false)
+	const perMiB = 1.0 / (1 << 20)
 	peakMiB := func(x, y sel) func([]result, string) float64 {
-		return func(rs []result, l string) float64 {
-			return diff(med(x, "rss_peak_bytes"), med(y, "rss_peak_bytes"))(rs, l) / (1 << 20)
-		}
+		return scaled(diff(med(x, "rss_peak_bytes"), med(y, "rss_peak_bytes")), perMiB)
 	}
 	limit := fmt.Sprintf("≤ %d MiB (Loom's per-client outbound limit)", slowOutboundLimit>>20)
 	ts = append(ts,
 		target{name: "Slow consumer", figure: "healthy received msg/s, with it / without",
 			want: "≥ 0.9", value: quot(med(stalled, "recv_per_s"), med(without, "recv_per_s")), op: '>', x: 0.9},
 		target{name: "Slow consumer", figure: "RSS the broker gave back when it left (MiB): what it held",
-			want: limit, value: scaled(med(stalled, "rss_released_bytes"), 1.0/(1<<20)), op: '<', x: slowOutboundLimit >> 20},
+			want: limit, value: scaled(med(stalled, "rss_released_bytes"), perMiB), op: '<', x: slowOutboundLimit >> 20},
 		target{name: "Slow consumer", figure: "peak RSS with it − with a reading subscriber in its place (MiB)",
 			want: "reported", value: peakMiB(stalled, reading)},
 		target{name: "Slow consumer", figure: "peak RSS with it − without (MiB): the stall and one more subscriber of every topic",

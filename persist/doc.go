@@ -9,11 +9,11 @@
 // every Put and Delete only encodes and queues an operation, so an event loop
 // waits for no commit and no fsync, and never blocks. Session, subscription
 // and retained changes are rare, but pending messages follow the QoS 1/2
-// traffic of stored sessions, which can outrun the disk: then the queue grows
-// past BacklogLimit and AcksWaitForDisk turns true, so the broker holds
-// QoS 1/2 acknowledgements until the writer catches up and publishers wait
-// within their MQTT flow control (Receive Maximum), not on a lock. It knows
-// nothing of MQTT
+// traffic of stored sessions, which can outrun the disk: the broker holds
+// each QoS 1/2 acknowledgement until the commit holding its writes is made
+// (AfterDurable), so publishers wait within their MQTT flow control
+// (Receive Maximum) and the queue grows no faster than the disk takes it.
+// It knows nothing of MQTT
 // semantics (expiry, takeover): the session layer decides what to store.
 //
 // Key layout, one prefix per kind of state:

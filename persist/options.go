@@ -10,15 +10,22 @@ import (
 type SyncPolicy int
 
 const (
-	// SyncInterval commits at once without fsync and syncs the log at most
-	// every Options.Interval while there are unsynced commits (group
-	// commit). A power loss loses at most about one interval; a process
-	// crash loses nothing that was committed.
+	// Under every policy a commit returns (and AfterDurable callbacks run,
+	// which is when the broker acknowledges a QoS 1/2 message) only once its
+	// log record is written to the operating system, so a kill of the
+	// process loses nothing acknowledged. The policies differ in what a
+	// power loss or a kernel crash may take.
+
+	// SyncInterval fsyncs the log at most every Options.Interval while
+	// there are commits not yet synced (group commit): a power loss may lose
+	// about the last interval.
 	SyncInterval SyncPolicy = iota
-	// SyncAlways syncs every commit before the next one starts.
+	// SyncAlways fsyncs every commit before it returns: an acknowledged
+	// message survives a power loss too.
 	SyncAlways
-	// SyncNone never syncs on its own; the OS writes back when it likes.
-	// Survives a process crash, not a power loss. Close still syncs.
+	// SyncNone never fsyncs on its own; the OS writes back when it likes
+	// (Linux: within about 30 s). A power loss loses whatever the OS had not
+	// yet written. Close still syncs.
 	SyncNone
 )
 
@@ -68,13 +75,6 @@ const (
 	// of deleted sessions and messages back on a store that shrinks and then
 	// stays quiet, at the cost of one full compaction per period.
 	DefaultCompactEvery = 6 * time.Hour
-	// BacklogLimit is how many queued operations make the writer count as
-	// behind: from there on the broker holds the acknowledgements of QoS
-	// 1/2 messages until they are committed, whatever the sync policy, so
-	// publishers slow down to the disk's pace instead of the queue growing
-	// (see AcksWaitForDisk). Nothing blocks: the limit is a signal, not a
-	// bound on the queue.
-	BacklogLimit = 16384
 )
 
 // Options configure Open. Zero values take the defaults above.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/loom-mqtt/loom/router"
 	"github.com/loom-mqtt/loom/session"
@@ -39,7 +40,6 @@ type Store struct {
 	queue   []op
 	qclosed bool
 	wake    chan struct{} // 1-buffered: the writer has something to take
-	behind  atomic.Bool   // the queue passed BacklogLimit
 
 	done     chan struct{} // closed when the writer has returned
 	stop     chan struct{} // closed by Close: ends the compaction timer
@@ -47,6 +47,10 @@ type Store struct {
 	errMu    sync.Mutex
 
 	commits, syncs atomic.Int64 // counted for tests and metrics
+
+	// wal defers the fsyncs of the write-ahead log under SyncInterval and
+	// SyncNone (walfs.go); nil under SyncAlways.
+	wal *walFS
 }
 
 // Open opens or creates the store in o.Dir and starts its writer. A directory
@@ -57,11 +61,16 @@ func Open(o Options) (s *Store, err error) {
 		return nil, errors.New("persist: no directory")
 	}
 	o.setDefaults()
-	db, err := openDB(o)
+	var wal *walFS
+	if o.Sync != SyncAlways {
+		wal = newWALFS(vfs.Default)
+	}
+	db, err := openDB(o, wal)
 	if err != nil {
 		return nil, err
 	}
 	s = &Store{
+		wal:  wal,
 		db:   db,
 		dir:  o.Dir,
 		opts: o,
@@ -76,7 +85,7 @@ func Open(o Options) (s *Store, err error) {
 	return s, nil
 }
 
-func openDB(o Options) (db *pebble.DB, err error) {
+func openDB(o Options, wal *walFS) (db *pebble.DB, err error) {
 	// Pebble reports most corruption as errors, but some readers of a
 	// damaged MANIFEST or OPTIONS panic; at start a clear error is worth
 	// more than a stack.
@@ -94,6 +103,9 @@ func openDB(o Options) (db *pebble.DB, err error) {
 		// One compaction at a time: a small board has one or two cores and
 		// the event loops need them.
 		CompactionConcurrencyRange: func() (int, int) { return 1, 1 },
+	}
+	if wal != nil {
+		po.FS = wal
 	}
 	db, err = pebble.Open(o.Dir, po)
 	if err != nil {
@@ -117,8 +129,6 @@ func (s *Store) send(o op) bool {
 	s.qmu.Unlock()
 	if n == 1 {
 		s.signal()
-	} else if n > BacklogLimit && !s.behind.Load() {
-		s.behind.Store(true)
 	}
 	return true
 }
@@ -134,24 +144,14 @@ func (s *Store) signal() {
 // finished with, and reports whether the store is closing.
 func (s *Store) take(done []op) (ops []op, closing bool) {
 	clear(done)
-	if cap(done) > 4*BacklogLimit {
+	if cap(done) > 1<<16 {
 		done = nil // a burst is over: do not keep its buffer
 	}
 	s.qmu.Lock()
 	ops, s.queue = s.queue, done[:0]
 	closing = s.qclosed
 	s.qmu.Unlock()
-	s.behind.Store(len(ops) > BacklogLimit)
 	return ops, closing
-}
-
-// checkBehind re-reads the backlog once the writer has added what it took:
-// it is behind only if as much has queued up again meanwhile.
-func (s *Store) checkBehind() {
-	s.qmu.Lock()
-	n := len(s.queue)
-	s.qmu.Unlock()
-	s.behind.Store(n > BacklogLimit)
 }
 
 // Backlog is the number of operations queued and not yet taken by the
@@ -162,16 +162,10 @@ func (s *Store) Backlog() int {
 	return len(s.queue)
 }
 
-// AcksWaitForDisk implements session.Store: under SyncAlways the broker
-// acknowledges QoS 1/2 messages only once they are on disk, and under the
-// other policies only once they are committed while the writer is behind
-// (more than BacklogLimit operations queued): that slows publishers down
-// to the disk's pace through MQTT's own flow control.
-func (s *Store) AcksWaitForDisk() bool { return s.opts.Sync == SyncAlways || s.behind.Load() }
-
 // AfterDurable implements session.Store: fn runs on the writer goroutine
-// after the commit (synced under SyncAlways) that holds every write queued
-// before it. On a closed store it runs at once.
+// after the commit that holds every write queued before it — synced under
+// SyncAlways; under SyncInterval and SyncNone written to the log, which a
+// kill of the process does not undo. On a closed store it runs at once.
 func (s *Store) AfterDurable(fn func()) {
 	if !s.send(op{kind: opAfter, cb: fn}) {
 		fn()

@@ -14,7 +14,7 @@ const (
 	opDelete
 	opDeleteSession // key: the session key; val: the client id
 	opFlush         // done is closed once everything before it is committed
-	opAfter         // cb runs once everything before it is committed (synced under SyncAlways)
+	opAfter         // cb runs once everything before it is committed (written to the OS; synced under SyncAlways)
 	opGroup         // sets that go into one batch together
 )
 
@@ -61,7 +61,6 @@ func (s *Store) write() {
 					w.commit(w.syncNow(closing))
 				}
 			}
-			s.checkBehind()
 			w.commit(w.syncNow(closing))
 			if closing {
 				return
@@ -137,21 +136,20 @@ func (w *writer) add(o op) {
 func (w *writer) commit(sync bool) {
 	w.n = 0
 	if !w.b.Empty() {
-		opt := pebble.NoSync
-		if sync {
-			opt = pebble.Sync
-		}
-		if err := w.b.Commit(opt); err != nil {
+		// pebble.Sync whatever the policy: it returns once the log record
+		// is written, so a commit that returned survives a kill of the
+		// process. Under "always" the WAL is also fsynced; under the others
+		// walFS defers the fsync to syncLog.
+		if err := w.b.Commit(pebble.Sync); err != nil {
 			w.fail(fmt.Errorf("persist: commit in %s: %w", w.s.dir, err))
 		}
 		w.s.commits.Add(1)
-		if sync {
-			w.s.syncs.Add(1)
-		}
 		w.b.Reset()
 		switch {
+		case w.s.wal == nil: // SyncAlways: the commit was fsynced
+			w.s.syncs.Add(1)
 		case sync:
-			w.unsynced = false
+			w.syncLog()
 		case w.timer != nil:
 			w.unsynced = true
 			if !w.armed {
@@ -174,10 +172,13 @@ func (w *writer) commit(sync bool) {
 	w.after = w.after[:0]
 }
 
-// syncLog makes every commit so far durable: an empty synced log record
-// fsyncs the write-ahead log that holds them.
+// syncLog makes every commit so far durable by an fsync of the write-ahead
+// log files written since the last one (walFS).
 func (w *writer) syncLog() {
-	if err := w.s.db.LogData(nil, pebble.Sync); err != nil {
+	if w.s.wal == nil {
+		return // SyncAlways: every commit was synced
+	}
+	if err := w.s.wal.syncWAL(); err != nil {
 		w.fail(fmt.Errorf("persist: sync in %s: %w", w.s.dir, err))
 	}
 	w.s.syncs.Add(1)

@@ -27,6 +27,10 @@ type Broker struct {
 	sys      *sysPublisher // nil when $SYS topics are disabled
 	saver    counterSaver  // stores Stats' totals (persist_sys.go)
 
+	// storedSessions counts the sessions with a record in the store
+	// (Session.setStored); while it is 0 no delivery is written.
+	storedSessions atomic.Int64
+
 	inboxed atomic.Int64 // deliveries and tasks queued in the loops' inboxes (backlog.go)
 	relief  relief
 

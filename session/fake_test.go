@@ -293,6 +293,9 @@ func (tc *tclient) subscribe(filter string, qos byte) {
 func (tc *tclient) publish(topic, payload string, qos byte, pid uint16) {
 	tc.t.Helper()
 	tc.mustSend(&proto.Publish{Topic: []byte(topic), Payload: []byte(payload), QoS: qos, PacketID: pid})
+	if qos > 0 {
+		tc.h.settle() // with a store, the ack waits for the routing pass and the commit
+	}
 	switch qos {
 	case 1:
 		requireAck(tc.t, tc.recvOne(), proto.PUBACK, pid, proto.Success)

@@ -60,8 +60,8 @@ func TestInboundQoS2RecordCommitsWithItsRoutedCopies(t *testing.T) {
 
 	// PUBREL ends the flow and removes the record [MQTT-4.3.3-11].
 	pub.ack(proto.PUBREL, 7, proto.Success)
+	h.settle() // the PUBCOMP waits for the record's delete to commit
 	requireAck(t, pub.recvOne(), proto.PUBCOMP, 7, proto.Success)
-	h.settle()
 	require.Empty(t, st.inboundOf("pub"))
 }
 
@@ -104,8 +104,8 @@ func TestRestoredInboundQoS2RecordStopsRedelivery(t *testing.T) {
 	h.settle()
 	sub.recvNone()
 	pub.ack(proto.PUBREL, 9, proto.Success)
+	h.settle() // the PUBCOMP waits for the record's delete to commit
 	requireAck(t, pub.recvOne(), proto.PUBCOMP, 9, proto.Success)
-	h.settle()
 	require.Empty(t, st.inboundOf("pub"))
 
 	// The packet id is free again: a new message with it is delivered.
@@ -114,11 +114,11 @@ func TestRestoredInboundQoS2RecordStopsRedelivery(t *testing.T) {
 	require.Equal(t, []string{"new"}, payloads(publishes(t, sub.recv())))
 }
 
-// Under sync always the PUBCOMP, too, waits until the record's removal is
+// The PUBCOMP, too, waits until the record's removal is
 // on disk: the client may reuse the id as soon as it has the PUBCOMP.
 func TestPubcompWaitsForDisk(t *testing.T) {
 	st := newMemStore()
-	st.waitDisk = true
+	st.hold = true
 	h := newHarness(t, Options{Store: st}, 1)
 	pub := h.online(0, connectPacket(proto.V5, "pub", false, 0, 3600))
 	pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: []byte("x"), QoS: 2, PacketID: 5})
@@ -142,16 +142,16 @@ func TestPubcompWaitsForDisk(t *testing.T) {
 	requireAck(t, pub.recvOne(), proto.PUBCOMP, 5, proto.Success)
 }
 
-// A PUBREL can beat the shard that writes the record (when acks do not wait
-// for the disk): the record must not be left behind either way.
+// A PUBREL can beat the shard that writes the record (a client that sends it
+// before its PUBREC came): the record must not be left behind either way.
 func TestInboundRecordReleasedBeforeWritten(t *testing.T) {
 	st := newMemStore()
 	h := newHarness(t, Options{Store: st}, 1)
 	s := newSession(h.b, "pub")
-	s.setBit(sessStored, true)
+	s.setStored(true)
 
 	// PUBREL first, then the shard's write: the shard deletes after writing.
-	r := &inboundRef{clientID: "pub", pid: 1}
+	r := &publishRef{clientID: "pub", pid: 1}
 	s.releaseInboundLocked(r, 1)
 	require.Empty(t, st.inboundOf("pub"), "nothing written yet, nothing to delete")
 	st.PutInbound("pub", 1)
@@ -159,7 +159,7 @@ func TestInboundRecordReleasedBeforeWritten(t *testing.T) {
 	require.Empty(t, st.inboundOf("pub"))
 
 	// The usual order: written, then released.
-	r = &inboundRef{clientID: "pub", pid: 2}
+	r = &publishRef{clientID: "pub", pid: 2}
 	st.PutInbound("pub", 2)
 	h.b.written(r)
 	require.Equal(t, []uint16{2}, st.inboundOf("pub"))
@@ -171,7 +171,7 @@ func TestInboundRecordReleasedBeforeWritten(t *testing.T) {
 // before its loop sends it: an ack that waits for the disk covers it.
 func TestConnectedStoredSessionCopyWrittenWhileRouting(t *testing.T) {
 	st := newMemStore()
-	st.waitDisk = true
+	st.hold = true
 	h := newHarness(t, Options{Store: st}, 1)
 	live := h.online(0, connectPacket(proto.V5, "live", false, 0, 3600))
 	live.subscribe("t", 1)

@@ -22,7 +22,7 @@ func (s *Session) persistLocked(version proto.Version, disconnectedAt int64) {
 	}
 	st.PutSession(SessionRecord{ClientID: s.id, Version: version, Expiry: s.expiry, DisconnectedAt: disconnectedAt})
 	if !s.isStored() {
-		s.setBit(sessStored, true)
+		s.setStored(true)
 		for f, o := range s.subs {
 			st.PutSubscription(s.id, f, o)
 		}
@@ -40,6 +40,21 @@ func (s *Session) persistLocked(version proto.Version, disconnectedAt int64) {
 			st.PutInbound(s.id, pid) // refs of these, if any, were never written
 			s.inQoS2[pid] = nil
 		}
+	}
+}
+
+// setStored records whether a record of s is in the store, and keeps the
+// broker's count of stored sessions, which tells the publish path whether
+// a delivery may have to be written (storeRouted, ackPublish).
+func (s *Session) setStored(on bool) {
+	if s.isStored() == on {
+		return
+	}
+	s.setBit(sessStored, on)
+	if on {
+		s.broker.storedSessions.Add(1)
+	} else {
+		s.broker.storedSessions.Add(-1)
 	}
 }
 
@@ -65,7 +80,7 @@ func (s *Session) unstoreLocked(seq uint64) {
 func (s *Session) forgetLocked() {
 	if s.isStored() {
 		s.broker.opts.Store.DeleteSession(s.id)
-		s.setBit(sessStored, false)
+		s.setStored(false)
 	}
 }
 
@@ -118,7 +133,7 @@ func (b *Broker) Restore() error {
 			}
 			s := newSession(b, r.ClientID)
 			s.expiry = r.Expiry
-			s.setBit(sessStored, true)
+			s.setStored(true)
 			if left > 0 {
 				s.off = &offlineState{expiryTimer: time.AfterFunc(left, s.expire)}
 			}
@@ -195,7 +210,7 @@ func (b *Broker) Restore() error {
 			}
 			s.mu.Lock()
 			if s.inQoS2 == nil {
-				s.inQoS2 = make(map[uint16]*inboundRef)
+				s.inQoS2 = make(map[uint16]*publishRef)
 			}
 			s.inQoS2[pid] = nil // its PUBREL, or a re-sent PUBLISH, is still to come
 			s.mu.Unlock()

@@ -46,7 +46,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		return nil
 	}
 
-	var ref *inboundRef
+	var ref *publishRef
 	if p.QoS == 2 {
 		s := c.sess
 		s.mu.Lock()
@@ -55,7 +55,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			// again, deliver once [MQTT-4.3.3-10]. If the first one's ack
 			// waits for the disk, so does this one.
 			s.mu.Unlock()
-			c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, topic, nil)
+			c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, "", nil)
 			return nil
 		}
 		if len(s.inQoS2) >= int(b.opts.ReceiveMaximum) {
@@ -64,10 +64,10 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			return c.fail(proto.Errorf(proto.ReceiveMaximumExceeded, "more than %d QoS 2 messages awaiting PUBREL", b.opts.ReceiveMaximum))
 		}
 		if s.inQoS2 == nil {
-			s.inQoS2 = make(map[uint16]*inboundRef)
+			s.inQoS2 = make(map[uint16]*publishRef)
 		}
 		if s.isStored() {
-			ref = &inboundRef{clientID: s.id, pid: p.PacketID}
+			ref = &publishRef{clientID: s.id, pid: p.PacketID, inbound: true}
 		}
 		s.inQoS2[p.PacketID] = ref
 		s.mu.Unlock()
@@ -75,6 +75,10 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 
 	m := newMessage(p, topic, c.sess.id)
 	b.stampExpiryAt(m, c.loop.wall)
+	if p.QoS > 0 && b.opts.Store != nil && ref == nil && (m.Retain || b.storedSessions.Load() > 0) {
+		// Something of it may be written: its ack waits to know.
+		ref = &publishRef{stored: m.Retain}
+	}
 	if ref != nil {
 		m.Ref = ref
 	}
@@ -85,7 +89,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 
 	switch p.QoS {
 	case 1:
-		c.ackPublish(proto.PUBACK, p.PacketID, proto.Success, topic, nil) // [MQTT-4.3.2-4]
+		c.ackPublish(proto.PUBACK, p.PacketID, proto.Success, topic, m) // [MQTT-4.3.2-4]
 	case 2:
 		c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, topic, m) // [MQTT-4.3.3-8]
 	}
@@ -93,7 +97,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 }
 
 // heldAck is an acknowledgement waiting for the writes of its message to be
-// on disk.
+// committed, or for an earlier held one.
 type heldAck struct {
 	typ   proto.Type
 	pid   uint16
@@ -101,49 +105,60 @@ type heldAck struct {
 	ready bool
 }
 
-// ackPublish acknowledges a QoS 1/2 PUBLISH (or a PUBREL, with topic "")
-// now, or holds the acknowledgement until the writes it caused are durable
-// when the store asks for that (AcksWaitForDisk) or earlier ones are held:
-// acks leave in the order their packets came [MQTT-4.6.0-2], whatever order
-// the shards and the disk finish in.
+// ackPublish acknowledges a QoS 1/2 PUBLISH (topic and m set) or a PUBREL
+// (topic "", m nil). Whatever the sync policy, an acknowledgement leaves
+// only once the store has committed the writes its packet caused, so that
+// a message acknowledged to its publisher survives a kill of the process:
+// under "always" the commit is synced, under "interval" and "none" it is in
+// the operating system's hands. The wait happens off the loop — the store's
+// writer batches the commits and posts the release back — and acks leave in
+// the order their packets came [MQTT-4.6.0-2], whatever order the shards
+// and the disk finish in.
 //
-// With a topic, the hold ends once the message's shard has routed it (the
-// router has queued the store writes of the sessions it reached) and every
-// write queued by then is on disk. m, when it carries an inbound record,
-// has the record written there if no delivery did.
+// A publish that carries a publishRef waits until its shard has routed it
+// (and queued the copies of the stored sessions it reached, see
+// storeRouted); it then waits for the commit if anything of it was queued.
+// stored says a PUBREL's record delete was queued. Without a store, or with
+// nothing to wait for and nothing held before it, the ack goes at once.
 func (c *Client) ackPublish(typ proto.Type, pid uint16, rc proto.ReasonCode, topic string, m *router.Message) {
+	c.ackAfter(typ, pid, rc, topic, m, false)
+}
+
+// ackAfter is ackPublish; stored says a write for the packet was queued
+// on the loop (a PUBREL's record delete), so the ack waits for the commit.
+func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic string, m *router.Message, stored bool) {
 	b := c.loop.broker
 	st := b.opts.Store
-	var ref *inboundRef
+	var ref *publishRef
 	if m != nil {
-		ref, _ = m.Ref.(*inboundRef)
+		ref, _ = m.Ref.(*publishRef)
 	}
-	hold := st != nil && (st.AcksWaitForDisk() || (c.ext != nil && len(c.ext.acks) > 0))
-	if !hold {
+	held := c.ext != nil && len(c.ext.acks) > 0
+	if st == nil || (ref == nil && !stored && !held) {
 		c.writeAck(typ, pid, rc)
-		if ref != nil {
-			b.router.After(topic, func() { b.settleInbound(m, ref) })
-		}
 		return
 	}
 	x := c.x()
 	seq := x.ackBase + uint64(len(x.acks))
 	x.acks = append(x.acks, heldAck{typ: typ, pid: pid, rc: rc})
-	release := func() {
-		st.AfterDurable(func() {
-			c.loop.run(func() { c.releaseAck(seq) })
-		})
-	}
-	if topic == "" {
-		release()
-		return
-	}
-	b.router.After(topic, func() {
-		if ref != nil {
+	release := func() { c.loop.run(func() { c.releaseAck(seq) }) }
+	switch {
+	case ref != nil:
+		b.router.After(topic, func() {
+			// On the message's shard, after the routing pass that queued
+			// its stored copies.
 			b.settleInbound(m, ref)
-		}
-		release()
-	})
+			if ref.stored {
+				st.AfterDurable(release)
+			} else {
+				release()
+			}
+		})
+	case stored:
+		st.AfterDurable(release)
+	default:
+		c.releaseAck(seq) // nothing of its own to wait for: behind the held ones
+	}
 }
 
 // releaseAck marks held ack seq ready and sends every ready one at the head.
@@ -305,11 +320,10 @@ func (c *Client) handleAck(h proto.FixedHeader, body []byte) error {
 		} else {
 			rc = proto.PacketIdentifierNotFound
 		}
-		// [MQTT-4.3.3-11] PUBCOMP; under sync always only once the record is
-		// gone from the disk too: a client told the flow is complete may
-		// reuse the packet id, and a record left by a crash would swallow
-		// its next message.
-		c.ackPublish(proto.PUBCOMP, a.PacketID, rc, "", nil)
+		// [MQTT-4.3.3-11] PUBCOMP, once the record's delete is committed: a
+		// client told the flow is complete may reuse the packet id, and a
+		// record left by a crash would swallow its next message.
+		c.ackAfter(proto.PUBCOMP, a.PacketID, rc, "", nil, known && s.isStored())
 		return nil
 	}
 	if !s.ackLocked(c, a.Type, a.PacketID, a.Reason) && a.Type == proto.PUBREC {

@@ -13,14 +13,12 @@ import (
 // the router's shard, in the same pass that routes it, before any loop or
 // offline queue sees it: the writes of one routing pass, and the inbound
 // QoS 2 records of the publishes routed in it, go to the store as one
-// WriteGroup that is committed atomically. This is done for offline
-// sessions, for every session reached by a QoS 2 publish that carries an
-// inbound record, and for all stored sessions while acks wait for the disk.
-// A connected session's copy otherwise is written by its loop when it is
-// sent (with its packet id: one write instead of two, worth about 15% of
-// persistent QoS 1 throughput). Two things follow:
-//   - an acknowledgement that waits for the disk (ackPublish) covers
-//     every copy of the message, for connected sessions as for offline ones;
+// WriteGroup that is committed atomically. This holds for connected stored
+// sessions too, whose loop writes the copy again with its packet id when it
+// sends it. Two things follow:
+//   - the acknowledgement of a publish (ackPublish) waits for the commit of
+//     the group, whatever the sync policy, and so covers every copy of the
+//     message: an acknowledged message survives a kill of the process;
 //   - after a crash, a QoS 2 PUBLISH is either routed and recorded as
 //     received, or neither: the client's re-sent PUBLISH is then answered
 //     without a second delivery, or delivered for the first time
@@ -28,14 +26,22 @@ import (
 // Later changes of a message (packet id given, PUBREC received, acked) are
 // made by the session that holds it and queue behind the group.
 
-// inboundRef is the inbound record of a QoS 2 PUBLISH from a stored session,
-// travelling with its message through the router (router.Message.Ref).
-type inboundRef struct {
+// publishRef travels with a QoS 1/2 message through the router
+// (router.Message.Ref) while the broker has a store and something of the
+// publish may be written: a stored session exists, the message is
+// retained, or it is a QoS 2 PUBLISH of a stored session, whose inbound
+// record it then carries.
+type publishRef struct {
 	clientID string
 	pid      uint16
-	// queued is touched only on the message's shard: the record is in a
-	// WriteGroup or was written alone.
+	// inbound: clientID and pid name an inbound QoS 2 record to write.
+	inbound bool
+	// queued and stored are touched only on the message's shard. queued:
+	// the inbound record is in a WriteGroup or was written alone. stored:
+	// some write of this publish is queued, so its acknowledgement waits
+	// for the commit.
 	queued bool
+	stored bool
 	// state is shared by the shard (which writes the record) and the
 	// publisher's loop (which deletes it on PUBREL), so that a PUBREL that
 	// comes before the shard has written never leaves a record behind.
@@ -51,7 +57,7 @@ const (
 // written runs on the shard once the record is queued. A PUBREL that came
 // meanwhile found nothing to delete, so the delete is queued here, after
 // the write.
-func (b *Broker) written(r *inboundRef) {
+func (b *Broker) written(r *publishRef) {
 	if !r.state.CompareAndSwap(refNew, refWritten) {
 		b.opts.Store.DeleteInbound(r.clientID, r.pid)
 	}
@@ -59,9 +65,10 @@ func (b *Broker) written(r *inboundRef) {
 
 // settleInbound runs on the message's shard after it was routed: the record
 // of a message that reached no stored session is written alone.
-func (b *Broker) settleInbound(m *router.Message, r *inboundRef) {
+func (b *Broker) settleInbound(m *router.Message, r *publishRef) {
 	m.Ref = nil // a retained copy delivered later is not this publish
-	if !r.queued {
+	if r.inbound && !r.queued {
+		r.stored = true
 		r.queued = true
 		b.opts.Store.PutInbound(r.clientID, r.pid)
 		b.written(r)
@@ -71,7 +78,7 @@ func (b *Broker) settleInbound(m *router.Message, r *inboundRef) {
 // releaseInboundLocked forgets the inbound record of pid on PUBREL. r is
 // the entry of s.inQoS2: nil for one restored from the store or written
 // when the session became stored.
-func (s *Session) releaseInboundLocked(r *inboundRef, pid uint16) {
+func (s *Session) releaseInboundLocked(r *publishRef, pid uint16) {
 	if !s.isStored() {
 		return
 	}
@@ -84,7 +91,7 @@ func (s *Session) releaseInboundLocked(r *inboundRef, pid uint16) {
 type routeWork struct {
 	g    WriteGroup
 	seqs []uint64
-	refs []*inboundRef
+	refs []*publishRef
 }
 
 var routeWorkPool = sync.Pool{New: func() any { return new(routeWork) }}
@@ -97,30 +104,32 @@ func (b *Broker) storeRouted(w *routeWork, ds []router.Delivery) {
 		w.seqs = make([]uint64, len(ds))
 	}
 	w.seqs = w.seqs[:len(ds)]
-	all := b.opts.Store.AcksWaitForDisk()
+	// Without a stored session no delivery is written: no session lock is
+	// taken off its loop for nothing.
+	anyStored := b.storedSessions.Load() > 0
 	for i := range ds {
 		d := &ds[i]
 		w.seqs[i] = 0
-		r, ok := d.Msg.Ref.(*inboundRef)
-		if ok && !r.queued {
-			r.queued = true
+		r, _ := d.Msg.Ref.(*publishRef)
+		if r != nil && r.inbound && !r.queued {
+			r.queued, r.stored = true, true
 			w.g.Inbound = append(w.g.Inbound, InboundRecord{ClientID: r.clientID, PacketID: r.pid})
 			w.refs = append(w.refs, r)
 		}
 		q := min(d.QoS, d.Msg.QoS)
-		if q == 0 {
+		if q == 0 || !anyStored {
 			continue
 		}
 		s := d.Client.(*Session)
-		if !all && !ok && s.client.Load() != nil {
-			continue // its loop writes it when sending (seq 0: not written)
-		}
 		s.mu.Lock()
 		if s.isStored() && !s.isEnded() {
 			s.seq++
 			w.seqs[i] = s.seq
 			w.g.Pending = append(w.g.Pending, GroupPending{ClientID: s.id, Record: PendingRecord{
 				Seq: s.seq, QoS: q, Retain: d.Retain, SubIDs: d.SubIDs, Msg: d.Msg}})
+			if r != nil {
+				r.stored = true
+			}
 		}
 		s.mu.Unlock()
 	}

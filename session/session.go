@@ -32,7 +32,7 @@ type Session struct {
 	subs     map[string]router.SubOptions
 	inflight map[uint16]*inflight
 	q        *msgQueue              // messages waiting to be sent; nil when none wait
-	inQoS2   map[uint16]*inboundRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
+	inQoS2   map[uint16]*publishRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
 	seq      uint64
 	off      *offlineState // clocks of an offline session; nil otherwise
 }

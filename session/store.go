@@ -38,13 +38,11 @@ type Store interface {
 	// atomically: all of them or, after a crash, none. The store copies
 	// what it needs before returning.
 	Apply(g *WriteGroup)
-	// AcksWaitForDisk reports whether the broker must hold the PUBACK or
-	// PUBREC of a QoS 1/2 PUBLISH until the writes it caused are durable:
-	// always under sync "always", and under other policies while the store
-	// is behind (its flow control). Asked for each message.
-	AcksWaitForDisk() bool
 	// AfterDurable calls fn, from the store's goroutine, once every write
-	// queued before it is on disk. Only used when AcksWaitForDisk.
+	// queued before it is committed: synced to disk under a policy that
+	// syncs every commit, and otherwise at least handed to the operating
+	// system, so that it survives a kill of the process. The broker holds
+	// each QoS 1/2 acknowledgement on it (ackPublish).
 	AfterDurable(fn func())
 	// Load reads everything stored, at start, before any write.
 	Load(v LoadVisitor) error

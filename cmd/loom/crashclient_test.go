@@ -298,12 +298,13 @@ type crashBroker struct {
 // crashListening is the line the broker logs for each listener.
 var crashListening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
-// crashStart runs bin on a free loopback port over dataDir and waits
-// for the address it listens on. Its log goes to tail, tagged with life.
-func crashStart(bin, dataDir string, life int, tail *crashTail) (*crashBroker, error) {
+// crashStart runs bin on a free loopback port over dataDir with the sync
+// policy given and waits for the address it listens on. Its log goes to
+// tail, tagged with life.
+func crashStart(bin, dataDir, policy string, life int, tail *crashTail) (*crashBroker, error) {
 	b := &crashBroker{life: life, exited: make(chan struct{})}
 	addrs := make(chan string, 1)
-	b.cmd = exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", dataDir, "-sync", "always")
+	b.cmd = exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", dataDir, "-sync", policy)
 	b.cmd.Stderr = &crashStderr{life: life, tail: tail, addrs: addrs}
 	if err := b.cmd.Start(); err != nil {
 		return nil, err
@@ -325,7 +326,7 @@ func crashStart(bin, dataDir string, life int, tail *crashTail) (*crashBroker, e
 
 // kill sends SIGKILL to the process the test started: no shutdown code
 // runs, as in a power cut as far as the broker's own process is concerned
-// (the kernel still holds written pages; -sync always is what makes an
+// (the kernel still holds the pages written; only -sync always makes an
 // acknowledgement wait for them to reach the disk).
 func (b *crashBroker) kill() {
 	b.killed.Store(true)

@@ -95,10 +95,13 @@ func openDB(o Options) (db *pebble.DB, err error) {
 		// the event loops need them.
 		CompactionConcurrencyRange: func() (int, int) { return 1, 1 },
 	}
+	rec := newRecoveryFS(po.FS, o) // reports what the logs replay (recovery.go)
+	po.FS = rec
 	db, err = pebble.Open(o.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("persist: open %s: %w", o.Dir, err)
 	}
+	rec.finish()
 	return db, nil
 }
 

@@ -21,6 +21,8 @@ func (s *Store) Load(v session.LoadVisitor) error {
 	if s.closed {
 		return ErrClosed
 	}
+	var t loadTally // counts for the log line at the end (recovery.go)
+	v = t.wrap(v)
 	if err := s.loadExtra(v); err != nil { // wills and counters first (extra.go)
 		return err
 	}
@@ -103,6 +105,7 @@ func (s *Store) Load(v session.LoadVisitor) error {
 			return err
 		}
 	}
+	t.log(s.opts.Logger, s.dir)
 	return nil
 }
 

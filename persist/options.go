@@ -89,6 +89,14 @@ type Options struct {
 	// CompactEvery is the period of the store's own full compaction; 0 takes
 	// DefaultCompactEvery, a negative value turns it off.
 	CompactEvery time.Duration
+	// RefuseDamagedLog makes Open fail, with an error wrapping ErrDamagedLog
+	// that names the folder and the file, when a write-ahead log holds data
+	// past a damaged stretch (data that was written and would be lost), or
+	// an older log ends in a partial batch. Without it the store opens on
+	// what can be replayed and logs an ERROR naming the file and what is
+	// lost. A partial batch at the end of the newest log, which a crash
+	// leaves, is logged at WARN and opens either way.
+	RefuseDamagedLog bool
 }
 
 func (o *Options) setDefaults() {

@@ -107,10 +107,13 @@ func openDB(o Options, wal *walFS) (db *pebble.DB, err error) {
 	if wal != nil {
 		po.FS = wal
 	}
+	rec := newRecoveryFS(po.FS, o) // reports what the logs replay (recovery.go)
+	po.FS = rec
 	db, err = pebble.Open(o.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("persist: open %s: %w", o.Dir, err)
 	}
+	rec.finish()
 	return db, nil
 }
 

@@ -37,6 +37,7 @@ func run() int {
 	dataDir := flag.String("data-dir", "loom-data", "folder that keeps persistent sessions, subscriptions and retained messages")
 	memory := flag.Bool("memory", false, "keep nothing on disk")
 	syncMode := flag.String("sync", "interval", "when the store syncs to disk: always, interval or none")
+	refuseDamaged := flag.Bool("refuse-damaged-log", false, "do not start when a write-ahead log in the data folder is damaged (data past the damage would be lost); default: start and log an ERROR")
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles on this loopback address (host:port), for measuring; off by default")
 	flag.Parse()
 
@@ -89,7 +90,7 @@ func run() int {
 			fmt.Fprintln(os.Stderr, "loom: -sync:", err)
 			return 2
 		}
-		st, err := persist.Open(persist.Options{Dir: *dataDir, Sync: policy, Logger: log})
+		st, err := persist.Open(persist.Options{Dir: *dataDir, Sync: policy, Logger: log, RefuseDamagedLog: *refuseDamaged})
 		if err != nil {
 			log.Error("cannot open the data folder", "dir", *dataDir, "err", err)
 			return 1

@@ -37,6 +37,7 @@ type Broker struct {
 	pumping atomic.Bool  // the spool pump runs (spool.go)
 	pumped  atomic.Int64 // bytes the loops' pumps moved since the pump last looked
 	closing atomic.Bool
+	limit   sessionLimit // persistent sessions and their bound (sessionlimit.go)
 
 	Stats Stats
 }
@@ -224,8 +225,12 @@ func (b *Broker) publishWill(m *router.Message) {
 }
 
 // forgetSessionLocked removes s from the registry if it is the session
-// registered under its id.
-func (b *Broker) forgetSessionLocked(s *Session) { b.sessions.remove(s) }
+// registered under its id, and from the persistent sessions' count; s.mu
+// is held.
+func (b *Broker) forgetSessionLocked(s *Session) {
+	b.sessions.remove(s)
+	b.countLocked(s, false)
+}
 
 // addSessionLocked registers s under its id.
 func (b *Broker) addSessionLocked(s *Session) { b.sessions.put(s) }

@@ -90,7 +90,10 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 		}
 	}
 
-	s, present := b.attach(c, id, p.CleanStart, expiry)
+	s, present, expiry := b.attach(c, id, p.CleanStart, expiry)
+	if s == nil {
+		return c.refuseFull(id) // sessionlimit.go
+	}
 	c.sess = s
 	c.state = stateConnected
 	b.Stats.raiseMaxConnected(b.Stats.Connected.Add(1))
@@ -203,12 +206,23 @@ func willMessage(p *proto.Connect, origin string) *router.Message {
 
 // attach binds client c to the session of id: a fresh one when cleanStart
 // is set or none exists, otherwise the existing one, taken from any live
-// connection that holds it [MQTT-3.1.4-3].
-func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*Session, bool) {
+// connection that holds it [MQTT-3.1.4-3]. It returns the expiry used,
+// which is 0 for a v5 client that asked for a new persistent session past
+// MaxPersistentSessions; a 3.1.1 client is refused instead (nil session),
+// before anything changed (sessionlimit.go).
+func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*Session, bool, uint32) {
 	var stale []string
 	var old *Session
+	limited := false
 	b.mu.Lock()
 	s := b.sessions.get(id)
+	if expiry > 0 && b.fullLocked(s) {
+		if c.version != proto.V5 {
+			b.mu.Unlock()
+			return nil, false, 0
+		}
+		expiry, limited = 0, true
+	}
 	present := false
 	if s != nil {
 		s.mu.Lock()
@@ -220,6 +234,7 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 		if cleanStart || s.isEnded() {
 			// [MQTT-3.1.2-4] Clean Start discards the old session
 			old = s
+			b.countLocked(s, false)
 			s.forgetLocked()
 			stale = s.endLocked()
 			s.mu.Unlock()
@@ -234,16 +249,21 @@ func (b *Broker) attach(c *Client, id string, cleanStart bool, expiry uint32) (*
 		b.addSessionLocked(s)
 	}
 	s.expiry = expiry
+	b.countLocked(s, expiry > 0)
+	s.setBit(sessLimited, limited)
 	s.attachLocked(c)
 	s.persistLocked(c.version, 0)
 	w, delay := c.willOf()
 	s.persistWillLocked(w, delay, 0) // or drop the one a reconnect cancelled
 	s.mu.Unlock()
 	b.mu.Unlock()
+	if limited {
+		b.noteRefusedSession(id, c.version)
+	}
 	if old != nil {
 		old.unsubscribeAll(stale)
 	}
-	return s, present
+	return s, present, expiry
 }
 
 // takeOver is called, from another loop, on the connection that loses its
@@ -274,6 +294,10 @@ func (c *Client) handleDisconnect(h proto.FixedHeader, body []byte) error {
 	if c.version == proto.V5 && p.Props.Has(proto.PropSessionExpiry) {
 		s := c.sess
 		s.mu.Lock()
+		if s.bits&sessLimited != 0 {
+			// Given 0 for a full broker: the server's value stands (sessionlimit.go).
+			p.Props.SessionExpiry = 0
+		}
 		if s.expiry == 0 && p.Props.SessionExpiry != 0 {
 			s.mu.Unlock()
 			// Section 3.14.2.2.2: an expiry of 0 at CONNECT may not become non-zero

@@ -272,7 +272,11 @@ func TestSessionExpiryMaximum(t *testing.T) {
 		disc  uint32
 		after uint32 // expiry after a DISCONNECT asking for disc (v5; 0 = not sent)
 	}{
-		{"no maximum", 0, proto.V5, false, 3600, 3600, false, 0, 0},
+		{"no maximum", -1, proto.V5, false, ExpiryNever, ExpiryNever, false, 0, 0},
+		{"default maximum is 7 days", 0, proto.V5, false, ExpiryNever, 604800, true, 0, 0},
+		{"default maximum keeps a shorter one", 0, proto.V5, false, 3600, 3600, false, 0, 0},
+		{"v3.1.1 default maximum", 0, proto.V311, false, 0, 604800, false, 0, 0},
+		{"v3.1.1 no maximum", -1, proto.V311, false, 0, ExpiryNever, false, 0, 0},
 		{"below the maximum", time.Minute, proto.V5, false, 30, 30, false, 0, 0},
 		{"equal to the maximum", time.Minute, proto.V5, false, 60, 60, false, 0, 0},
 		{"above is lowered", time.Minute, proto.V5, false, 3600, 60, true, 0, 0},

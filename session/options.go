@@ -62,10 +62,27 @@ type Options struct {
 	// is bounded already). Default 24h; negative means no maximum.
 	MaxMessageExpiry time.Duration
 	// MaxSessionExpiry lowers a longer Session Expiry Interval from CONNECT
-	// or DISCONNECT (and a 3.1.1 persistent session) to itself; v5 clients
-	// are told the value used in CONNACK. Rounded up to whole seconds;
-	// 0 means no maximum.
+	// or DISCONNECT to itself, and ends a 3.1.1 persistent session (Clean
+	// Session 0) after it offline; v5 clients are told the value used in
+	// CONNACK (Session Expiry Interval). Sessions restored from the Store
+	// are held to it too. Rounded up to whole seconds. Default 7 days: a
+	// device that is away longer starts afresh, and a session nobody comes
+	// back for — an anonymous client's 0xFFFFFFFF ("never") included — does
+	// not hold memory and disk for good. Negative means no maximum.
 	MaxSessionExpiry time.Duration
+	// MaxPersistentSessions bounds the sessions that outlive their
+	// connection (Session Expiry Interval above 0, or 3.1.1 Clean Session
+	// 0), online or offline, in memory and on disk. Past it, a CONNECT
+	// asking for a new one is turned down: a v5 client is accepted with
+	// Session Expiry Interval 0 in CONNACK, so its session ends when it
+	// disconnects; a 3.1.1 client gets return code 3 (Server unavailable).
+	// A client whose session is persistent already always resumes (or
+	// replaces) it. Sessions restored from the Store all count, even past
+	// it. Default 10,000 — each costs about 500 bytes before its
+	// subscriptions and queued messages, which MaxQueued bounds — so one
+	// anonymous client cannot make a broker keep sessions without end;
+	// negative means no limit.
+	MaxPersistentSessions int
 	// MaxQoS caps the QoS accepted in PUBLISH and granted in SUBACK. The
 	// zero value allows QoS 2; MaxQoS1 and MaxQoS0 lower it, and v5 clients
 	// are told in CONNACK.
@@ -142,6 +159,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.MaxMessageExpiry == 0 {
 		d.MaxMessageExpiry = 24 * time.Hour
+	}
+	if d.MaxSessionExpiry == 0 {
+		d.MaxSessionExpiry = defaultMaxSessionExpiry
+	}
+	if d.MaxPersistentSessions == 0 {
+		d.MaxPersistentSessions = defaultMaxPersistentSessions
 	}
 	if d.SysInterval == 0 {
 		d.SysInterval = 10 * time.Second

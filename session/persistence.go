@@ -120,6 +120,7 @@ func (b *Broker) Restore() error {
 		Will:     saved.will,
 		Counters: saved.setCounters,
 		Session: func(r SessionRecord) {
+			r.Expiry = b.capSessionExpiry(r.Expiry) // a maximum set since it was stored holds too
 			left := time.Duration(-1)
 			if r.Expiry != ExpiryNever {
 				left = time.Duration(r.Expiry) * time.Second
@@ -139,6 +140,7 @@ func (b *Broker) Restore() error {
 			}
 			b.mu.Lock()
 			b.addSessionLocked(s)
+			b.countLocked(s, true) // resumable, so counted even past the bound
 			b.mu.Unlock()
 		},
 		Subscription: func(clientID, filter string, o router.SubOptions) {

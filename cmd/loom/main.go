@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/persist"
@@ -39,6 +40,8 @@ func run() int {
 	syncMode := flag.String("sync", "interval", "when the store syncs to disk: always, interval or none")
 	refuseDamaged := flag.Bool("refuse-damaged-log", false, "do not start when a write-ahead log in the data folder is damaged (data past the damage would be lost); default: start and log an ERROR")
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles on this loopback address (host:port), for measuring; off by default")
+	maxExpiry := flag.Duration("max-session-expiry", 7*24*time.Hour, "longest a session outlives its connection (v5 clients are told in CONNACK); negative for no maximum")
+	maxSessions := flag.Int("max-sessions", 10000, "persistent sessions kept, online or offline; past it new ones are turned down (v5: Session Expiry 0, 3.1.1: CONNACK 3); negative for no limit")
 	flag.Parse()
 
 	var lv slog.Level
@@ -102,7 +105,8 @@ func run() int {
 	}
 
 	srv := loom.New(loom.Options{Listeners: listens, Loops: *loops, Logger: log,
-		ReserveFDs: reserve, Session: session.Options{Store: store}})
+		ReserveFDs: reserve, Session: session.Options{Store: store,
+			MaxSessionExpiry: *maxExpiry, MaxPersistentSessions: *maxSessions}})
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "err", err)
 		srv.Close()

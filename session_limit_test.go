@@ -1,0 +1,60 @@
+package loom_test
+
+import (
+	"testing"
+	"time"
+
+	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/session"
+)
+
+// TestSessionExpiryDefaultMaximum: a broker with default options keeps a
+// session that asked for "never" (0xFFFFFFFF) 7 days, and tells the v5
+// client so in CONNACK (section 3.2.2.3.2).
+func TestSessionExpiryDefaultMaximum(t *testing.T) {
+	_, addr := startBroker(t, loom.Options{})
+	_, ack := connectV5(t, addr, v5Conf{id: "forever", expiry: 0xFFFFFFFF})
+	require.NotNil(t, ack.Properties)
+	require.NotNil(t, ack.Properties.SessionExpiryInterval)
+	require.EqualValues(t, 7*24*3600, *ack.Properties.SessionExpiryInterval)
+}
+
+func TestPersistentSessionLimit(t *testing.T) {
+	_, addr := startBroker(t, loom.Options{Session: session.Options{MaxPersistentSessions: 2}})
+	_, ack := connectV5(t, addr, v5Conf{id: "kept-5", keep: true, expiry: 3600})
+	require.True(t, ack.Properties == nil || ack.Properties.SessionExpiryInterval == nil)
+	v3, _ := v3Connect(t, v3Options(addr, "kept-3").SetCleanSession(false))
+	v3.Disconnect(50) // offline, its session kept
+
+	t.Run("v5 past the limit is given Session Expiry 0", func(t *testing.T) {
+		c, ack := connectV5(t, addr, v5Conf{id: "late-5", keep: true, expiry: 3600})
+		require.NotNil(t, ack.Properties)
+		require.NotNil(t, ack.Properties.SessionExpiryInterval, "section 3.2.2.3.2: the client is told")
+		require.Zero(t, *ack.Properties.SessionExpiryInterval)
+		c.cut()
+		// Nothing was kept: back again, there is no session [MQTT-3.2.2-3].
+		require.Eventually(t, func() bool {
+			_, ack := connectV5(t, addr, v5Conf{id: "late-5", keep: true, expiry: 3600})
+			return !ack.SessionPresent
+		}, v5Wait, 20*time.Millisecond)
+	})
+	t.Run("v3.1.1 past the limit gets return code 3", func(t *testing.T) {
+		c := mqtt3.NewClient(v3Options(addr, "late-3").SetCleanSession(false))
+		tok := c.Connect()
+		require.True(t, tok.WaitTimeout(v3Wait))
+		require.Error(t, tok.Error())
+		require.EqualValues(t, 3, tok.(*mqtt3.ConnectToken).ReturnCode(), "Server unavailable")
+		// A clean session is not turned down.
+		v3Connect(t, v3Options(addr, "late-3").SetCleanSession(true))
+	})
+	t.Run("existing sessions resume past the limit", func(t *testing.T) {
+		_, present := v3Connect(t, v3Options(addr, "kept-3").SetCleanSession(false))
+		require.True(t, present, "[MQTT-3.2.2-2]")
+		_, ack := connectV5(t, addr, v5Conf{id: "kept-5", keep: true, expiry: 3600})
+		require.True(t, ack.SessionPresent, "[MQTT-3.2.2-2] taken over, still present")
+		require.True(t, ack.Properties == nil || ack.Properties.SessionExpiryInterval == nil)
+	})
+}

@@ -17,6 +17,18 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	cl.Loop().Refresh()
+	if cl.Ending() {
+		// The broker has said its last word (session/linger.go): what the
+		// client still sends is read and dropped, never decoded, until it
+		// closes or the linger ends.
+		if cl.ReadPaused() {
+			ls := h.loopOf(c.EventLoop())
+			h.unpause(ls, c, cl)
+			_ = setInterest(ls.poller, c.Fd(), true, c.OutboundBuffered() > 0)
+		}
+		_, _ = c.Discard(-1)
+		return gnet.None
+	}
 	if cl.ReadPaused() {
 		ls := h.loopOf(c.EventLoop())
 		if !h.srv.broker.Relieved() && h.pause(ls, c, cl) {
@@ -40,12 +52,12 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		if err != nil {
 			_ = cl.Fail(err)
-			action = gnet.Close
+			action = end(c, cl)
 			break
 		}
 		total := hl + fh.Remaining
 		if err := cl.CheckSize(total); err != nil {
-			action = gnet.Close
+			action = end(c, cl)
 			break
 		}
 		if n < total {
@@ -59,7 +71,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Discard(total)
 		consumed += total
 		if err != nil {
-			action = gnet.Close
+			action = end(c, cl)
 			break
 		}
 	}
@@ -69,4 +81,16 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	cl.Loop().Flush()
 	return action
+}
+
+// end is the action for a connection whose packet ended it: one the broker
+// has sent its last packet on lingers (session/linger.go) — its remaining
+// input is dropped and the connection stays open until the client closes
+// or the linger ends; any other is closed now.
+func end(c gnet.Conn, cl *session.Client) gnet.Action {
+	if !cl.Lingering() {
+		return gnet.Close
+	}
+	_, _ = c.Discard(-1)
+	return gnet.None
 }

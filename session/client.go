@@ -25,6 +25,9 @@ const (
 	stateConnected
 	stateClosed
 	stateAuthenticating // CONNECT received, enhanced authentication under way
+	// stateClosing: the broker has sent its last packet (DISCONNECT or a
+	// refusing CONNACK) and waits for the client to close (linger.go).
+	stateClosing
 )
 
 // Client is one network connection and its protocol state. It belongs to
@@ -65,6 +68,11 @@ const (
 	// flagReadPaused: the reactor has stopped reading this connection
 	// while the broker's backlog drains (backlog.go).
 	flagReadPaused
+	// flagWriteShut: a lingering connection's write side is shut;
+	// flagShutWaits: it waits on its loop's list for gnet's buffer to
+	// empty first (linger.go).
+	flagWriteShut
+	flagShutWaits
 )
 
 // ReadPaused reports whether the reactor has paused reading c.
@@ -169,7 +177,7 @@ func (c *Client) Version() proto.Version { return c.version }
 // connection must be closed; anything the client should be told first has
 // already been written.
 func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
-	if c.state == stateClosed {
+	if c.state == stateClosed || c.state == stateClosing {
 		return nil
 	}
 	if c.flags.Load()&flagTakenOver != 0 {
@@ -239,6 +247,7 @@ func (c *Client) fail(err error) error {
 		d := proto.Disconnect{Reason: pe.Code}
 		c.reasonString(&d.Props, pe.Msg, func() int { return len(d.Append(nil, proto.V5)) })
 		c.buf().B = d.Append(c.out.B, proto.V5)
+		c.linger()
 	}
 	return err
 }
@@ -275,12 +284,18 @@ func (c *Client) expireUnlessPaused() {
 	c.expire()
 }
 
-// expire closes c: its keepalive or connect deadline passed.
+// expire closes c: its keepalive or connect deadline, or its linger,
+// passed.
 func (c *Client) expire() {
+	if c.state == stateClosing {
+		c.endLinger() // the client has not closed within the linger
+		return
+	}
 	if c.state == stateConnected && c.version == proto.V5 {
 		d := proto.Disconnect{Reason: proto.KeepAliveTimeout}
 		c.buf().B = d.Append(c.out.B, proto.V5)
-		c.flush()
+		c.linger()
+		return
 	}
 	c.hangUp()
 	c.state = stateClosed

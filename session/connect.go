@@ -186,6 +186,7 @@ func (c *Client) refuse(v proto.Version, err error) error {
 		}
 	}
 	c.buf().B = ack.Append(c.out.B, v)
+	c.linger() // [MQTT-3.2.2-7] close, after the client has read it
 	return err
 }
 
@@ -278,7 +279,8 @@ func (c *Client) takeOver() {
 		if c.version == proto.V5 {
 			d := proto.Disconnect{Reason: proto.SessionTakenOver}
 			c.buf().B = d.Append(c.out.B, proto.V5)
-			c.flush()
+			c.linger() // the drain's Flush sends it and shuts the write side
+			return
 		}
 		c.hangUp()
 	})

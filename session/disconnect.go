@@ -53,7 +53,8 @@ func (c *Client) disconnect(rc proto.ReasonCode, serverReference string) {
 			d.Props.Set(proto.PropServerReference)
 		}
 		c.buf().B = d.Append(c.out.B, proto.V5)
-		c.flush()
+		c.linger() // the drain's Flush sends it and shuts the write side
+		return
 	}
 	c.hangUp()
 }

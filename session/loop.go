@@ -36,6 +36,7 @@ type Loop struct {
 	// spoolers have bytes in their spool (spool.go); nspoolers is their
 	// count, for the pump to read from its goroutine.
 	spoolers   []*Client
+	shutWaits  []*Client // lingering clients waiting for gnet's buffer to empty (linger.go)
 	nspoolers  atomic.Int32
 	freeBlocks [][]byte
 	wheel      wheel
@@ -147,6 +148,9 @@ func (l *Loop) markDirty(c *Client) {
 func (l *Loop) Flush() {
 	for i, c := range l.dirty {
 		c.flush()
+		if c.state == stateClosing {
+			c.shutWrite() // its last packet is out (linger.go)
+		}
 		l.dirty[i] = nil
 	}
 	l.dirty = l.dirty[:0]
@@ -159,6 +163,7 @@ func (l *Loop) advance() {
 	l.wheel.advance(l.clock, func(c *Client) { c.expireUnlessPaused() })
 	l.retryHeld()
 	l.Flush()
+	l.retryShut()
 	l.pumpSpools()
 }
 

@@ -44,6 +44,13 @@ type Options struct {
 	// buffering a burst it cannot yet deliver. Default 4,096; negative
 	// turns the pause off.
 	IngestBacklog int
+	// CloseLinger bounds how long a connection the broker has sent its
+	// last packet on (DISCONNECT, a refusing CONNACK) stays open for the
+	// client to read it and close: the broker reads and drops the client's
+	// input meanwhile, and shuts its own sending side once the packet is
+	// out, so the client reads the packet and then the end of the stream
+	// rather than a reset. Checked on the loop's 250 ms tick. Default 2s.
+	CloseLinger time.Duration
 	// MaxPacketSize is the largest packet accepted from a client (fixed
 	// header included). Default 1 MiB; advertised to v5 clients.
 	MaxPacketSize int
@@ -147,6 +154,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.IngestBacklog == 0 {
 		d.IngestBacklog = 4096
+	}
+	if d.CloseLinger <= 0 {
+		d.CloseLinger = 2 * time.Second
 	}
 	if d.MaxPacketSize <= 0 {
 		d.MaxPacketSize = 1 << 20

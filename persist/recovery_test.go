@@ -94,7 +94,13 @@ func TestRecoveryDamagedLogReported(t *testing.T) {
 	}
 	require.NotEmpty(t, line, "no ERROR in:\n%s", out.String())
 	require.Contains(t, line, logPath)
-	require.Contains(t, line, fmt.Sprintf("lost_changes=%d", 300-got))
+	// The count is read from the headers of the batches found intact past
+	// the damage: a lower bound of what is lost, never more.
+	var lost int
+	_, err = fmt.Sscanf(line[strings.Index(line, "lost_changes="):], "lost_changes=%d", &lost)
+	require.NoError(t, err)
+	require.Greater(t, lost, 0)
+	require.LessOrEqual(t, lost, 300-got)
 	require.Contains(t, out.String(), "persist: write-ahead logs replayed")
 }
 

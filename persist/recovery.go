@@ -66,8 +66,8 @@ type walScan struct {
 	damaged     bool  // intact chunks of this log follow the stop point
 	torn        bool  // the log ends in a partial batch
 	lostBytes   int64 // from the stop point to the end of the last chunk of this log (or the partial batch)
-	lostBatches int   // batches whose first chunk is intact past the stop point
-	lostChanges int64 // keys in those
+	lostBatches int   // batches whose first chunk is intact past the stop point: a lower bound
+	lostChanges int64 // keys in those: a lower bound of the changes lost
 	cause       error // the reader's reason for stopping
 }
 
@@ -135,13 +135,12 @@ func scanWAL(fs vfs.FS, path string, num uint64) (w walScan, err error) {
 func (w *walScan) scanTail(f io.ReaderAt) error {
 	block := make([]byte, walBlockSize)
 	var (
-		bad         int64 = -1 // file offset of the bad point, once met
-		ours        bool       // an intact chunk of this log lies past w.good
-		lastEnd     int64      // end of the last such chunk
-		nonZero     int64 = -1 // last non-zero byte past the bad point
-		foreign     bool       // the bad point holds an intact chunk of another log
-		torn        int        // 1 if the bad point is the header of a batch of this log
-		tornChanges int64      // that batch's key count, if its header is whole
+		bad     int64 = -1 // file offset of the bad point, once met
+		ours    bool       // an intact chunk of this log lies past w.good
+		lastEnd int64      // end of the last such chunk
+		nonZero int64 = -1 // last non-zero byte past the bad point
+		foreign bool       // the bad point holds an intact chunk of another log
+		torn    int        // 1 if the bad point is the header of a batch of this log
 	)
 	for start := w.good &^ (walBlockSize - 1); start < w.size; start += walBlockSize {
 		n := int(min(walBlockSize, w.size-start))
@@ -170,13 +169,10 @@ func (w *walScan) scanTail(f io.ReaderAt) error {
 					continue
 				}
 				bad, foreign = at, otherLogChunk(b, pos, w.num)
-				if hs, position, num, ok := chunkHeader(b, pos); ok && num == uint32(w.num) && position <= 2 {
-					// A batch whose first chunk is cut short: count it,
-					// and its keys if its header survived.
+				if _, position, num, ok := chunkHeader(b, pos); ok && num == uint32(w.num) && position <= 2 {
+					// A batch whose first chunk is cut short or damaged:
+					// count it, not its keys (its header is not trusted).
 					torn = 1
-					if pos+hs+walBatchHeaderLen <= n {
-						tornChanges = int64(binary.LittleEndian.Uint32(b[pos+hs+8:]))
-					}
 				}
 			}
 			if b[pos] != 0 {
@@ -196,7 +192,6 @@ func (w *walScan) scanTail(f io.ReaderAt) error {
 		}
 	}
 	w.lostBatches += torn
-	w.lostChanges += tornChanges
 	switch {
 	case w.damaged:
 		w.lostBytes = lastEnd - w.good

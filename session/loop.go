@@ -16,6 +16,11 @@ import (
 // wheel, and decoding scratch. Everything but the inbox is touched only on
 // the loop.
 type Loop struct {
+	// bufs comes first: bytebufferpool.Pool starts with 64-bit counters
+	// it updates atomically, which 32-bit ARM requires 8-byte aligned, and
+	// only the first word of an allocated struct is sure to be.
+	bufs bytebufferpool.Pool
+
 	broker *Broker
 	index  int
 	exec   func(func())
@@ -40,7 +45,6 @@ type Loop struct {
 	nspoolers  atomic.Int32
 	freeBlocks [][]byte
 	wheel      wheel
-	bufs       bytebufferpool.Pool
 
 	// Scratch packets reused for every decode on this loop: decoding aliases
 	// the inbound buffer and nothing here outlives one packet.

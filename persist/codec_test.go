@@ -57,18 +57,18 @@ func v5Props() *proto.Properties {
 func TestRetainedCodec(t *testing.T) {
 	tests := []struct {
 		name string
-		m    router.Message
+		m    *router.Message
 	}{
-		{"qos0 no props", router.Message{Topic: "a/b", Payload: []byte("x"), Retain: true}},
-		{"qos1 origin", router.Message{Topic: "a", Payload: []byte("hello"), QoS: 1, Retain: true, Origin: "pub-1"}},
-		{"qos2 v5 props expiry", router.Message{Topic: "sensors/1/temp", Payload: make([]byte, 70_000),
+		{"qos0 no props", &router.Message{Topic: "a/b", Payload: []byte("x"), Retain: true}},
+		{"qos1 origin", &router.Message{Topic: "a", Payload: []byte("hello"), QoS: 1, Retain: true, Origin: "pub-1"}},
+		{"qos2 v5 props expiry", &router.Message{Topic: "sensors/1/temp", Payload: make([]byte, 70_000),
 			QoS: 2, Retain: true, Props: v5Props(), Origin: "p", Expiry: 1_800_000_000_000_000_000}},
-		{"negative expiry kept", router.Message{Topic: "t", Payload: []byte("p"), Expiry: -5}},
-		{"empty payload", router.Message{Topic: "t", Retain: true}},
+		{"negative expiry kept", &router.Message{Topic: "t", Payload: []byte("p"), Expiry: -5}},
+		{"empty payload", &router.Message{Topic: "t", Retain: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := decodeRetained(encodeRetained(&tt.m))
+			got, err := decodeRetained(encodeRetained(tt.m))
 			require.NoError(t, err)
 			assert.Equal(t, tt.m.Topic, got.Topic)
 			assert.Equal(t, len(tt.m.Payload), len(got.Payload))

@@ -132,8 +132,12 @@ func decodeWill(v []byte) (session.WillRecord, error) {
 // here (the extra ones are skipped), and an older record leaves the ones it
 // lacks at zero.
 func counterFields(c *session.Counters) []*int64 {
-	return []*int64{&c.Connections, &c.MessagesIn, &c.MessagesOut, &c.BytesIn, &c.BytesOut,
+	fs := []*int64{&c.Connections, &c.MessagesIn, &c.MessagesOut, &c.BytesIn, &c.BytesOut,
 		&c.Dropped, &c.ProtocolFails, &c.MaxConnected, &c.ReadPauses}
+	for i := range c.Drops {
+		fs = append(fs, &c.Drops[i])
+	}
+	return fs
 }
 
 func encodeCounters(c session.Counters) []byte {

@@ -51,7 +51,8 @@ func TestWillCodec(t *testing.T) {
 func TestCountersCodec(t *testing.T) {
 	for _, c := range []session.Counters{
 		{},
-		{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5, Dropped: 6, ProtocolFails: 7, MaxConnected: 8, ReadPauses: 9},
+		{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5, Dropped: 6, ProtocolFails: 7, MaxConnected: 8, ReadPauses: 9,
+			Drops: [...]int64{10, 11, 12, 13, 14, 15, 16}},
 		{MessagesIn: 1 << 62, BytesOut: 1<<63 - 1},
 	} {
 		got, err := decodeCounters(encodeCounters(c))
@@ -64,14 +65,18 @@ func TestCountersCodec(t *testing.T) {
 // still loads: the known ones are read, the rest skipped or left at zero.
 func TestCountersCodecOtherLengths(t *testing.T) {
 	longer := []byte{countersFormat1}
-	longer = binary.AppendUvarint(longer, 10)
-	for i := range 10 {
+	longer = binary.AppendUvarint(longer, 30)
+	for i := range 30 {
 		longer = binary.AppendVarint(longer, int64(i+1))
 	}
 	got, err := decodeCounters(longer)
 	require.NoError(t, err)
-	assert.Equal(t, session.Counters{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5,
-		Dropped: 6, ProtocolFails: 7, MaxConnected: 8, ReadPauses: 9}, got)
+	want := session.Counters{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5,
+		Dropped: 6, ProtocolFails: 7, MaxConnected: 8, ReadPauses: 9}
+	for i := range want.Drops {
+		want.Drops[i] = int64(10 + i) // the drops by cause follow, in DropCause order
+	}
+	assert.Equal(t, want, got)
 
 	shorter := []byte{countersFormat1, 2, 2 * 40, 2 * 41} // zigzag varints 40, 41
 	got, err = decodeCounters(shorter)

@@ -1,6 +1,10 @@
 package router
 
-import "github.com/loom-mqtt/loom/proto"
+import (
+	"sync/atomic"
+
+	"github.com/loom-mqtt/loom/proto"
+)
 
 // Client is the router's view of a subscriber; session.Session implements it.
 // Implementations must be safe for concurrent use and comparable (a pointer),
@@ -25,6 +29,22 @@ type Message struct {
 	// Ref belongs to the layer that published the message: the router
 	// passes it to the Sink with the message and never reads it.
 	Ref any
+	// holders counts the sessions that hold the message for delivery
+	// (Hold, Release), so that the broker's memory budget counts a message
+	// shared by many of them once. The router never reads it.
+	holders atomic.Int32
+}
+
+// Hold counts one more holder of m and reports whether it is the first.
+func (m *Message) Hold() bool { return m.holders.Add(1) == 1 }
+
+// Release counts one holder fewer and reports whether it was the last.
+func (m *Message) Release() bool { return m.holders.Add(-1) == 0 }
+
+// Clone is a copy of m with no holders.
+func (m *Message) Clone() *Message {
+	return &Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain,
+		Props: m.Props, Origin: m.Origin, Expiry: m.Expiry, Ref: m.Ref}
 }
 
 // expired reports whether the message's expiry has passed at now.

@@ -43,9 +43,9 @@ func (s *shard) retain(m *Message) {
 		// The expiry is only the broker's cap on how long a copy may wait
 		// for delivery; the publisher asked for none, so the retained
 		// message itself stays until replaced or deleted.
-		kept := *m
+		kept := m.Clone()
 		kept.Expiry = 0
-		m = &kept
+		m = kept
 	}
 	n.msg = m
 }

@@ -31,6 +31,13 @@ type Broker struct {
 	// (Session.setStored); while it is 0 no delivery is written.
 	storedSessions atomic.Int64
 
+	// held is the bytes of messages held for sessions (held.go); shedding
+	// says the shedder runs; lastRefusal is the broker clock (ms, +1) of
+	// the last message a bound dropped.
+	held        atomic.Int64
+	shedding    atomic.Bool
+	lastRefusal atomic.Int64
+
 	inboxed atomic.Int64 // deliveries and tasks queued in the loops' inboxes (backlog.go)
 	relief  relief
 
@@ -48,7 +55,8 @@ type Stats struct {
 	Connections   atomic.Int64 // total CONNECTs accepted
 	MessagesIn    atomic.Int64 // PUBLISH packets received
 	MessagesOut   atomic.Int64 // PUBLISH packets sent
-	Dropped       atomic.Int64 // messages dropped: queue full, slow reader, too large, expired, client PUBLISH to $SYS
+	Dropped       atomic.Int64 // messages dropped, every cause
+	Drops         [dropCauses]atomic.Int64 // messages dropped by cause (DropCause)
 	ProtocolFails atomic.Int64 // connections closed for a protocol violation
 	BytesIn       atomic.Int64 // bytes of whole packets read from clients
 	BytesOut      atomic.Int64 // bytes written to clients
@@ -168,29 +176,30 @@ func itoa(v uint64) string {
 
 // sink receives the router's deliveries on a shard goroutine and hands each
 // to the loop of its session's connection, one inbox lock per run of
-// deliveries bound for the same loop. With a store, the messages for stored
-// sessions are written first (storeRouted), so no loop sees one before its
-// write is queued.
+// deliveries bound for the same loop. It first decides which deliveries may
+// be held (admitDeliveries); with a store, the messages for stored sessions
+// are then written (storeRouted), so no loop sees one before its write is
+// queued and no dropped one is written.
 func (b *Broker) sink(ds []router.Delivery) {
+	w := routeWorkPool.Get().(*routeWork)
+	defer routeWorkPool.Put(w)
+	b.admitDeliveries(w, ds)
 	var seqs []uint64
 	if b.opts.Store != nil {
-		w := routeWorkPool.Get().(*routeWork)
-		defer routeWorkPool.Put(w)
 		b.storeRouted(w, ds)
 		seqs = w.seqs
 	}
 	var held *Loop
 	for i := range ds {
+		if w.skip[i] {
+			continue
+		}
 		var seq uint64
 		if seqs != nil {
 			seq = seqs[i]
 		}
 		s := ds[i].Client.(*Session)
 		c := s.client.Load()
-		if c != nil && c.shedding() && min(ds[i].QoS, ds[i].Msg.QoS) == 0 {
-			b.Stats.Dropped.Add(1) // a reader that stopped: see Client.shed
-			continue
-		}
 		if c == nil {
 			if held != nil {
 				held.unlockInbox()

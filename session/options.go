@@ -25,9 +25,34 @@ type Options struct {
 	// message is routed, so a fast subscriber whose window is full needs
 	// room to catch up.
 	MaxQueued int
+	// MaxSessionBytes bounds the bytes of the messages one session holds:
+	// queued, in flight until acknowledged, and on their way to its loop
+	// (payload, topic and properties, plus about 250 bytes of bookkeeping
+	// per message). Past it, its new messages are dropped and counted
+	// ($SYS/broker/publish/messages/dropped/session_bytes). What a
+	// connection's socket has not taken yet is bounded apart, by
+	// OutboundLimit. Default 8 MiB: thousands of small messages for a
+	// device that is away, a few large ones, and well under MemoryBudget,
+	// so that one stalled or absent subscriber cannot take the broker's
+	// whole budget. Negative means no bound.
+	MaxSessionBytes int64
+	// MemoryBudget bounds what the broker holds for all subscribers
+	// together: every session's queued and in-flight messages (a message
+	// queued for many sessions counted once) and the spool of slow readers.
+	// Past it, sessions holding more than 1/64 of it get no new messages,
+	// sessions holding less still do (a healthy subscriber keeps
+	// receiving), and the oldest queued messages of the largest holders
+	// are dropped until the total is under 7/8 of it; all counted as
+	// dropped/budget. Default 64 MiB, sized for a 512 MB board: Go's
+	// collector lets the heap grow to about twice what is live, so the
+	// budget full costs about 128 MiB of memory, leaving room for
+	// connections, the store's caches and the system. Negative means no
+	// budget.
+	MemoryBudget int64
 	// DisconnectOnQueueFull ends the connection of a client whose queue
-	// overflows (v5: DISCONNECT 0x97 Quota exceeded) instead of only
-	// dropping and counting; its session stays for it to resume.
+	// overflows, or that holds MaxSessionBytes or too much of the budget
+	// (v5: DISCONNECT 0x97 Quota exceeded), instead of only dropping and
+	// counting; its session stays for it to resume.
 	DisconnectOnQueueFull bool
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
@@ -148,6 +173,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.MaxQueued <= 0 {
 		d.MaxQueued = 10000
+	}
+	if d.MaxSessionBytes == 0 {
+		d.MaxSessionBytes = 8 << 20
+	}
+	if d.MemoryBudget == 0 {
+		d.MemoryBudget = 64 << 20
 	}
 	if d.OutboundLimit <= 0 {
 		d.OutboundLimit = 4 << 20

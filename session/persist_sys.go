@@ -24,6 +24,8 @@ type Counters struct {
 	ProtocolFails int64 // connections closed for a protocol violation
 	MaxConnected  int64 // $SYS/broker/clients/maximum, a high-water mark
 	ReadPauses    int64 // $SYS/broker/publish/reads/paused
+	// Drops are Dropped by cause: $SYS/broker/publish/messages/dropped/NAME.
+	Drops [dropCauses]int64
 }
 
 // counterSaver remembers what was last stored, so that an idle broker
@@ -49,7 +51,15 @@ func (s *Stats) Counters() Counters {
 		ProtocolFails: s.ProtocolFails.Load(),
 		MaxConnected:  s.MaxConnected.Load(),
 		ReadPauses:    s.ReadPauses.Load(),
+		Drops:         s.dropCounts(),
 	}
+}
+
+func (s *Stats) dropCounts() (d [dropCauses]int64) {
+	for c := range d {
+		d[c] = s.Drops[c].Load()
+	}
+	return d
 }
 
 // restoreCounters adds stored totals to the live counters; the high-water
@@ -64,6 +74,9 @@ func (b *Broker) restoreCounters(c Counters) {
 	st.Dropped.Add(c.Dropped)
 	st.ProtocolFails.Add(c.ProtocolFails)
 	st.ReadPauses.Add(c.ReadPauses)
+	for i, n := range c.Drops {
+		st.Drops[i].Add(n)
+	}
 	st.raiseMaxConnected(c.MaxConnected)
 }
 

@@ -34,8 +34,7 @@ func newExtraStore() *extraStore {
 func (x *extraStore) PutWill(id string, w WillRecord) {
 	x.xmu.Lock()
 	defer x.xmu.Unlock()
-	m := *w.Msg // the store's own copy: publishing stamps the original's expiry
-	w.Msg = &m
+	w.Msg = w.Msg.Clone() // the store's own copy: publishing stamps the original's expiry
 	x.wills[id] = w
 }
 

@@ -182,11 +182,17 @@ func (b *Broker) Restore() error {
 				// delivery [MQTT-3.3.2-5]. One in flight is kept: its
 				// delivery had begun, and it is re-sent as it was.
 				st.DeletePending(clientID, r.Seq)
-				b.Stats.Dropped.Add(1)
+				b.drop(DropExpired)
 				return
 			}
 			p := pending{msg: r.Msg, qos: r.QoS, retain: r.Retain, subIDs: r.SubIDs, seq: r.Seq}
 			s.mu.Lock()
+			if r.Msg != nil {
+				// Counted, never dropped here: what was acknowledged is kept.
+				// Past the budget the shedder sheds the largest holders.
+				b.held.Add(s.hold(r.Msg))
+				p.held = true
+			}
 			s.seq = max(s.seq, r.Seq)
 			if r.PacketID != 0 && (r.Msg != nil || r.State == waitPubcomp) {
 				if s.inflight == nil {

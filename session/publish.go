@@ -36,7 +36,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		// $ topics are the server's (section 4.7.2): a client must not pass
 		// itself off as the broker. Dropped, but a QoS 1/2 flow still ends
 		// cleanly, in v5 with the reason.
-		b.Stats.Dropped.Add(1)
+		b.drop(DropNotAuthorized)
 		switch p.QoS {
 		case 1:
 			c.ackPublish(proto.PUBACK, p.PacketID, proto.NotAuthorized, "", nil)
@@ -78,6 +78,11 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	if p.QoS > 0 && b.opts.Store != nil && ref == nil && (m.Retain || b.storedSessions.Load() > 0) {
 		// Something of it may be written: its ack waits to know.
 		ref = &publishRef{stored: m.Retain}
+	}
+	if p.QoS == 1 && ref == nil && c.version == proto.V5 && b.pressured(c.loop.clock) {
+		// Bounds are dropping messages: the ack waits for the routing pass,
+		// to say 0x97 if this one reached no one (held.go).
+		ref = &publishRef{}
 	}
 	if ref != nil {
 		m.Ref = ref
@@ -134,20 +139,30 @@ func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic
 		ref, _ = m.Ref.(*publishRef)
 	}
 	held := c.ext != nil && len(c.ext.acks) > 0
-	if st == nil || (ref == nil && !stored && !held) {
+	if ref == nil && !stored && !held {
 		c.writeAck(typ, pid, rc)
 		return
 	}
 	x := c.x()
 	seq := x.ackBase + uint64(len(x.acks))
 	x.acks = append(x.acks, heldAck{typ: typ, pid: pid, rc: rc})
-	release := func() { c.loop.run(func() { c.releaseAck(seq) }) }
 	switch {
 	case ref != nil:
 		b.router.After(topic, func() {
 			// On the message's shard, after the routing pass that queued
-			// its stored copies.
-			b.settleInbound(m, ref)
+			// its stored copies and counted its deliveries.
+			if st != nil {
+				b.settleInbound(m, ref)
+			} else {
+				m.Ref = nil // a retained copy delivered later is not this publish
+			}
+			rc := rc
+			if typ == proto.PUBACK && c.version == proto.V5 && ref.reached == 0 && ref.refused > 0 {
+				// Every subscriber it matched was over a bound: say so
+				// [MQTT-3.4.2-1] (0x97 is a PUBACK reason code).
+				rc = proto.QuotaExceeded
+			}
+			release := func() { c.loop.run(func() { c.releaseAck(seq, rc) }) }
 			if ref.stored {
 				st.AfterDurable(release)
 			} else {
@@ -155,19 +170,21 @@ func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic
 			}
 		})
 	case stored:
-		st.AfterDurable(release)
+		st.AfterDurable(func() { c.loop.run(func() { c.releaseAck(seq, rc) }) })
 	default:
-		c.releaseAck(seq) // nothing of its own to wait for: behind the held ones
+		c.releaseAck(seq, rc) // nothing of its own to wait for: behind the held ones
 	}
 }
 
-// releaseAck marks held ack seq ready and sends every ready one at the head.
-func (c *Client) releaseAck(seq uint64) {
+// releaseAck marks held ack seq ready, with reason code rc, and sends
+// every ready one at the head.
+func (c *Client) releaseAck(seq uint64, rc proto.ReasonCode) {
 	x := c.ext
 	if c.state != stateConnected || x == nil || seq < x.ackBase {
 		return
 	}
 	x.acks[seq-x.ackBase].ready = true
+	x.acks[seq-x.ackBase].rc = rc
 	n := 0
 	for n < len(x.acks) && x.acks[n].ready {
 		c.writeAck(x.acks[n].typ, x.acks[n].pid, x.acks[n].rc)
@@ -342,7 +359,7 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 	b := c.loop.broker
 	now := c.loop.wall
 	if !dup && m.Expiry != 0 && now >= m.Expiry {
-		b.Stats.Dropped.Add(1) // expired while held [MQTT-3.3.2-5]
+		b.drop(DropExpired) // expired while held [MQTT-3.3.2-5]
 		return false
 	}
 	out := proto.Publish{
@@ -378,7 +395,7 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 		}
 		if c.maxOut != 0 && out.Size(proto.V5) > int(c.maxOut) {
 			// [MQTT-3.1.2-25] too large for the client: drop, as if sent
-			c.loop.broker.Stats.Dropped.Add(1)
+			b.drop(DropTooLarge)
 			return false
 		}
 		if isNew {

@@ -42,6 +42,10 @@ type publishRef struct {
 	// for the commit.
 	queued bool
 	stored bool
+	// reached and refused count, on the shard, the deliveries of the
+	// publish that were passed on and those a bound dropped (held.go): a
+	// QoS 1 publish that reached no one for that is acknowledged 0x97.
+	reached, refused int32
 	// state is shared by the shard (which writes the record) and the
 	// publisher's loop (which deletes it on PUBREL), so that a PUBREL that
 	// comes before the shard has written never leaves a record behind.
@@ -92,6 +96,46 @@ type routeWork struct {
 	g    WriteGroup
 	seqs []uint64
 	refs []*publishRef
+	skip []bool // skip[i]: ds[i] was dropped (admitDeliveries)
+}
+
+// admitDeliveries decides, for each delivery of one sink call, whether it
+// goes on: a QoS 0 one unless its reader is being shed, a QoS 1/2 one if
+// its session may hold it (admit), which reserves it. The broker's total
+// is added once for the call.
+func (b *Broker) admitDeliveries(w *routeWork, ds []router.Delivery) {
+	if cap(w.skip) < len(ds) {
+		w.skip = make([]bool, len(ds))
+	}
+	w.skip = w.skip[:len(ds)]
+	var pend int64
+	for i := range ds {
+		d := &ds[i]
+		s := d.Client.(*Session)
+		skip := false
+		if min(d.QoS, d.Msg.QoS) == 0 {
+			if c := s.client.Load(); c != nil && c.shedding() {
+				b.drop(DropSlowReader) // a reader that stopped: see Client.shed
+				skip = true
+			}
+		} else if g, cause, ok := b.admit(s, d.Msg, pend); ok {
+			pend += g
+		} else {
+			s.refused(cause)
+			skip = true
+		}
+		if r, _ := d.Msg.Ref.(*publishRef); r != nil {
+			if skip {
+				r.refused++
+			} else {
+				r.reached++
+			}
+		}
+		w.skip[i] = skip
+	}
+	if pend != 0 {
+		b.held.Add(pend)
+	}
 }
 
 var routeWorkPool = sync.Pool{New: func() any { return new(routeWork) }}
@@ -110,6 +154,9 @@ func (b *Broker) storeRouted(w *routeWork, ds []router.Delivery) {
 	for i := range ds {
 		d := &ds[i]
 		w.seqs[i] = 0
+		if w.skip[i] {
+			continue
+		}
 		r, _ := d.Msg.Ref.(*publishRef)
 		if r != nil && r.inbound && !r.queued {
 			r.queued, r.stored = true, true

@@ -35,6 +35,10 @@ type Session struct {
 	inQoS2   map[uint16]*publishRef // received QoS 2 ids awaiting PUBREL; a ref only when stored
 	seq      uint64
 	off      *offlineState // clocks of an offline session; nil otherwise
+	// held is the bytes of the messages reserved for this session: on
+	// their way to its loop, queued and in flight (held.go). Written under
+	// mu, or by the router's sink, which reads it without mu.
+	held atomic.Int64
 }
 
 // Session.bits, guarded by mu.
@@ -83,6 +87,9 @@ type pending struct {
 	// seq orders the session's messages in flight (for redelivery) and
 	// keys them in the Store; 0 until one is needed.
 	seq uint64
+	// held: msg is reserved against the session's and the broker's bounds
+	// (held.go) and must be released when it leaves the session.
+	held bool
 }
 
 const (
@@ -201,6 +208,13 @@ func (s *Session) endLocked() []string {
 		filters = append(filters, f)
 	}
 	s.broker.Stats.Inflight.Add(-int64(len(s.inflight)))
+	for _, f := range s.inflight {
+		s.release(&f.pending)
+	}
+	for s.queueLen() > 0 {
+		p := s.dequeueLocked()
+		s.release(&p)
+	}
 	s.subs, s.inflight, s.inQoS2, s.q = nil, nil, nil, nil
 	return filters
 }
@@ -237,22 +251,21 @@ func (s *Session) queueLen() int {
 func (s *Session) peekLocked() *pending { return &s.q.items[s.q.head] }
 
 // enqueueLocked keeps p for later, or drops and counts it when the queue is
-// at its bound.
+// at its bound, or p cannot be held (held.go).
 func (s *Session) enqueueLocked(p pending) {
 	if s.queueLen() >= s.broker.opts.MaxQueued {
 		// Expired messages at the head make room first. This may run off
 		// any loop (an offline session), so it reads the clock itself.
 		s.dropExpiredLocked(s.broker.wallNow())
 	}
-	if s.queueLen() >= s.broker.opts.MaxQueued {
-		s.broker.Stats.Dropped.Add(1)
+	cause, ok := DropQueueFull, s.queueLen() < s.broker.opts.MaxQueued
+	if ok && !p.held {
+		cause, ok = s.holdLocked(&p)
+	}
+	if !ok {
 		s.unstoreLocked(p.seq)
-		if c := s.client.Load(); c != nil && s.broker.opts.DisconnectOnQueueFull && !c.setFlag(flagQuotaHit) {
-			// The client reads too slowly for what it subscribed to: tell
-			// it so (v5 0x97) and end the connection; the session stays
-			// and resumes when it reconnects.
-			c.loop.run(func() { c.disconnect(proto.QuotaExceeded, "") })
-		}
+		s.release(&p)
+		s.refused(cause)
 		return
 	}
 	if s.isStored() && p.qos > 0 && p.seq == 0 {
@@ -269,8 +282,10 @@ func (s *Session) enqueueLocked(p pending) {
 // in the queue nor take a packet id.
 func (s *Session) dropExpiredLocked(now int64) {
 	for s.queueLen() > 0 && expiredAt(s.peekLocked().msg, now) {
-		s.unstoreLocked(s.dequeueLocked().seq)
-		s.broker.Stats.Dropped.Add(1)
+		p := s.dequeueLocked()
+		s.unstoreLocked(p.seq)
+		s.release(&p)
+		s.broker.drop(DropExpired)
 	}
 }
 
@@ -295,11 +310,11 @@ func (s *Session) deliverOffline(d router.Delivery, seq uint64) {
 		c.loop.post(item{sess: s, d: d, seq: seq})
 		return
 	}
-	if !s.isEnded() {
-		p := pendingFrom(d, seq)
-		if p.qos > 0 || s.broker.opts.QueueQoS0 {
-			s.enqueueLocked(p)
-		}
+	p := pendingFrom(d, seq)
+	if !s.isEnded() && (p.qos > 0 || s.broker.opts.QueueQoS0) {
+		s.enqueueLocked(p)
+	} else {
+		s.release(&p)
 	}
 	s.mu.Unlock()
 }
@@ -310,10 +325,14 @@ func (s *Session) deliverOnLoop(l *Loop, d router.Delivery, seq uint64) {
 	c := s.client.Load()
 	switch {
 	case s.isEnded():
+		p := pendingFrom(d, seq)
+		s.release(&p)
 	case c == nil:
 		p := pendingFrom(d, seq)
 		if p.qos > 0 || s.broker.opts.QueueQoS0 {
 			s.enqueueLocked(p)
+		} else {
+			s.release(&p)
 		}
 	case c.loop != l:
 		s.mu.Unlock()
@@ -325,12 +344,14 @@ func (s *Session) deliverOnLoop(l *Loop, d router.Delivery, seq uint64) {
 	s.mu.Unlock()
 }
 
+// pendingFrom is the pending of a routed delivery. The sink reserved every
+// QoS 1/2 delivery it passed on (admit), and no QoS 0 one.
 func pendingFrom(d router.Delivery, seq uint64) pending {
 	q := d.QoS
 	if d.Msg.QoS < q {
 		q = d.Msg.QoS // [MQTT-3.8.4-8] never above the published QoS
 	}
-	return pending{msg: d.Msg, qos: q, retain: d.Retain, subIDs: d.SubIDs, seq: seq}
+	return pending{msg: d.Msg, qos: q, retain: d.Retain, subIDs: d.SubIDs, seq: seq, held: q > 0}
 }
 
 // sendLocked sends p to the attached client c now if its window and
@@ -338,7 +359,7 @@ func pendingFrom(d router.Delivery, seq uint64) pending {
 func (s *Session) sendLocked(c *Client, p pending) {
 	if p.qos == 0 {
 		if c.overLimit() {
-			s.broker.Stats.Dropped.Add(1)
+			s.broker.drop(DropSlowReader)
 			c.shed()
 			return
 		}
@@ -380,8 +401,9 @@ func (s *Session) windowOpenLocked(c *Client) bool {
 
 func (s *Session) sendInflightLocked(c *Client, p pending) {
 	if expiredAt(p.msg, c.loop.wall) {
-		s.broker.Stats.Dropped.Add(1) // before it takes a packet id [MQTT-3.3.2-5]
+		s.broker.drop(DropExpired) // before it takes a packet id [MQTT-3.3.2-5]
 		s.unstoreLocked(p.seq)
+		s.release(&p)
 		return
 	}
 	pid := s.nextPacketIDLocked()
@@ -394,6 +416,7 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 	}
 	if !c.writePublish(&p, pid, false) {
 		s.unstoreLocked(p.seq)
+		s.release(&p)
 		return
 	}
 	if p.seq == 0 {
@@ -431,6 +454,7 @@ func (s *Session) fillLocked(c *Client) {
 		p := s.dequeueLocked()
 		if p.qos == 0 {
 			c.writePublish(&p, 0, false)
+			s.release(&p)
 		} else {
 			s.sendInflightLocked(c, p)
 		}
@@ -456,6 +480,7 @@ func (s *Session) resumeLocked(c *Client) {
 				delete(s.inflight, f.pid)
 				s.broker.Stats.Inflight.Add(-1)
 				s.unstoreLocked(f.seq)
+				s.release(&f.pending)
 			}
 		}
 	}
@@ -476,12 +501,14 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 		delete(s.inflight, pid)
 		s.broker.Stats.Inflight.Add(-1)
 		s.unstoreLocked(f.seq)
+		s.release(&f.pending)
 		if len(s.inflight) == 0 {
 			s.inflight = nil
 		}
 		s.fillLocked(c)
 	case t == proto.PUBREC && (f.state == waitPubrec || f.state == waitPubcomp):
 		f.state = waitPubcomp
+		s.release(&f.pending)
 		f.msg = nil // only the PUBREL is re-sent from here on: let the payload go
 		if s.isStored() {
 			s.storePendingLocked(&f.pending, pid, waitPubcomp)

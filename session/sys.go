@@ -31,12 +31,24 @@ const (
 	sysHeap
 	sysSpool
 	sysReadPauses
-	sysCount
+	sysHeld
+	// sysDrops + c is the count of messages dropped for DropCause c.
+	sysDrops
 )
+
+const sysCount = sysDrops + int(dropCauses)
 
 const sysVersionTopic = "$SYS/broker/version"
 
-var sysTopics = [sysCount]string{
+var sysTopics = func() [sysCount]string {
+	t := sysBaseTopics
+	for c := range dropCauses {
+		t[sysDrops+int(c)] = sysBaseTopics[sysDropped] + "/" + dropNames[c]
+	}
+	return t
+}()
+
+var sysBaseTopics = [sysCount]string{
 	sysUptime:        "$SYS/broker/uptime",
 	sysConnected:     "$SYS/broker/clients/connected",
 	sysDisconnected:  "$SYS/broker/clients/disconnected",
@@ -54,6 +66,8 @@ var sysTopics = [sysCount]string{
 	// Loom's own, from Stats.SpoolBlocks (in bytes) and Stats.ReadPauses.
 	sysSpool:      "$SYS/broker/spool/bytes",
 	sysReadPauses: "$SYS/broker/publish/reads/paused",
+	// Broker.HeldBytes: what MemoryBudget bounds.
+	sysHeld: "$SYS/broker/held/bytes",
 }
 
 // isSysTopic reports whether topic lies under $SYS, which only the broker
@@ -150,6 +164,10 @@ func (p *sysPublisher) snapshot() [sysCount]int64 {
 	v[sysHeap] = int64(p.heap())
 	v[sysSpool] = st.SpoolBlocks.Load() * spoolBlock
 	v[sysReadPauses] = st.ReadPauses.Load()
+	v[sysHeld] = b.HeldBytes()
+	for c := range dropCauses {
+		v[sysDrops+int(c)] = st.Drops[c].Load()
+	}
 	return v
 }
 

@@ -71,6 +71,10 @@ func TestSysFirstTickPublishesEverything(t *testing.T) {
 		"$SYS/broker/heap/current":             "1048576",
 		"$SYS/broker/spool/bytes":              "0",
 		"$SYS/broker/publish/reads/paused":     "0",
+		"$SYS/broker/held/bytes":               "0",
+	}
+	for c := range dropCauses {
+		want["$SYS/broker/publish/messages/dropped/"+c.String()] = "0"
 	}
 	sent := got["$SYS/broker/bytes/sent"]
 	delete(got, "$SYS/broker/bytes/sent")

@@ -51,16 +51,16 @@ type Broker struct {
 
 // Stats are the broker's counters, safe to read from any goroutine.
 type Stats struct {
-	Connected     atomic.Int64 // clients with a completed CONNECT
-	Connections   atomic.Int64 // total CONNECTs accepted
-	MessagesIn    atomic.Int64 // PUBLISH packets received
-	MessagesOut   atomic.Int64 // PUBLISH packets sent
-	Dropped       atomic.Int64 // messages dropped, every cause
+	Connected     atomic.Int64             // clients with a completed CONNECT
+	Connections   atomic.Int64             // total CONNECTs accepted
+	MessagesIn    atomic.Int64             // PUBLISH packets received
+	MessagesOut   atomic.Int64             // PUBLISH packets sent
+	Dropped       atomic.Int64             // messages dropped, every cause
 	Drops         [dropCauses]atomic.Int64 // messages dropped by cause (DropCause)
-	ProtocolFails atomic.Int64 // connections closed for a protocol violation
-	BytesIn       atomic.Int64 // bytes of whole packets read from clients
-	BytesOut      atomic.Int64 // bytes written to clients
-	Inflight      atomic.Int64 // outbound QoS 1/2 messages awaiting acknowledgement, all sessions
+	ProtocolFails atomic.Int64             // connections closed for a protocol violation
+	BytesIn       atomic.Int64             // bytes of whole packets read from clients
+	BytesOut      atomic.Int64             // bytes written to clients
+	Inflight      atomic.Int64             // outbound QoS 1/2 messages awaiting acknowledgement, all sessions
 	// MaxConnected is the high-water mark of Connected, raised at CONNECT.
 	MaxConnected atomic.Int64
 	// ReadPauses counts the times a publisher's reading was paused because

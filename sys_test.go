@@ -32,6 +32,14 @@ var sysTopics = []string{
 	"$SYS/broker/heap/current",
 	"$SYS/broker/spool/bytes",
 	"$SYS/broker/publish/reads/paused",
+	"$SYS/broker/held/bytes",
+	"$SYS/broker/publish/messages/dropped/queue_full",
+	"$SYS/broker/publish/messages/dropped/session_bytes",
+	"$SYS/broker/publish/messages/dropped/budget",
+	"$SYS/broker/publish/messages/dropped/slow_reader",
+	"$SYS/broker/publish/messages/dropped/expired",
+	"$SYS/broker/publish/messages/dropped/too_large",
+	"$SYS/broker/publish/messages/dropped/not_authorized",
 }
 
 // sysWatch follows a client's $SYS messages, keeping the latest value of

@@ -74,15 +74,16 @@ func (b *Broker) smallHolder() int64 {
 
 // admit decides whether s may hold m, and if so reserves it: s's count
 // now, and the broker's total in the returned delta, which the caller adds
-// (the sink once per call). pend is what the caller has reserved and not
-// yet added. Safe from any goroutine; s.mu need not be held.
-func (b *Broker) admit(s *Session, m *router.Message, pend int64) (int64, DropCause, bool) {
+// (the sink once per call). total is what the broker holds, as the caller
+// read it, plus what it has reserved and not yet added. Safe from any
+// goroutine; s.mu need not be held.
+func (b *Broker) admit(s *Session, m *router.Message, total int64) (int64, DropCause, bool) {
 	cost := msgCost(m) + holdOverhead
 	if max := b.opts.MaxSessionBytes; max > 0 && s.held.Load()+cost > max {
 		return 0, DropSessionBytes, false
 	}
 	if budget := b.opts.MemoryBudget; budget > 0 {
-		if total := b.HeldBytes() + pend + cost; total > budget {
+		if total += cost; total > budget {
 			b.wantShed()
 			if total > budget+budget/8 || s.held.Load()+cost > b.smallHolder() {
 				return 0, DropBudget, false
@@ -104,7 +105,12 @@ func (s *Session) hold(m *router.Message) int64 {
 }
 
 // release gives back p's reservation, if it holds one.
-func (s *Session) release(p *pending) {
+func (s *Session) release(p *pending) { s.releaseOn(nil, p) }
+
+// releaseOn is release on loop l, which adds the broker's share at its next
+// Flush (one atomic add per callback rather than one per message); nil
+// adds it now.
+func (s *Session) releaseOn(l *Loop, p *pending) {
 	if !p.held {
 		return
 	}
@@ -115,7 +121,11 @@ func (s *Session) release(p *pending) {
 	if p.msg.Release() {
 		g += cost
 	}
-	s.broker.held.Add(-g)
+	if l != nil {
+		l.released += g
+	} else {
+		s.broker.held.Add(-g)
+	}
 }
 
 // holdLocked reserves p, which came without a reservation (a QoS 0
@@ -123,7 +133,7 @@ func (s *Session) release(p *pending) {
 // held.
 func (s *Session) holdLocked(p *pending) (DropCause, bool) {
 	b := s.broker
-	g, cause, ok := b.admit(s, p.msg, 0)
+	g, cause, ok := b.admit(s, p.msg, b.HeldBytes())
 	if !ok {
 		return cause, false
 	}

@@ -45,6 +45,9 @@ type Loop struct {
 	nspoolers  atomic.Int32
 	freeBlocks [][]byte
 	wheel      wheel
+	// released is what this loop gave back of the broker's held bytes
+	// since its last Flush (held.go).
+	released int64
 
 	// Scratch packets reused for every decode on this loop: decoding aliases
 	// the inbound buffer and nothing here outlives one packet.
@@ -158,6 +161,10 @@ func (l *Loop) Flush() {
 		l.dirty[i] = nil
 	}
 	l.dirty = l.dirty[:0]
+	if l.released != 0 {
+		l.broker.held.Add(-l.released)
+		l.released = 0
+	}
 }
 
 // advance moves the timing wheel to now, closing clients whose keepalive or

@@ -108,7 +108,10 @@ func (b *Broker) admitDeliveries(w *routeWork, ds []router.Delivery) {
 		w.skip = make([]bool, len(ds))
 	}
 	w.skip = w.skip[:len(ds)]
+	// The total is read once for the call: its atomics are written by
+	// every loop, and the call's own reservations are added as it goes.
 	var pend int64
+	total := b.HeldBytes()
 	for i := range ds {
 		d := &ds[i]
 		s := d.Client.(*Session)
@@ -118,7 +121,7 @@ func (b *Broker) admitDeliveries(w *routeWork, ds []router.Delivery) {
 				b.drop(DropSlowReader) // a reader that stopped: see Client.shed
 				skip = true
 			}
-		} else if g, cause, ok := b.admit(s, d.Msg, pend); ok {
+		} else if g, cause, ok := b.admit(s, d.Msg, total+pend); ok {
 			pend += g
 		} else {
 			s.refused(cause)

@@ -454,7 +454,7 @@ func (s *Session) fillLocked(c *Client) {
 		p := s.dequeueLocked()
 		if p.qos == 0 {
 			c.writePublish(&p, 0, false)
-			s.release(&p)
+			s.releaseOn(c.loop, &p)
 		} else {
 			s.sendInflightLocked(c, p)
 		}
@@ -501,14 +501,14 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 		delete(s.inflight, pid)
 		s.broker.Stats.Inflight.Add(-1)
 		s.unstoreLocked(f.seq)
-		s.release(&f.pending)
+		s.releaseOn(c.loop, &f.pending)
 		if len(s.inflight) == 0 {
 			s.inflight = nil
 		}
 		s.fillLocked(c)
 	case t == proto.PUBREC && (f.state == waitPubrec || f.state == waitPubcomp):
 		f.state = waitPubcomp
-		s.release(&f.pending)
+		s.releaseOn(c.loop, &f.pending)
 		f.msg = nil // only the PUBREL is re-sent from here on: let the payload go
 		if s.isStored() {
 			s.storePendingLocked(&f.pending, pid, waitPubcomp)

@@ -42,6 +42,9 @@ func run() int {
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles on this loopback address (host:port), for measuring; off by default")
 	maxExpiry := flag.Duration("max-session-expiry", 7*24*time.Hour, "longest a session outlives its connection (v5 clients are told in CONNACK); negative for no maximum")
 	maxSessions := flag.Int("max-sessions", 10000, "persistent sessions kept, online or offline; past it new ones are turned down (v5: Session Expiry 0, 3.1.1: CONNACK 3); negative for no limit")
+	sessionBytes, budget := sizeFlag(8<<20), sizeFlag(64<<20)
+	flag.Var(&sessionBytes, "max-session-bytes", "bytes of messages one session may hold, queued and in flight; past it its new messages are dropped; negative for no bound")
+	flag.Var(&budget, "memory-budget", "bytes the broker may hold for all subscribers together (queued, in flight, spooled); past it the largest holders are shed; negative for no budget")
 	flag.Parse()
 
 	var lv slog.Level
@@ -106,7 +109,8 @@ func run() int {
 
 	srv := loom.New(loom.Options{Listeners: listens, Loops: *loops, Logger: log,
 		ReserveFDs: reserve, Session: session.Options{Store: store,
-			MaxSessionExpiry: *maxExpiry, MaxPersistentSessions: *maxSessions}})
+			MaxSessionExpiry: *maxExpiry, MaxPersistentSessions: *maxSessions,
+			MaxSessionBytes: int64(sessionBytes), MemoryBudget: int64(budget)}})
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "err", err)
 		srv.Close()

@@ -1,0 +1,78 @@
+package loom_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/session"
+)
+
+// The hostile subscriber of issue 15 over real sockets, scaled down: a v5
+// client subscribes to everything at QoS 1 and never reads again, while a
+// Paho publisher sends large QoS 1 messages. The broker holds at most the
+// session's byte bound for it, drops the rest by that cause (counted in
+// $SYS), and tells the publisher: PUBACK 0x97 Quota exceeded for messages
+// that reached no one [MQTT-3.4.2-1]. The publisher is never stalled, and a
+// healthy subscriber on another topic gets every one of its messages.
+func TestStalledSubscriberIsBounded(t *testing.T) {
+	const size, n = 16 << 10, 200
+	opts := session.Options{MaxSessionBytes: 256 << 10, OutboundLimit: 128 << 10, SysInterval: 50 * time.Millisecond}
+	srv, addr := startBroker(t, loom.Options{Loops: 2, Session: opts})
+
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	c, err := d.DialContext(context.Background(), "tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	hog := rawOver(t, c, proto.V5)
+	hog.connect("hog", nil)
+	hog.subscribe("#", 1) // and never reads again
+
+	healthy, _ := connectV5(t, addr, v5Conf{id: "healthy"})
+	healthy.sub(t, v5Opt("healthy/#", 1))
+	pub, _ := connectV5(t, addr, v5Conf{id: "pub"})
+
+	payload := bytes.Repeat([]byte{'x'}, size)
+	codes := map[byte]int{}
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), v5Wait)
+		r, err := pub.Publish(ctx, &paho.Publish{Topic: "big/t", QoS: 1, Payload: payload})
+		cancel()
+		require.NotNil(t, r, "PUBACK %d: %v", i, err)
+		codes[r.ReasonCode]++
+		if r.ReasonCode != 0 {
+			require.Equal(t, byte(proto.QuotaExceeded), r.ReasonCode, "the only failure is the bound")
+		}
+		if i%10 == 0 {
+			pub.say(t, "healthy/t", 1, false, "ok")
+		}
+	}
+	require.Positive(t, codes[byte(proto.QuotaExceeded)], "PUBACK codes %v", codes)
+	require.Len(t, healthy.recvN(t, n/10), n/10, "the healthy subscriber got every message")
+
+	b := srv.Broker()
+	st := &b.Stats
+	require.Positive(t, st.Drops[session.DropSessionBytes].Load())
+	held := b.HeldBytes() - st.SpoolBlocks.Load()*(64<<10)
+	require.LessOrEqual(t, held, opts.MaxSessionBytes+(64<<10), "what the broker holds for the hog, messages on their way included")
+
+	watcher, _ := connectV5(t, addr, v5Conf{id: "sys"})
+	watcher.sub(t, v5Opt("$SYS/broker/publish/messages/dropped/#", 0))
+	w := &sysWatch{c: watcher, last: make(map[string]string)}
+	w.until(t, "drops by cause", func(v map[string]string) bool {
+		_, ok := v["$SYS/broker/publish/messages/dropped/session_bytes"]
+		return ok && sysNum(t, v, "$SYS/broker/publish/messages/dropped/session_bytes") == st.Drops[session.DropSessionBytes].Load()
+	})
+}

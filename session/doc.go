@@ -14,7 +14,10 @@
 // reading publishers until it drains (backlog.go). What a slow reader's
 // socket cannot take waits in gnet's buffer up to 64 KiB and past that in
 // the client's spool, outside Go's heap (spool.go); Options.OutboundLimit
-// counts both.
+// counts both. What is held for sessions — queued, in flight, on its way to
+// a loop — is reserved by the router's sink against each session's
+// MaxSessionBytes and the broker's MemoryBudget, and dropped and counted by
+// cause past them (held.go, drops.go).
 //
 // session does no I/O of its own: the reactor hands it whole packets and a
 // Conn to write to, and runs the loop callbacks it asks for. It must never

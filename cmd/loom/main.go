@@ -42,6 +42,8 @@ func run() int {
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles on this loopback address (host:port), for measuring; off by default")
 	maxExpiry := flag.Duration("max-session-expiry", 7*24*time.Hour, "longest a session outlives its connection (v5 clients are told in CONNACK); negative for no maximum")
 	maxSessions := flag.Int("max-sessions", 10000, "persistent sessions kept, online or offline; past it new ones are turned down (v5: Session Expiry 0, 3.1.1: CONNACK 3); negative for no limit")
+	maxConnect := flag.Int("max-connect-size", 64<<10, "largest packet, in bytes, from a client that has not completed CONNECT (v5: CONNACK 0x95 past it; 3.1.1: closed); at most the maximum packet size")
+	preBudget := flag.Int("preconnect-budget", 8<<20, "bytes that clients which have not completed CONNECT may leave buffered, all together (split over the event loops); past it they are refused (v5: CONNACK 0x89, 3.1.1: CONNACK 3); negative for no budget")
 	flag.Parse()
 
 	var lv slog.Level
@@ -106,7 +108,8 @@ func run() int {
 
 	srv := loom.New(loom.Options{Listeners: listens, Loops: *loops, Logger: log,
 		ReserveFDs: reserve, Session: session.Options{Store: store,
-			MaxSessionExpiry: *maxExpiry, MaxPersistentSessions: *maxSessions}})
+			MaxSessionExpiry: *maxExpiry, MaxPersistentSessions: *maxSessions,
+			MaxConnectSize: *maxConnect, PreConnectBudget: *preBudget}})
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "err", err)
 		srv.Close()

@@ -67,6 +67,7 @@ func New(b *session.Broker, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	b.SetLoopCount(opts.Loops) // each loop's share of PreConnectBudget
 	return &Server{opts: opts, broker: b, log: opts.Logger,
 		booted: make(chan struct{}), done: make(chan error, 1)}
 }

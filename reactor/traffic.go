@@ -40,6 +40,11 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	action := gnet.None
 	consumed := 0
+	// pre: the client has not completed CONNECT, so its packets are held
+	// to Options.MaxConnectSize and what it leaves buffered to its loop's
+	// share of Options.PreConnectBudget (session/preconnect.go). A
+	// connected client pays this one test of its state per packet.
+	pre := cl.PreConnect()
 	for {
 		n := c.InboundBuffered()
 		if n < 2 {
@@ -56,7 +61,13 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 			break
 		}
 		total := hl + fh.Remaining
-		if err := cl.CheckSize(total); err != nil {
+		if cl.PreConnect() {
+			head, _ = c.Peek(min(n, session.ConnectPeek))
+			err = cl.CheckPreConnect(fh, hl, total, head)
+		} else {
+			err = cl.CheckSize(total)
+		}
+		if err != nil {
 			action = end(c, cl)
 			break
 		}
@@ -73,6 +84,15 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		if err != nil {
 			action = end(c, cl)
 			break
+		}
+	}
+	if pre && action == gnet.None {
+		// Charge what waits in gnet's buffer for the rest of a packet, or
+		// release the charge once CONNECT is through.
+		if n := c.InboundBuffered(); !cl.HoldPreConnect(n) {
+			head, _ := c.Peek(min(n, session.ConnectPeek))
+			_ = cl.RefuseBusy(head)
+			action = end(c, cl)
 		}
 	}
 	if consumed > 0 {

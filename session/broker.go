@@ -45,6 +45,8 @@ type Broker struct {
 	pumped  atomic.Int64 // bytes the loops' pumps moved since the pump last looked
 	closing atomic.Bool
 	limit   sessionLimit // persistent sessions and their bound (sessionlimit.go)
+	// preLoops is the number of loops sharing PreConnectBudget (preconnect.go).
+	preLoops atomic.Int32
 
 	Stats Stats
 }
@@ -69,6 +71,10 @@ type Stats struct {
 	// SpoolBlocks is the number of spool blocks mapped now (spool.go):
 	// outbound bytes held for slow readers outside Go's heap, 64 KiB each.
 	SpoolBlocks atomic.Int64
+	// PreConnectRefused counts connections refused before completing
+	// CONNECT for Options.MaxConnectSize or Options.PreConnectBudget
+	// (preconnect.go).
+	PreConnectRefused atomic.Int64
 }
 
 // NewBroker builds a broker and starts its router.

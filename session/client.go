@@ -374,6 +374,7 @@ func (c *Client) Closed() {
 	// wheel would keep the client, its session and gnet's connection alive,
 	// up to a minute after a crowd of devices left.
 	c.loop.wheel.remove(c)
+	c.loop.dropPreConnect(c) // what it had buffered before CONNECT (preconnect.go)
 	if c.out != nil {
 		c.out.Reset()
 		c.loop.bufs.Put(c.out)

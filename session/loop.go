@@ -49,6 +49,14 @@ type Loop struct {
 	// since its last Flush (held.go).
 	released int64
 
+	// What clients that have not completed CONNECT leave buffered, charged
+	// against this loop's share of Options.PreConnectBudget
+	// (preconnect.go): per client, their sum, and the share (0 until
+	// first needed, -1 for no budget).
+	preHeld  map[*Client]int
+	preTotal int
+	preShare int
+
 	// Scratch packets reused for every decode on this loop: decoding aliases
 	// the inbound buffer and nothing here outlives one packet.
 	connect proto.Connect

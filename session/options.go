@@ -79,6 +79,38 @@ type Options struct {
 	// MaxPacketSize is the largest packet accepted from a client (fixed
 	// header included). Default 1 MiB; advertised to v5 clients.
 	MaxPacketSize int
+	// MaxConnectSize is the largest packet accepted from a client that has
+	// not completed CONNECT: the CONNECT itself, the AUTH packets of a v5
+	// enhanced authentication, and anything sent before CONNECT. It is
+	// checked from the fixed header, before the body is buffered, so an
+	// unauthenticated socket cannot make the broker hold a MaxPacketSize
+	// packet for the ConnectTimeout. A larger v5 CONNECT or AUTH gets
+	// CONNACK 0x95 (Packet too large); a 3.1.1 one is closed, as 3.1.1 has
+	// no return code for it (session/preconnect.go). Default 64 KiB: a
+	// CONNECT holds the client id, will topic and payload, user name,
+	// password and properties, and real ones are a few hundred bytes —
+	// even a will carrying a last state or a password holding a signed
+	// token (a JWT of a few KiB) stays far below it, while a client that
+	// needs a larger will can publish it after CONNECT. Never above
+	// MaxPacketSize (lowered to it).
+	MaxConnectSize int
+	// PreConnectBudget bounds the bytes all connections that have not
+	// completed CONNECT together make the broker buffer: partial packets
+	// waiting in gnet's inbound buffers for the rest to arrive (each
+	// counted as at least the 1 KiB buffer gnet gives it). Each event loop
+	// keeps its own share, PreConnectBudget divided by the number of loops
+	// but never below MaxConnectSize, without locks. A connection whose
+	// partial packet would take its loop past its share is refused: v5
+	// with CONNACK 0x89 (Server busy), 3.1.1 with return code 3 (Server
+	// unavailable), one whose version is not known yet by closing. Most
+	// CONNECTs arrive whole in one read and cost nothing here; only those
+	// split across reads (slow links, or sockets trickling on purpose)
+	// count, and only until they complete or ConnectTimeout closes them.
+	// Default 8 MiB: room for 128 CONNECTs of the largest size, or 8,192
+	// small ones, caught halfway at the same moment, which a reconnect
+	// storm over slow links does not reach, while a flood of sockets that
+	// never finish costs at most that much. Negative means no budget.
+	PreConnectBudget int
 	// TopicAliasMaximum is the number of inbound topic aliases a v5 client may
 	// use. Default 64.
 	TopicAliasMaximum uint16
@@ -191,6 +223,13 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.MaxPacketSize <= 0 {
 		d.MaxPacketSize = 1 << 20
+	}
+	if d.MaxConnectSize <= 0 {
+		d.MaxConnectSize = 64 << 10
+	}
+	d.MaxConnectSize = min(d.MaxConnectSize, d.MaxPacketSize)
+	if d.PreConnectBudget == 0 {
+		d.PreConnectBudget = 8 << 20
 	}
 	if d.TopicAliasMaximum == 0 {
 		d.TopicAliasMaximum = 64

@@ -45,6 +45,8 @@ func run() int {
 	sessionBytes, budget := sizeFlag(8<<20), sizeFlag(64<<20)
 	flag.Var(&sessionBytes, "max-session-bytes", "bytes of messages one session may hold, queued and in flight; past it its new messages are dropped; negative for no bound")
 	flag.Var(&budget, "memory-budget", "bytes the broker may hold for all subscribers together (queued, in flight, spooled); past it the largest holders are shed; negative for no budget")
+	maxConnect := flag.Int("max-connect-size", 64<<10, "largest packet, in bytes, from a client that has not completed CONNECT (v5: CONNACK 0x95 past it; 3.1.1: closed); at most the maximum packet size")
+	preBudget := flag.Int("preconnect-budget", 8<<20, "bytes that clients which have not completed CONNECT may leave buffered, all together (split over the event loops); past it they are refused (v5: CONNACK 0x89, 3.1.1: CONNACK 3); negative for no budget")
 	flag.Parse()
 
 	var lv slog.Level
@@ -110,7 +112,8 @@ func run() int {
 	srv := loom.New(loom.Options{Listeners: listens, Loops: *loops, Logger: log,
 		ReserveFDs: reserve, Session: session.Options{Store: store,
 			MaxSessionExpiry: *maxExpiry, MaxPersistentSessions: *maxSessions,
-			MaxSessionBytes: int64(sessionBytes), MemoryBudget: int64(budget)}})
+			MaxSessionBytes: int64(sessionBytes), MemoryBudget: int64(budget),
+			MaxConnectSize: *maxConnect, PreConnectBudget: *preBudget}})
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "err", err)
 		srv.Close()

@@ -3,7 +3,10 @@
 // announces a CONNECT of -announce bytes and then, slowly, -send bytes of
 // it, holds them for -hold, closes them and waits -after. With -pid it
 // prints the broker's VmRSS (from /proc/PID/status) before, while held
-// and after, and how many sockets the broker closed early.
+// and after, and how many sockets the broker closed early: those whose
+// writes failed, and those that, once sent, find an answer (a refusing
+// CONNACK) or the end of the stream waiting — a broker that refuses with a
+// CONNACK and then lingers lets the writes succeed.
 //
 //	go run ./bench/cmd/preconnect -addr 127.0.0.1:1883 -pid $(pgrep -n loom)
 package main
@@ -39,6 +42,7 @@ func main() {
 
 	fmt.Printf("before: %s\n", rss(*pid))
 	conns := make([]net.Conn, *n)
+	failed := make([]bool, *n) // a write failed; written by its goroutine before wg.Done
 	var refused atomic.Int64
 	var wg sync.WaitGroup
 	for i := range conns {
@@ -70,6 +74,7 @@ func main() {
 				_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				if _, err := c.Write(body[:k]); err != nil {
 					refused.Add(1)
+					failed[i] = true
 					return
 				}
 				body = body[k:]
@@ -78,7 +83,25 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	fmt.Printf("held (%d sockets, %d refused while sending): %s\n", *n, refused.Load(), rss(*pid))
+	answered, closed := 0, 0
+	answers := map[string]int{}
+	for i, c := range conns {
+		if failed[i] {
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		var b [16]byte
+		k, err := c.Read(b[:])
+		switch {
+		case k > 0:
+			answered++
+			answers[fmt.Sprintf("% x", b[:k])]++
+		case err != nil && !isTimeout(err):
+			closed++
+		}
+	}
+	fmt.Printf("held (%d sockets, %d refused while sending; then %d answered %v, %d closed without a word): %s\n",
+		*n, refused.Load(), answered, answers, closed, rss(*pid))
 	time.Sleep(*hold)
 	fmt.Printf("held after %v: %s\n", *hold, rss(*pid))
 	for _, c := range conns {
@@ -86,6 +109,11 @@ func main() {
 	}
 	time.Sleep(*after)
 	fmt.Printf("%v after close: %s\n", *after, rss(*pid))
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }
 
 // rss reads VmRSS of pid.

@@ -161,3 +161,38 @@ func TestFanOutCountedOnce(t *testing.T) {
 	}
 	requireNothingHeld(t, h)
 }
+
+// [MQTT-3.5.2-1] [MQTT-4.3.3-9] The same for QoS 2: PUBREC 0x97 ends the
+// flow, so the packet id is free at once and a PUBLISH that reuses it is a
+// new message, not a repeat.
+func TestPubrecQuotaExceeded(t *testing.T) {
+	opts := Options{MaxSessionBytes: 4000, MaxInflight: 1}
+	ps := newPubsub(t, opts, 1, connectPacket(proto.V5, "hog", true, 0, 0), "big/#", 2)
+	payload := []byte(strings.Repeat("x", 1000))
+	var last proto.ReasonCode
+	for i := 1; i <= 8; i++ {
+		ps.pub.mustSend(&proto.Publish{Topic: []byte("big/t"), Payload: payload, QoS: 2, PacketID: uint16(i)})
+		ps.h.settle()
+		a := ps.pub.recvOne().(*proto.Ack)
+		require.Equal(t, proto.PUBREC, a.Type)
+		if last = a.Reason; last == proto.Success {
+			ps.pub.ack(proto.PUBREL, uint16(i), proto.Success)
+			ps.h.settle()
+			requireAck(t, ps.pub.recvOne(), proto.PUBCOMP, uint16(i), proto.Success)
+		}
+	}
+	require.Equal(t, proto.QuotaExceeded, last)
+	s := ps.pub.c.sess
+	s.mu.Lock()
+	require.Empty(t, s.inQoS2, "no id waits for a PUBREL after a failed PUBREC")
+	s.mu.Unlock()
+
+	// The id of the refused message (8) is new again: a healthy subscriber
+	// gets the message sent with it.
+	ok := ps.h.online(0, connectPacket(proto.V5, "ok", true, 0, 0))
+	ok.subscribe("ok/#", 2)
+	ps.pub.mustSend(&proto.Publish{Topic: []byte("ok/t"), Payload: []byte("fresh"), QoS: 2, PacketID: 8})
+	ps.h.settle()
+	requireAck(t, ps.pub.recvOne(), proto.PUBREC, 8, proto.Success)
+	require.Equal(t, []string{"fresh"}, payloads(publishes(t, ok.recv())))
+}

@@ -79,7 +79,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		// Something of it may be written: its ack waits to know.
 		ref = &publishRef{stored: m.Retain}
 	}
-	if p.QoS == 1 && ref == nil && c.version == proto.V5 && b.pressured(c.loop.clock) {
+	if p.QoS > 0 && ref == nil && c.version == proto.V5 && b.pressured(c.loop.clock) {
 		// Bounds are dropping messages: the ack waits for the routing pass,
 		// to say 0x97 if this one reached no one (held.go).
 		ref = &publishRef{}
@@ -157,12 +157,24 @@ func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic
 				m.Ref = nil // a retained copy delivered later is not this publish
 			}
 			rc := rc
-			if typ == proto.PUBACK && c.version == proto.V5 && ref.reached == 0 && ref.refused > 0 {
+			if c.version == proto.V5 && ref.reached == 0 && ref.refused > 0 {
 				// Every subscriber it matched was over a bound: say so
-				// [MQTT-3.4.2-1] (0x97 is a PUBACK reason code).
+				// (0x97 is a PUBACK and a PUBREC reason code [MQTT-3.4.2-1]
+				// [MQTT-3.5.2-1]).
 				rc = proto.QuotaExceeded
 			}
 			release := func() { c.loop.run(func() { c.releaseAck(seq, rc) }) }
+			if typ == proto.PUBREC && rc >= 0x80 {
+				// A failed PUBREC ends the QoS 2 flow: no PUBREL will come,
+				// and the client may use the packet id again for a new
+				// message [MQTT-4.3.3-9], so the id is forgotten first.
+				release = func() {
+					c.loop.run(func() {
+						c.endInbound(pid, ref)
+						c.releaseAck(seq, rc)
+					})
+				}
+			}
 			if ref.stored {
 				st.AfterDurable(release)
 			} else {
@@ -173,6 +185,24 @@ func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic
 		st.AfterDurable(func() { c.loop.run(func() { c.releaseAck(seq, rc) }) })
 	default:
 		c.releaseAck(seq, rc) // nothing of its own to wait for: behind the held ones
+	}
+}
+
+// endInbound forgets the received QoS 2 id pid, whose PUBREC failed, as a
+// PUBREL would.
+func (c *Client) endInbound(pid uint16, ref *publishRef) {
+	s := c.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client.Load() != c {
+		return
+	}
+	if _, ok := s.inQoS2[pid]; ok {
+		delete(s.inQoS2, pid)
+		if len(s.inQoS2) == 0 {
+			s.inQoS2 = nil
+		}
+		s.releaseInboundLocked(ref, pid)
 	}
 }
 

@@ -3,8 +3,6 @@ package loom_test
 import (
 	"bytes"
 	"context"
-	"net"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,14 +26,7 @@ func TestStalledSubscriberIsBounded(t *testing.T) {
 	opts := session.Options{MaxSessionBytes: 256 << 10, OutboundLimit: 128 << 10, SysInterval: 50 * time.Millisecond}
 	srv, addr := startBroker(t, loom.Options{Loops: 2, Session: opts})
 
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-	}}
-	c, err := d.DialContext(context.Background(), "tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	c := dialStalled(t, addr)
 	hog := rawOver(t, c, proto.V5)
 	hog.connect("hog", nil)
 	hog.subscribe("#", 1) // and never reads again

@@ -1,9 +1,11 @@
 package loom_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,6 +27,21 @@ func startBroker(t testing.TB, opts loom.Options) (*loom.Server, string) {
 	require.NoError(t, srv.Start())
 	t.Cleanup(func() { _ = srv.Close() })
 	return srv, srv.Addrs()[0].String()
+}
+
+// dialStalled opens a raw TCP connection with a 4 KiB receive buffer, for a
+// client that stops reading: the kernel then takes little off the broker.
+func dialStalled(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	c, err := d.DialContext(context.Background(), "tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // dial opens a raw TCP connection to the broker, closed with the test.

@@ -2,10 +2,7 @@ package loom_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,15 +23,7 @@ func TestStalledReaderIsSpooledAndCatchesUp(t *testing.T) {
 	const n, size = 10000, 1000
 	srv, addr := startBroker(t, loom.Options{Loops: 2, Session: session.Options{OutboundLimit: 64 << 20}})
 
-	// A small receive buffer, so the kernel holds little for the reader.
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		})
-	}}
-	c, err := d.DialContext(context.Background(), "tcp", addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	c := dialStalled(t, addr)
 	sub := rawOver(t, c, proto.V311)
 	sub.connect("stalled", nil)
 	sub.subscribe("spool/t", 0)

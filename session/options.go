@@ -31,10 +31,14 @@ type Options struct {
 	// per message). Past it, its new messages are dropped and counted
 	// ($SYS/broker/publish/messages/dropped/session_bytes). What a
 	// connection's socket has not taken yet is bounded apart, by
-	// OutboundLimit. Default 8 MiB: thousands of small messages for a
-	// device that is away, a few large ones, and well under MemoryBudget,
-	// so that one stalled or absent subscriber cannot take the broker's
-	// whole budget. Negative means no bound.
+	// OutboundLimit. Default 4 MiB: thousands of small messages for a
+	// device that is away, a few large ones, and a sixteenth of
+	// MemoryBudget, so that one stalled or absent subscriber cannot take the
+	// broker's whole budget. Go's collector sizes the heap from what is
+	// live, so each held byte costs about two: a subscriber that never reads,
+	// sent 1 MiB messages as fast as they are acknowledged, grew the broker
+	// by 35–60 MiB with 4 MiB here and by 60–72 MiB with 8 MiB
+	// (bench/results/hog.md). Negative means no bound.
 	MaxSessionBytes int64
 	// MemoryBudget bounds what the broker holds for all subscribers
 	// together: every session's queued and in-flight messages (a message
@@ -207,7 +211,7 @@ func (o *Options) withDefaults() Options {
 		d.MaxQueued = 10000
 	}
 	if d.MaxSessionBytes == 0 {
-		d.MaxSessionBytes = 8 << 20
+		d.MaxSessionBytes = 4 << 20
 	}
 	if d.MemoryBudget == 0 {
 		d.MemoryBudget = 64 << 20

@@ -42,7 +42,7 @@ func run() int {
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles on this loopback address (host:port), for measuring; off by default")
 	maxExpiry := flag.Duration("max-session-expiry", 7*24*time.Hour, "longest a session outlives its connection (v5 clients are told in CONNACK); negative for no maximum")
 	maxSessions := flag.Int("max-sessions", 10000, "persistent sessions kept, online or offline; past it new ones are turned down (v5: Session Expiry 0, 3.1.1: CONNACK 3); negative for no limit")
-	sessionBytes, budget := sizeFlag(8<<20), sizeFlag(64<<20)
+	sessionBytes, budget := sizeFlag(4<<20), sizeFlag(64<<20)
 	flag.Var(&sessionBytes, "max-session-bytes", "bytes of messages one session may hold, queued and in flight; past it its new messages are dropped; negative for no bound")
 	flag.Var(&budget, "memory-budget", "bytes the broker may hold for all subscribers together (queued, in flight, spooled); past it the largest holders are shed; negative for no budget")
 	maxConnect := flag.Int("max-connect-size", 64<<10, "largest packet, in bytes, from a client that has not completed CONNECT (v5: CONNACK 0x95 past it; 3.1.1: closed); at most the maximum packet size")

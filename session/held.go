@@ -79,7 +79,9 @@ func (b *Broker) smallHolder() int64 {
 // goroutine; s.mu need not be held.
 func (b *Broker) admit(s *Session, m *router.Message, total int64) (int64, DropCause, bool) {
 	cost := msgCost(m) + holdOverhead
-	if max := b.opts.MaxSessionBytes; max > 0 && s.held.Load()+cost > max {
+	// A session that holds nothing takes one message of any size: a bound
+	// below MaxPacketSize must not make large messages undeliverable.
+	if max, held := b.opts.MaxSessionBytes, s.held.Load(); max > 0 && held > 0 && held+cost > max {
 		return 0, DropSessionBytes, false
 	}
 	if budget := b.opts.MemoryBudget; budget > 0 {

@@ -131,10 +131,10 @@ func TestBudgetShedsLargestHolder(t *testing.T) {
 	require.NotEmpty(t, got)
 	require.Less(t, len(got), 100)
 
-	for _, c := range []*tclient{small, hog} {
+	for id, c := range map[string]*tclient{"small": small, "hog": hog} {
 		c.disconnect(proto.Success)
 		again := h.dial(0)
-		again.connect(connectPacket(proto.V5, string(map[*tclient]string{small: "small", hog: "hog"}[c]), true, 0, 0))
+		again.connect(connectPacket(proto.V5, id, true, 0, 0)) // Clean Start ends the stored session
 		again.disconnect(proto.Success)
 	}
 	requireNothingHeld(t, h)
@@ -195,4 +195,17 @@ func TestPubrecQuotaExceeded(t *testing.T) {
 	ps.h.settle()
 	requireAck(t, ps.pub.recvOne(), proto.PUBREC, 8, proto.Success)
 	require.Equal(t, []string{"fresh"}, payloads(publishes(t, ok.recv())))
+}
+
+// A message larger than MaxSessionBytes still reaches a session that holds
+// nothing else: the bound limits what piles up, not what may be sent.
+func TestLargeMessagePassesEmptySession(t *testing.T) {
+	ps := newPubsub(t, Options{MaxSessionBytes: 1000}, 1, connectPacket(proto.V5, "sub", true, 0, 0), "big/#", 1)
+	require.Equal(t, proto.Success, ps.pub.publishAck("big/t", 5000, 1))
+	got := publishes(t, ps.sub.recv())
+	require.Len(t, got, 1)
+	require.Len(t, got[0].Payload, 5000)
+	ps.sub.ack(proto.PUBACK, got[0].PacketID, proto.Success)
+	ps.sub.disconnect(proto.Success)
+	requireNothingHeld(t, ps.h)
 }

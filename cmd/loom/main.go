@@ -2,6 +2,13 @@
 //
 //	go run ./cmd/loom                      # 127.0.0.1:1883, anonymous clients, data in ./loom-data
 //	go run ./cmd/loom -listen 0.0.0.0:1883 -listen unix:///run/loom.sock
+//	go run ./cmd/loom -h                   # the flags
+//	go run ./cmd/loom -version             # loom 0.1.0-dev (go1.26.8, commit abc1234)
+//
+// The command line is checked whole before anything is created, opened or
+// bound (args.go): a wrong one exits with status 2 and a message naming the
+// flag; a start that fails afterwards exits with status 1, its log line
+// saying what to do where it can (listen.go: hint).
 package main
 
 import (
@@ -70,7 +77,8 @@ func serve(cfg config, stderr io.Writer) int {
 	if cfg.pprof != "" {
 		a, err := servePprof(cfg.pprof, log)
 		if err != nil {
-			return fail("cannot serve profiles (-pprof)", err)
+			log.Error("cannot serve profiles", "err", err, "hint", "pick another address with -pprof, or leave it out")
+			return 1
 		}
 		log.Info("profiles", "url", "http://"+a+"/debug/pprof/")
 	} else {

@@ -8,8 +8,12 @@ import (
 // pebbleLogger sends Pebble's log to slog.
 type pebbleLogger struct{ l *slog.Logger }
 
+// Infof logs at DEBUG: Pebble's info lines are its routine ("Found 1
+// WALs", "[JOB 1] WAL … replayed", on every start), of use to whoever
+// debugs the store, not to whoever runs the broker. What a start replays
+// or loses is reported apart, at INFO and above (recovery.go).
 func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Info(fmt.Sprintf(format, args...), "component", "pebble")
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {

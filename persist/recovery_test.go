@@ -158,3 +158,22 @@ func TestRecoveryDamagedManifestNamesFolder(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "persist: open "+dir)
 }
+
+// TestPebbleRoutineAtDebug: Pebble's own info lines ("Found 1 WALs",
+// "[JOB 1] WAL … replayed") are debug; at INFO a start logs only Loom's
+// summary of what was replayed.
+func TestPebbleRoutineAtDebug(t *testing.T) {
+	dir, _ := storeWithLog(t)
+	for _, lv := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var out syncBuf
+		s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: lv}))})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		if lv == slog.LevelInfo {
+			require.NotContains(t, out.String(), "component=pebble")
+			require.Contains(t, out.String(), "persist: write-ahead logs replayed")
+		} else {
+			require.Contains(t, out.String(), `level=DEBUG msg="Found 1 WALs" component=pebble`)
+		}
+	}
+}

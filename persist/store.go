@@ -54,8 +54,8 @@ type Store struct {
 }
 
 // Open opens or creates the store in o.Dir and starts its writer. A directory
-// another Store or process holds, or a store Pebble cannot read, is an error
-// naming the directory.
+// another Store or process holds is a *LockedError (wrapping ErrLocked); a
+// store Pebble cannot read is an error naming the directory.
 func Open(o Options) (s *Store, err error) {
 	if o.Dir == "" {
 		return nil, errors.New("persist: no directory")
@@ -111,6 +111,9 @@ func openDB(o Options, wal *walFS) (db *pebble.DB, err error) {
 	po.FS = rec
 	db, err = pebble.Open(o.Dir, po)
 	if err != nil {
+		if lerr := lockedError(o.Dir, err); lerr != nil {
+			return nil, lerr
+		}
 		return nil, fmt.Errorf("persist: open %s: %w", o.Dir, err)
 	}
 	rec.finish()

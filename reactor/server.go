@@ -18,12 +18,16 @@ import (
 	"github.com/loom-mqtt/loom/session"
 )
 
+// maxLoops is the most event loops gnet runs.
+const maxLoops = 256
+
 // Options configure the listeners and loops.
 type Options struct {
 	// Listeners are gnet addresses: "tcp://127.0.0.1:1883",
 	// "unix:///run/loom.sock". Port 0 picks a free port; Addrs tells which.
 	Listeners []string
-	// Loops is the number of event loops; default GOMAXPROCS.
+	// Loops is the number of event loops; default GOMAXPROCS, at most 256
+	// (gnet's ceiling).
 	Loops int
 	// MaxConnections caps open client connections. Default: the process's
 	// open-file limit minus ReserveFDs, so accept never runs out of
@@ -58,6 +62,10 @@ func New(b *session.Broker, opts Options) *Server {
 	if opts.Loops <= 0 {
 		opts.Loops = runtime.GOMAXPROCS(0)
 	}
+	// gnet numbers its loops in one byte and runs at most 256 whatever it
+	// is asked; the rest of the server (the pre-CONNECT budget's shares)
+	// must count the loops that run.
+	opts.Loops = min(opts.Loops, maxLoops)
 	if opts.ReserveFDs <= 0 {
 		opts.ReserveFDs = 64
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -66,12 +65,9 @@ func TestCrashSIGKILLKeepsAcknowledgedMessages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it 15 times under each sync policy")
 	}
-	dir := t.TempDir()
 	bin := os.Getenv("LOOM_CRASH_BIN")
 	if bin == "" {
-		bin = filepath.Join(dir, "loom")
-		out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-		require.NoError(t, err, string(out))
+		bin = buildLoom(t)
 	} else {
 		t.Logf("binary %s (LOOM_CRASH_BIN)", bin)
 	}

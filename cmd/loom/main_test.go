@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,9 +22,7 @@ import (
 // port, completes a CONNECT against it, and stops it with SIGTERM: the
 // exit must be clean (status 0).
 func TestBinaryServesAndStopsOnSignal(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "loom")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := buildLoom(t)
 
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", filepath.Join(t.TempDir(), "data"))
@@ -70,4 +70,61 @@ func TestBinaryServesAndStopsOnSignal(t *testing.T) {
 			t.Fatalf("broker did not exit after %v", sig)
 		}
 	}
+}
+
+// TestBinarySecondBrokerOnTheSameFolder starts a broker, then a second on
+// the same data folder: the second exits 1 saying the folder is locked by
+// the first, with its pid, and what to do.
+func TestBinarySecondBrokerOnTheSameFolder(t *testing.T) {
+	bin := buildLoom(t)
+	data := filepath.Join(t.TempDir(), "data")
+	first := exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", data)
+	stderr, err := first.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, first.Start())
+	defer func() {
+		_ = first.Process.Signal(syscall.SIGTERM)
+		_ = first.Wait()
+	}()
+	listening := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "msg=listening") {
+				close(listening)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-listening:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first broker did not start")
+	}
+
+	out, err := exec.Command(bin, "-listen", "127.0.0.1:0", "-data-dir", data).CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, string(out))
+	require.Equal(t, 1, exit.ExitCode(), string(out))
+	require.Contains(t, string(out), fmt.Sprintf("the data folder %s is locked by another running broker (pid %d)", data, first.Process.Pid))
+	require.Contains(t, string(out), `hint="stop that broker first, or give this one another folder with -data-dir"`)
+	require.NotContains(t, string(out), "resource temporarily unavailable")
+}
+
+// TestBinaryVersion: -version's line has its shape, and the commit, when
+// the build stamped one (a build from a git checkout), is the checkout's.
+func TestBinaryVersion(t *testing.T) {
+	out, err := exec.Command(buildLoom(t), "-version").Output()
+	require.NoError(t, err)
+	line := strings.TrimSuffix(string(out), "\n")
+	m := versionRE.FindStringSubmatch(line)
+	require.NotNil(t, m, line)
+	if m[1] == "unknown" {
+		t.Logf("%s (no commit stamped: not a plain git checkout, or GOFLAGS=-buildvcs=false)", line)
+		return
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(head), strings.TrimSuffix(m[1], "+dirty")), "%s, HEAD %s", line, head)
 }

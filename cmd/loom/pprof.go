@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,12 +13,8 @@ import (
 // `go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10`.
 // It returns the bound address.
 func servePprof(addr string, log *slog.Logger) (string, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err := checkLoopback(addr); err != nil {
 		return "", err
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return "", fmt.Errorf("%q is not a loopback address: profiles are not for the network", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

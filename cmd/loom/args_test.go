@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom/persist"
+)
+
+// TestBadCommandLines runs loom's whole entry, run, on command lines that
+// are wrong, in an empty working folder: each is refused with status 2 and
+// a message on the flag at fault, and the folder stays empty (no
+// ./loom-data, no socket).
+func TestBadCommandLines(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	for _, tc := range []struct {
+		args []string
+		flag string // "" for a fault that is no flag's
+		says string
+	}{
+		{[]string{"-loops", "-1"}, "-loops", "-1 is not a number of event loops (1 to 256"},
+		{[]string{"-loops", "0"}, "-loops", "0 is not a number of event loops"},
+		{[]string{"-loops", "100000"}, "-loops", "100000 is not a number of event loops"},
+		{[]string{"-loops", "many"}, "-loops", `"many" is not a whole number`},
+		{[]string{"-loops"}, "-loops", "needs a value"},
+		{[]string{"-memory", "-sync", "none"}, "-sync", "has no use with -memory"},
+		{[]string{"-memory", "-data-dir", "x"}, "-data-dir", "has no use with -memory"},
+		{[]string{"-data-dir", "x", "-memory"}, "-data-dir", "has no use with -memory"},
+		{[]string{"-memory", "-refuse-damaged-log"}, "-refuse-damaged-log", "has no use with -memory"},
+		{[]string{"-memory=maybe"}, "-memory", `"maybe" is not true or false`},
+		{[]string{"-memory", "true"}, "-memory", "write -memory or -memory=true"},
+		{[]string{"serve"}, "", `unexpected argument "serve"`},
+		{[]string{"-listen", "127.0.0.1:1883", "extra"}, "", `unexpected argument "extra"`},
+		{[]string{"-nonsense"}, "-nonsense", "no such flag"},
+		{[]string{"-listen", "nonsense"}, "-listen", `"nonsense" is not an address`},
+		{[]string{"-listen", "unix://"}, "-listen", "names no socket file"},
+		{[]string{"-listen", "unix:///no/such/folder/loom.sock"}, "-listen", "no folder /no/such/folder"},
+		{[]string{"-listen", "unix:///" + strings.Repeat("x", 120)}, "-listen", "at most 103 bytes"},
+		{[]string{"-listen", "udp://127.0.0.1:1883"}, "-listen", "byte stream"},
+		{[]string{"-listen", "ws://127.0.0.1:8080"}, "-listen", "byte stream"},
+		{[]string{"-listen", "127.0.0.1:99999"}, "-listen", `port "99999" is not a number from 0 to 65535`},
+		{[]string{"-listen", "127.0.0.1:mqtt"}, "-listen", `port "mqtt"`},
+		{[]string{"-listen", "tcp://bad host:1883"}, "-listen", `"bad host" is not an IP address or a host name`},
+		{[]string{"-listen", "127.0.0.1:1883", "-listen", "tcp://127.0.0.1:1883"}, "-listen", "given twice"},
+		{[]string{"-log-level", "loud"}, "-log-level", `"loud" is not a log level`},
+		{[]string{"-sync", "sometimes"}, "-sync", `"sometimes" is not a sync policy (always, interval or none)`},
+		{[]string{"-data-dir", ""}, "-data-dir", "no folder given"},
+		{[]string{"-data-dir", file}, "-data-dir", "is a file, not a folder"},
+		{[]string{"-pprof", "0.0.0.0:6060"}, "-pprof", "not a loopback address"},
+		{[]string{"-pprof", ":6060"}, "-pprof", "not a loopback address"},
+		{[]string{"-pprof", "localhost"}, "-pprof", "not host:port"},
+		{[]string{"-max-session-expiry", "0"}, "-max-session-expiry", "0 is not taken"},
+		{[]string{"-max-session-expiry", "a week"}, "-max-session-expiry", "is not a duration"},
+		{[]string{"-max-sessions", "0"}, "-max-sessions", "0 is not taken"},
+		{[]string{"-max-sessions", "lots"}, "-max-sessions", "is not a whole number"},
+		{[]string{"-max-session-bytes", "0"}, "-max-session-bytes", "0 is not taken"},
+		{[]string{"-max-session-bytes", "8XB"}, "-max-session-bytes", "is not a size"},
+		{[]string{"-memory-budget", "0"}, "-memory-budget", "0 is not taken"},
+		{[]string{"-preconnect-budget", "0"}, "-preconnect-budget", "0 is not taken"},
+		{[]string{"-max-connect-size", "0"}, "-max-connect-size", "is not a packet size from 1 byte to 1MiB"},
+		{[]string{"-max-connect-size", "-1"}, "-max-connect-size", "is not a packet size"},
+		{[]string{"-max-connect-size", "2MiB"}, "-max-connect-size", "2MiB is not a packet size"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, err := parseArgs(tc.args)
+			require.Error(t, err)
+			var ue *usageError
+			require.ErrorAs(t, err, &ue)
+			require.Equal(t, tc.flag, ue.flag)
+			require.Contains(t, err.Error(), tc.says)
+
+			wd := t.TempDir()
+			t.Chdir(wd)
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, 2, run(tc.args, &stdout, &stderr))
+			require.Empty(t, stdout.String())
+			want := "loom: " + tc.says
+			if tc.flag != "" {
+				want = "loom: " + tc.flag + ": "
+			}
+			require.True(t, strings.HasPrefix(stderr.String(), want), "stderr %q, want it to start with %q", stderr.String(), want)
+			require.Contains(t, stderr.String(), tc.says)
+			entries, err := os.ReadDir(wd)
+			require.NoError(t, err)
+			require.Empty(t, entries, "a refused command line created something")
+		})
+	}
+}
+
+func TestGoodCommandLines(t *testing.T) {
+	def := config{listens: []string{"tcp://127.0.0.1:1883"}, level: slog.LevelInfo, dataDir: "loom-data",
+		sync: persist.SyncInterval, maxExpiry: 7 * 24 * time.Hour, maxSessions: 10000,
+		sessionBytes: 4 << 20, budget: 64 << 20, maxConnect: 64 << 10, preBudget: 8 << 20}
+	sock := filepath.Join(t.TempDir(), "loom.sock")
+	for _, tc := range []struct {
+		args []string
+		edit func(*config)
+	}{
+		{nil, func(*config) {}},
+		{[]string{"-h"}, func(c *config) { *c = config{help: true} }},
+		{[]string{"-version"}, func(c *config) { *c = config{version: true} }},
+		{[]string{"-listen", ":1883", "-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "tcp6://[::1]:0", "-listen", "localhost:1884"},
+			func(c *config) {
+				c.listens = []string{"tcp://:1883", "unix://" + sock, "tcp://[::1]:0", "tcp6://[::1]:0", "tcp://localhost:1884"}
+			}},
+		{[]string{"-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0"}, func(c *config) { c.listens = []string{"tcp://127.0.0.1:0", "tcp://127.0.0.1:0"} }},
+		{[]string{"-loops", "1"}, func(c *config) { c.loops = 1 }},
+		{[]string{"-loops", "256"}, func(c *config) { c.loops = 256 }},
+		{[]string{"-log-level", "DEBUG"}, func(c *config) { c.level = slog.LevelDebug }},
+		{[]string{"-memory"}, func(c *config) { c.memory, c.dataDir = true, "" }},
+		{[]string{"-memory", "-data-dir", "loom-data"}, nil}, // set, even to its default: refused
+		{[]string{"-data-dir", "d", "-sync", "always", "-refuse-damaged-log"}, func(c *config) {
+			c.dataDir, c.sync, c.refuseDamaged = "d", persist.SyncAlways, true
+		}},
+		{[]string{"-pprof", "127.0.0.1:6060"}, func(c *config) { c.pprof = "127.0.0.1:6060" }},
+		{[]string{"-pprof", "[::1]:0"}, func(c *config) { c.pprof = "[::1]:0" }},
+		{[]string{"-max-session-expiry", "-1"}, func(c *config) { c.maxExpiry = -1 }},
+		{[]string{"-max-session-expiry", "90s"}, func(c *config) { c.maxExpiry = 90 * time.Second }},
+		{[]string{"-max-sessions", "-1", "-max-session-bytes", "-1", "-memory-budget", "-1", "-preconnect-budget", "-1"}, func(c *config) {
+			c.maxSessions, c.sessionBytes, c.budget, c.preBudget = -1, -1, -1, -1
+		}},
+		{[]string{"-max-session-bytes", "512KiB", "-memory-budget", "1GiB", "-max-connect-size", "1MiB", "-preconnect-budget", "100000"}, func(c *config) {
+			c.sessionBytes, c.budget, c.maxConnect, c.preBudget = 512<<10, 1<<30, 1<<20, 100000
+		}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			got, err := parseArgs(tc.args)
+			if tc.edit == nil {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			want := def
+			want.listens = append([]string(nil), def.listens...)
+			tc.edit(&want)
+			require.Equal(t, want, got)
+		})
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"-h"}, &stdout, &stderr))
+	require.Empty(t, stderr.String())
+	require.Contains(t, stdout.String(), "Usage: loom [flags]")
+	require.Contains(t, stdout.String(), "-listen address")
+	require.Contains(t, stdout.String(), "(default 168h)")
+
+	stdout.Reset()
+	require.Equal(t, 0, run([]string{"-version"}, &stdout, &stderr))
+	require.Empty(t, stderr.String())
+	// A test binary carries no commit.
+	require.Regexp(t, `^loom \S+ \(go1\.\d+\S*, commit unknown\)\n$`, stdout.String())
+}
+
+func TestFormatVersion(t *testing.T) {
+	rev := []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: "abc1234def5678"}}
+	for _, tc := range []struct {
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{nil, "loom 0.1.0 (go1.26.8, commit unknown)"},
+		{rev, "loom 0.1.0 (go1.26.8, commit abc1234)"},
+		{append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "false"}), "loom 0.1.0 (go1.26.8, commit abc1234)"},
+		{append(rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"}), "loom 0.1.0 (go1.26.8, commit abc1234+dirty)"},
+	} {
+		require.Equal(t, tc.want, formatVersion("0.1.0", "go1.26.8", tc.settings))
+	}
+}
+
+// versionRE is the shape of -version's line.
+var versionRE = regexp.MustCompile(`^loom \S+ \(go1\.\d+\S*, commit ([0-9a-f]{7}(\+dirty)?|unknown)\)$`)

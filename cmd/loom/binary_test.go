@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// The binary, built once for every test that runs it.
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+	binOut  []byte
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildLoom builds cmd/loom once per test process and returns its path.
+func buildLoom(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "loom-bin")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "loom")
+		binOut, binErr = exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	})
+	if binErr != nil {
+		t.Fatalf("go build: %v\n%s", binErr, binOut)
+	}
+	return binPath
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/loom-mqtt/loom/persist"
+)
+
+// maxUnixPath is the longest Unix socket path the system takes: sun_path
+// holds 108 bytes on Linux (104 on the BSDs), the final NUL included.
+const maxUnixPath = 103
+
+// parseListen checks one -listen value against the forms the reactor
+// serves (reactor/server.go: splitListen, streamListener) and returns it
+// in the reactor's form, tcp://host:port or unix:///path.
+func parseListen(l string) (string, error) {
+	network, addr, ok := strings.Cut(l, "://")
+	if !ok {
+		network, addr = "tcp", l
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return "", fmt.Errorf("%q is not an address: say host:port (127.0.0.1:1883; :1883 for every interface), tcp://host:port or unix:///path/to/socket", l)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return "", fmt.Errorf("%q: port %q is not a number from 0 to 65535 (0 picks a free one)", l, port)
+		}
+		if host != "" && net.ParseIP(host) == nil && !hostName(host) {
+			return "", fmt.Errorf("%q: %q is not an IP address or a host name", l, host)
+		}
+		return network + "://" + net.JoinHostPort(host, port), nil
+	case "unix":
+		if addr == "" {
+			return "", fmt.Errorf("%q names no socket file: say unix:///path/to/socket", l)
+		}
+		if len(addr) > maxUnixPath {
+			return "", fmt.Errorf("%q: a socket path is at most %d bytes long", l, maxUnixPath)
+		}
+		dir := filepath.Dir(addr)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("%q: there is no folder %s for the socket", l, dir)
+		}
+		return "unix://" + addr, nil
+	}
+	return "", fmt.Errorf("%q: MQTT runs over a byte stream: say host:port, tcp://host:port or unix:///path/to/socket", l)
+}
+
+// hostName reports whether h could be a DNS name: letters, digits, '-',
+// '_' and dots. Whether it resolves is for the listener to find out.
+func hostName(h string) bool {
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return h != ""
+}
+
+// checkLoopback refuses a profile address that is not host:port on a
+// loopback IP: profiles are not for the network.
+func checkLoopback(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (say 127.0.0.1:6060)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address (127.0.0.1 or [::1]): profiles are not for the network", addr)
+	}
+	return nil
+}
+
+// probeListeners checks, before the store is opened, that the listeners
+// can be had: a TCP port another program holds, a Unix socket another
+// program serves, or one a stopped broker left behind. The broker binds
+// for real later; this only spares a start that cannot succeed the
+// creation of the data folder, and says what to do. Port 0 is not probed.
+func probeListeners(listens []string) error {
+	for _, l := range listens {
+		network, addr, _ := strings.Cut(l, "://")
+		if network == "unix" {
+			if _, err := os.Lstat(addr); err != nil {
+				continue
+			}
+			if c, err := net.Dial("unix", addr); err == nil {
+				_ = c.Close()
+				return fmt.Errorf("listener %s: %w", l, errUnixInUse)
+			}
+			return fmt.Errorf("listener %s: %w", l, errUnixLeftOver)
+		}
+		if strings.HasSuffix(addr, ":0") {
+			continue
+		}
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", l, err)
+		}
+		_ = ln.Close()
+	}
+	return nil
+}
+
+var (
+	errUnixInUse    = errors.New("another program serves this socket")
+	errUnixLeftOver = errors.New("the path exists, and nothing answers on it")
+)
+
+// hint says what to do about the errors a start meets most, or "".
+func hint(err error) string {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, persist.ErrLocked):
+		return "stop that broker first, or give this one another folder with -data-dir"
+	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, errUnixInUse):
+		return "another program (a broker already running?) listens there: stop it, or pick another address with -listen"
+	case errors.Is(err, errUnixLeftOver):
+		return "a socket left by a broker that did not stop cleanly? remove the file if no broker is running, or pick another path with -listen"
+	case errors.As(err, &op) && strings.HasPrefix(op.Net, "tcp") && errors.Is(err, syscall.EACCES):
+		return "ports below 1024 need privileges: pick another with -listen (1883 is MQTT's)"
+	}
+	return ""
+}

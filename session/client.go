@@ -348,13 +348,31 @@ func (c *Client) emit(out *bytebufferpool.ByteBuffer) {
 }
 
 // overLimit reports whether the connection already holds more unsent bytes
-// than a slow reader is allowed.
+// than it may (outboundOver).
 func (c *Client) overLimit() bool {
+	_, over := c.outboundOver()
+	return over
+}
+
+// outboundOver reports whether the connection already holds more unsent
+// bytes than it may, and the cause a message dropped for it counts under:
+// its OutboundLimit (a slow reader), or, while the broker holds more than
+// its MemoryBudget, more than a small holder's share (held.go), so that
+// many slow readers together cannot spool past the budget either. A
+// connection holding little pays no look at the broker's total.
+func (c *Client) outboundOver() (DropCause, bool) {
 	n := c.held()
 	if c.out != nil {
 		n += len(c.out.B)
 	}
-	return n > c.loop.broker.opts.OutboundLimit
+	b := c.loop.broker
+	if n > b.opts.OutboundLimit {
+		return DropSlowReader, true
+	}
+	if int64(n) > b.smallHolder() && b.overBudget() {
+		return DropBudget, true
+	}
+	return 0, false
 }
 
 func (c *Client) writeAck(t proto.Type, pid uint16, rc proto.ReasonCode) {

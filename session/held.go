@@ -66,6 +66,16 @@ func (b *Broker) HeldBytes() int64 {
 	return b.held.Load() + b.Stats.SpoolBlocks.Load()*spoolBlock
 }
 
+// overBudget reports whether the broker holds more than its budget for
+// subscribers, and if so starts the shedder.
+func (b *Broker) overBudget() bool {
+	if budget := b.opts.MemoryBudget; budget > 0 && b.HeldBytes() > budget {
+		b.wantShed()
+		return true
+	}
+	return false
+}
+
 // smallHolder is what a session may hold and still be served past the
 // budget: a healthy subscriber's window, not a hoard.
 func (b *Broker) smallHolder() int64 {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/router"
 )
 
 // publishAck sends a QoS 1 PUBLISH of size bytes and returns the reason code
@@ -208,4 +209,40 @@ func TestLargeMessagePassesEmptySession(t *testing.T) {
 	ps.sub.ack(proto.PUBACK, got[0].PacketID, proto.Success)
 	ps.sub.disconnect(proto.Success)
 	requireNothingHeld(t, ps.h)
+}
+
+// The budget bounds what slow readers' connections hold too: past it, a
+// reader holding more than a small share gets no more QoS 0 messages
+// (counted as budget drops), so the spools of many readers together stay
+// near the budget though each stays under its own OutboundLimit.
+func TestBudgetBoundsSpools(t *testing.T) {
+	const budget = 2 << 20
+	h := newHarness(t, Options{MemoryBudget: budget, Router: router.Options{Shards: 1}}, 1)
+	var readers []*tclient
+	for i := range 4 {
+		c := h.online(0, connectPacket(proto.V5, fmt.Sprintf("slow%d", i), true, 0, 0))
+		c.subscribe("t", 0)
+		c.conn.setBuffered(spoolAt) // the socket takes nothing more
+		readers = append(readers, c)
+	}
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	payload := []byte(strings.Repeat("x", 1000))
+	for range 2000 {
+		pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: payload})
+	}
+	h.settle()
+	spooled := 0
+	for _, c := range readers {
+		spooled += c.c.spooled()
+		require.Less(t, c.c.held(), h.b.opts.OutboundLimit, "each under its own limit")
+	}
+	// Each reader may pass the mark by what one drain writes for it (up to
+	// outChunk pending output) and one message.
+	require.LessOrEqual(t, spooled, budget+4*(outChunk+1100), "together about the budget")
+	require.Greater(t, spooled, budget/2)
+	require.Positive(t, h.b.Stats.Drops[DropBudget].Load())
+	for _, c := range readers {
+		c.conn.setBuffered(0)
+	}
+	h.tick()
 }

@@ -358,8 +358,8 @@ func pendingFrom(d router.Delivery, seq uint64) pending {
 // outbound buffer allow, and otherwise queues or drops it.
 func (s *Session) sendLocked(c *Client, p pending) {
 	if p.qos == 0 {
-		if c.overLimit() {
-			s.broker.drop(DropSlowReader)
+		if cause, over := c.outboundOver(); over {
+			s.broker.drop(cause)
 			c.shed()
 			return
 		}

@@ -22,7 +22,7 @@ func TestAfterDurableRunsAfterTheSyncedCommit(t *testing.T) {
 	before := s.syncs.Load()
 	s.PutSession(session.SessionRecord{ClientID: "c", Version: proto.V5, Expiry: 60})
 	done := make(chan int64, 1)
-	s.AfterDurable(func() { done <- s.syncs.Load() })
+	s.AfterDurable(func(error) { done <- s.syncs.Load() })
 	select {
 	case syncs := <-done:
 		require.Greater(t, syncs, before, "called only after a synced commit")
@@ -41,7 +41,7 @@ func TestAfterDurableWaitsForTheCommitUnderEveryPolicy(t *testing.T) {
 		before := s.commits.Load()
 		s.PutSession(session.SessionRecord{ClientID: "c", Version: proto.V5, Expiry: 60})
 		done := make(chan int64, 1)
-		s.AfterDurable(func() { done <- s.commits.Load() })
+		s.AfterDurable(func(error) { done <- s.commits.Load() })
 		select {
 		case commits := <-done:
 			require.Greater(t, commits, before, "%v: called only after the commit", p)
@@ -50,13 +50,43 @@ func TestAfterDurableWaitsForTheCommitUnderEveryPolicy(t *testing.T) {
 		}
 		require.NoError(t, s.Close())
 	}
-	// On a closed store the callback runs at once.
+	// On a closed store the callback runs at once, told that nothing will
+	// be committed.
 	s, err := Open(Options{Dir: t.TempDir(), Sync: SyncAlways, Logger: quiet})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
-	ran := false
-	s.AfterDurable(func() { ran = true })
-	require.True(t, ran)
+	var got error
+	s.AfterDurable(func(err error) { got = err })
+	require.ErrorIs(t, got, ErrClosed)
+}
+
+// A commit that fails reaches the callbacks waiting on it, under every
+// policy, and only them: the next commit that succeeds reports nil.
+func TestAfterDurableReportsAFailedCommit(t *testing.T) {
+	for _, p := range []SyncPolicy{SyncAlways, SyncInterval, SyncNone} {
+		s, err := Open(Options{Dir: t.TempDir(), Sync: p, Logger: quiet})
+		require.NoError(t, err)
+		wait := func() error {
+			t.Helper()
+			s.PutSession(session.SessionRecord{ClientID: "c", Version: proto.V5, Expiry: 60})
+			done := make(chan error, 1)
+			s.AfterDurable(func(err error) { done <- err })
+			select {
+			case err := <-done:
+				return err
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%v: AfterDurable never called", p)
+				return nil
+			}
+		}
+		require.NoError(t, wait(), "%v", p)
+		disk := fmt.Errorf("disk full")
+		s.failCommits(disk)
+		require.ErrorIs(t, wait(), disk, "%v", p)
+		s.failCommits(nil)
+		require.NoError(t, wait(), "%v: a failure is the commit's, not the store's for ever", p)
+		require.Error(t, s.Close(), "%v: Close reports the store's first write error", p)
+	}
 }
 
 // walHas says whether a write-ahead log in dir holds b: read straight from
@@ -90,7 +120,7 @@ func TestAfterDurableFollowsTheWriteToTheFile(t *testing.T) {
 			id := fmt.Sprintf("written-before-the-ack-%04d", i)
 			s.PutSession(session.SessionRecord{ClientID: id, Version: proto.V5, Expiry: 60})
 			done := make(chan bool, 1)
-			s.AfterDurable(func() { done <- walHas(t, dir, []byte(id)) })
+			s.AfterDurable(func(error) { done <- walHas(t, dir, []byte(id)) })
 			if !<-done {
 				missing++
 			}

@@ -74,7 +74,7 @@ func TestBacklogNeverBlocks(t *testing.T) {
 	s := open(t, t.TempDir(), SyncNone)
 	defer s.Close()
 	stuck, release := make(chan struct{}), make(chan struct{})
-	s.AfterDurable(func() { close(stuck); <-release })
+	s.AfterDurable(func(error) { close(stuck); <-release })
 	<-stuck // the writer is inside the callback
 	const n = 20000
 	for i := range n {

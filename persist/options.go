@@ -13,7 +13,8 @@ const (
 	// Under every policy a commit returns (and AfterDurable callbacks run,
 	// which is when the broker acknowledges a QoS 1/2 message) only once its
 	// log record is written to the operating system, so a kill of the
-	// process loses nothing acknowledged. The policies differ in what a
+	// process loses nothing acknowledged; a commit that fails hands its
+	// error to those callbacks, and the broker acknowledges nothing of it. The policies differ in what a
 	// power loss or a kernel crash may take.
 
 	// SyncInterval fsyncs the log at most every Options.Interval while

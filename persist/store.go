@@ -45,6 +45,7 @@ type Store struct {
 	stop     chan struct{} // closed by Close: ends the compaction timer
 	writeErr error         // first commit error, read after done or under errMu
 	errMu    sync.Mutex
+	inject   atomic.Pointer[error] // failCommits: tests make commits fail
 
 	commits, syncs atomic.Int64 // counted for tests and metrics
 
@@ -172,9 +173,9 @@ func (s *Store) Backlog() int {
 // after the commit that holds every write queued before it — synced under
 // SyncAlways; under SyncInterval and SyncNone written to the log, which a
 // kill of the process does not undo. On a closed store it runs at once.
-func (s *Store) AfterDurable(fn func()) {
+func (s *Store) AfterDurable(fn func(error)) {
 	if !s.send(op{kind: opAfter, cb: fn}) {
-		fn()
+		fn(ErrClosed) // nothing queued now will be committed
 	}
 }
 
@@ -327,6 +328,18 @@ func (s *Store) Close() error {
 		err = fmt.Errorf("persist: close %s: %w", s.dir, cerr)
 	}
 	return err
+}
+
+// failCommits makes every commit from now on report err (nil: none), as
+// a disk that fails would: for tests of what the broker does then.
+func (s *Store) failCommits(err error) { s.inject.Store(&err) }
+
+// injected is the error failCommits set, if any.
+func (s *Store) injected() error {
+	if p := s.inject.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (s *Store) err() error {

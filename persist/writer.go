@@ -23,7 +23,7 @@ type op struct {
 	key, val []byte
 	group    []kv
 	done     chan struct{}
-	cb       func()
+	cb       func(error)
 }
 
 type kv struct{ key, val []byte }
@@ -84,7 +84,11 @@ type writer struct {
 	b       *pebble.Batch
 	n       int // operations in b
 	waiters []chan struct{}
-	after   []func() // AfterDurable callbacks waiting for this commit
+	after   []func(error) // AfterDurable callbacks waiting for this commit
+	// failed is the first error met building or committing the batch
+	// since the last commit: the AfterDurable callbacks of that commit get
+	// it, so no acknowledgement claims writes that did not happen.
+	failed error
 
 	// Under SyncInterval: unsynced says a commit has not reached the disk
 	// yet; the timer runs only then.
@@ -142,6 +146,8 @@ func (w *writer) commit(sync bool) {
 		// walFS defers the fsync to syncLog.
 		if err := w.b.Commit(pebble.Sync); err != nil {
 			w.fail(fmt.Errorf("persist: commit in %s: %w", w.s.dir, err))
+		} else if err := w.s.injected(); err != nil {
+			w.fail(err)
 		}
 		w.s.commits.Add(1)
 		w.b.Reset()
@@ -166,10 +172,11 @@ func (w *writer) commit(sync bool) {
 	clear(w.waiters)
 	w.waiters = w.waiters[:0]
 	for _, f := range w.after {
-		f()
+		f(w.failed)
 	}
 	clear(w.after)
 	w.after = w.after[:0]
+	w.failed = nil
 }
 
 // syncLog makes every commit so far durable by an fsync of the write-ahead
@@ -188,4 +195,7 @@ func (w *writer) syncLog() {
 func (w *writer) fail(err error) {
 	w.s.opts.Logger.Error("persist: write failed", "err", err)
 	w.s.setErr(err)
+	if w.failed == nil {
+		w.failed = err
+	}
 }

@@ -25,20 +25,23 @@ type memStore struct {
 	groups   []WriteGroup // copies of what Apply was given, in order
 	closed   bool
 	hold     bool     // AfterDurable callbacks wait for the test
+	fail     error    // the "disk" fails: AfterDurable callbacks get it
 	durable  []func() // the held callbacks
 }
 
-// AfterDurable runs fn at once (the "disk" commits instantly), or, with
-// hold set, keeps it for the test to run with takeDurable.
-func (m *memStore) AfterDurable(fn func()) {
+// AfterDurable runs fn at once (the "disk" commits instantly, or fails
+// with m.fail), or, with hold set, keeps it for the test to run with
+// takeDurable.
+func (m *memStore) AfterDurable(fn func(error)) {
 	m.mu.Lock()
+	err := m.fail
 	if !m.hold {
 		m.mu.Unlock()
-		fn()
+		fn(err)
 		return
 	}
 	defer m.mu.Unlock()
-	m.durable = append(m.durable, fn)
+	m.durable = append(m.durable, func() { fn(err) })
 }
 
 // takeDurable returns the callbacks waiting for the "disk".

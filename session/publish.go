@@ -108,6 +108,10 @@ type heldAck struct {
 	pid   uint16
 	rc    proto.ReasonCode
 	ready bool
+	// lost: the store could not commit the packet's writes, so it must
+	// not be acknowledged as done (releaseAck).
+	lost bool
+	ref  *publishRef // the publish's, for a PUBREC that ends its flow
 }
 
 // ackPublish acknowledges a QoS 1/2 PUBLISH (topic and m set) or a PUBREL
@@ -145,7 +149,12 @@ func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic
 	}
 	x := c.x()
 	seq := x.ackBase + uint64(len(x.acks))
-	x.acks = append(x.acks, heldAck{typ: typ, pid: pid, rc: rc})
+	x.acks = append(x.acks, heldAck{typ: typ, pid: pid, rc: rc, ref: ref})
+	// durable releases the ack once the store has committed, or reports
+	// that it could not.
+	durable := func(rc proto.ReasonCode) func(error) {
+		return func(err error) { c.loop.run(func() { c.releaseAck(seq, rc, err != nil) }) }
+	}
 	switch {
 	case ref != nil:
 		b.router.After(topic, func() {
@@ -163,28 +172,16 @@ func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic
 				// [MQTT-3.5.2-1]).
 				rc = proto.QuotaExceeded
 			}
-			release := func() { c.loop.run(func() { c.releaseAck(seq, rc) }) }
-			if typ == proto.PUBREC && rc >= 0x80 {
-				// A failed PUBREC ends the QoS 2 flow: no PUBREL will come,
-				// and the client may use the packet id again for a new
-				// message [MQTT-4.3.3-9], so the id is forgotten first.
-				release = func() {
-					c.loop.run(func() {
-						c.endInbound(pid, ref)
-						c.releaseAck(seq, rc)
-					})
-				}
-			}
 			if ref.stored {
-				st.AfterDurable(release)
+				st.AfterDurable(durable(rc))
 			} else {
-				release()
+				c.loop.run(func() { c.releaseAck(seq, rc, false) })
 			}
 		})
 	case stored:
-		st.AfterDurable(func() { c.loop.run(func() { c.releaseAck(seq, rc) }) })
+		st.AfterDurable(durable(rc))
 	default:
-		c.releaseAck(seq, rc) // nothing of its own to wait for: behind the held ones
+		c.releaseAck(seq, rc, false) // nothing of its own to wait for: behind the held ones
 	}
 }
 
@@ -207,17 +204,36 @@ func (c *Client) endInbound(pid uint16, ref *publishRef) {
 }
 
 // releaseAck marks held ack seq ready, with reason code rc, and sends
-// every ready one at the head.
-func (c *Client) releaseAck(seq uint64, rc proto.ReasonCode) {
+// every ready one at the head. lost says the store could not commit the
+// packet's writes: the packet is then never acknowledged as done. A v5
+// PUBACK or PUBREC says 0x80 (Unspecified error) instead; a PUBCOMP, which
+// has no such code, and every 3.1.1 ack end the connection (v5: DISCONNECT
+// 0x80), so the client sends the packet again once it is back.
+func (c *Client) releaseAck(seq uint64, rc proto.ReasonCode, lost bool) {
 	x := c.ext
 	if c.state != stateConnected || x == nil || seq < x.ackBase {
 		return
 	}
-	x.acks[seq-x.ackBase].ready = true
-	x.acks[seq-x.ackBase].rc = rc
+	a := &x.acks[seq-x.ackBase]
+	a.ready, a.rc, a.lost = true, rc, lost
+	if lost && c.version == proto.V5 && a.typ != proto.PUBCOMP {
+		a.rc, a.lost = proto.UnspecifiedError, false
+	}
 	n := 0
 	for n < len(x.acks) && x.acks[n].ready {
-		c.writeAck(x.acks[n].typ, x.acks[n].pid, x.acks[n].rc)
+		a := &x.acks[n]
+		if a.lost {
+			c.loop.broker.opts.Logger.Warn("the store could not commit a client's packet: closing its connection", "client", c.sess.id, "packet", a.typ.String())
+			c.disconnect(proto.UnspecifiedError, "")
+			return
+		}
+		if a.typ == proto.PUBREC && a.rc >= 0x80 {
+			// A failed PUBREC ends the QoS 2 flow: no PUBREL will come,
+			// and the client may use the packet id again for a new
+			// message [MQTT-4.3.3-9], so the id is forgotten first.
+			c.endInbound(a.pid, a.ref)
+		}
+		c.writeAck(a.typ, a.pid, a.rc)
 		n++
 	}
 	x.acks = x.acks[n:]

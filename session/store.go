@@ -42,8 +42,10 @@ type Store interface {
 	// queued before it is committed: synced to disk under a policy that
 	// syncs every commit, and otherwise at least handed to the operating
 	// system, so that it survives a kill of the process. The broker holds
-	// each QoS 1/2 acknowledgement on it (ackPublish).
-	AfterDurable(fn func())
+	// each QoS 1/2 acknowledgement on it (ackPublish). err is non-nil when
+	// those writes could not be committed (the disk failed, the store is
+	// closed): the broker then does not acknowledge the packet as done.
+	AfterDurable(fn func(err error))
 	// Load reads everything stored, at start, before any write.
 	Load(v LoadVisitor) error
 	// Close commits what is queued and closes the store.

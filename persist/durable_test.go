@@ -85,6 +85,16 @@ func TestAfterDurableReportsAFailedCommit(t *testing.T) {
 		require.ErrorIs(t, wait(), disk, "%v", p)
 		s.failCommits(nil)
 		require.NoError(t, wait(), "%v: a failure is the commit's, not the store's for ever", p)
+		// A write that failed in a batch of its own, with no callback
+		// waiting, still reaches the next callback: it covers that write.
+		s.failCommits(disk)
+		s.PutSession(session.SessionRecord{ClientID: "d", Version: proto.V5, Expiry: 60})
+		_ = s.Flush() // the store keeps its first error: not what this checks
+		s.failCommits(nil)
+		done := make(chan error, 1)
+		s.AfterDurable(func(err error) { done <- err })
+		require.ErrorIs(t, <-done, disk, "%v", p)
+		require.NoError(t, wait(), "%v", p)
 		require.Error(t, s.Close(), "%v: Close reports the store's first write error", p)
 	}
 }

@@ -85,9 +85,14 @@ type writer struct {
 	n       int // operations in b
 	waiters []chan struct{}
 	after   []func(error) // AfterDurable callbacks waiting for this commit
-	// failed is the first error met building or committing the batch
-	// since the last commit: the AfterDurable callbacks of that commit get
-	// it, so no acknowledgement claims writes that did not happen.
+	// failed is the first error met building, committing or syncing a
+	// batch since AfterDurable callbacks last ran: the next ones get it. A
+	// callback covers every write queued before it, and the writes it
+	// follows may have failed in an earlier batch of their own (a routing
+	// pass's group is queued before the ack's callback, and the writer may
+	// commit them apart), so an error waits for the next callbacks rather
+	// than for the same commit. No acknowledgement then claims writes that
+	// did not happen; one unrelated to the failure may be refused with it.
 	failed error
 
 	// Under SyncInterval: unsynced says a commit has not reached the disk
@@ -171,12 +176,14 @@ func (w *writer) commit(sync bool) {
 	}
 	clear(w.waiters)
 	w.waiters = w.waiters[:0]
-	for _, f := range w.after {
-		f(w.failed)
+	if len(w.after) > 0 {
+		for _, f := range w.after {
+			f(w.failed)
+		}
+		clear(w.after)
+		w.after = w.after[:0]
+		w.failed = nil
 	}
-	clear(w.after)
-	w.after = w.after[:0]
-	w.failed = nil
 }
 
 // syncLog makes every commit so far durable by an fsync of the write-ahead

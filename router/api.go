@@ -41,10 +41,11 @@ func (m *Message) Hold() bool { return m.holders.Add(1) == 1 }
 // Release counts one holder fewer and reports whether it was the last.
 func (m *Message) Release() bool { return m.holders.Add(-1) == 0 }
 
-// Clone is a copy of m with no holders.
+// Clone is a copy of m with no holders and no Ref: a copy is not the
+// publish that Ref follows.
 func (m *Message) Clone() *Message {
 	return &Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain,
-		Props: m.Props, Origin: m.Origin, Expiry: m.Expiry, Ref: m.Ref}
+		Props: m.Props, Origin: m.Origin, Expiry: m.Expiry}
 }
 
 // expired reports whether the message's expiry has passed at now.

@@ -30,9 +30,9 @@ import (
 // one that holds little is still served, so a healthy subscriber keeps
 // receiving; and the shedder drops the oldest queued messages of the
 // largest holders until the total is back under the budget's low mark.
-// A v5 publisher whose QoS 1 message reached no subscriber because of these
-// bounds is told so with PUBACK 0x97 while the broker is under pressure
-// (publish.go).
+// A v5 publisher whose QoS 1/2 message reached no subscriber because of
+// these bounds is told so with PUBACK/PUBREC 0x97 while the broker is under
+// pressure (publish.go).
 
 const (
 	// msgOverhead is what a held message costs beyond its topic, payload
@@ -41,8 +41,8 @@ const (
 	// holdOverhead is what one holder adds: its entry in a queue, or its
 	// inflight record.
 	holdOverhead = 96
-	// pressureMs is how long after a drop for a bound publishers' QoS 1
-	// acknowledgements wait for routing, to carry 0x97 where a message
+	// pressureMs is how long after a drop for a bound v5 publishers' QoS
+	// 1/2 acknowledgements wait for routing, to carry 0x97 where a message
 	// reached no one.
 	pressureMs = 2000
 )

@@ -160,11 +160,7 @@ func (c *Client) ackAfter(typ proto.Type, pid uint16, rc proto.ReasonCode, topic
 		b.router.After(topic, func() {
 			// On the message's shard, after the routing pass that queued
 			// its stored copies and counted its deliveries.
-			if st != nil {
-				b.settleInbound(m, ref)
-			} else {
-				m.Ref = nil // a retained copy delivered later is not this publish
-			}
+			b.settleInbound(m, ref)
 			rc := rc
 			if c.version == proto.V5 && ref.reached == 0 && ref.refused > 0 {
 				// Every subscriber it matched was over a bound: say so

@@ -44,7 +44,7 @@ type publishRef struct {
 	stored bool
 	// reached and refused count, on the shard, the deliveries of the
 	// publish that were passed on and those a bound dropped (held.go): a
-	// QoS 1 publish that reached no one for that is acknowledged 0x97.
+	// QoS 1/2 publish that reached no one for that is acknowledged 0x97.
 	reached, refused int32
 	// state is shared by the shard (which writes the record) and the
 	// publisher's loop (which deletes it on PUBREL), so that a PUBREL that
@@ -68,7 +68,8 @@ func (b *Broker) written(r *publishRef) {
 }
 
 // settleInbound runs on the message's shard after it was routed: the record
-// of a message that reached no stored session is written alone.
+// of a message that reached no stored session is written alone. A ref
+// without a store (held.go's, for 0x97) is never inbound: only its Ref goes.
 func (b *Broker) settleInbound(m *router.Message, r *publishRef) {
 	m.Ref = nil // a retained copy delivered later is not this publish
 	if r.inbound && !r.queued {

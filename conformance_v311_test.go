@@ -9,7 +9,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // Conformance tests for MQTT 3.1.1 statements, against a real broker with
@@ -273,7 +272,7 @@ func TestV311RefusedConnackNoSessionPresent(t *testing.T) {
 	require.False(t, ack.SessionPresent, "[MQTT-3.2.2-4 v3.1.1]")
 
 	// A broker that turns everyone away, code 0x03.
-	_, addr2 := startBroker(t, loom.Options{Session: session.Options{Redirect: "elsewhere:1883"}})
+	_, addr2 := startBroker(t, loom.Options{Capabilities: loom.Capabilities{Redirect: "elsewhere:1883"}})
 	r = rawDial(t, addr2, proto.V311)
 	r.send(&proto.Connect{ClientID: []byte("held"), Version: proto.V311})
 	got = r.rest()
@@ -335,7 +334,7 @@ func TestV311WildcardsDisabled(t *testing.T) {
 	// [MQTT-3.8.3-2 v3.1.1]: a broker that does not support wildcard
 	// filters refuses each subscription that has one (0x80), and
 	// [MQTT-3.8.4-1 v3.1.1] still answers the SUBSCRIBE with a SUBACK.
-	_, addr := startBroker(t, loom.Options{Session: session.Options{DisableWildcards: true}})
+	_, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{DisableWildcards: true}})
 	r, _ := v311Connect(t, addr, "nowild", false)
 	r.send(&proto.Subscribe{PacketID: 9, Subscriptions: []proto.Subscription{
 		{Filter: []byte("w/+"), QoS: 1}, {Filter: []byte("w/t"), QoS: 1}, {Filter: []byte("#"), QoS: 0}, {Filter: []byte("w/#"), QoS: 2}}})
@@ -519,7 +518,7 @@ func TestV311TransientErrorClosesOnlyThatConnection(t *testing.T) {
 	// than the buffer it allows a packet; 3.1.1 has no Maximum Packet
 	// Size to announce it) is a transient error: that connection is
 	// closed, and other clients go on undisturbed.
-	_, addr := startBroker(t, loom.Options{Session: session.Options{MaxPacketSize: 1024}})
+	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxPacketSize: 1024}})
 	other, _ := v311Connect(t, addr, "other", false)
 	other.subscribe("tr/t", 1)
 	big, _ := v311Connect(t, addr, "big", false)

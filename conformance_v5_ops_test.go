@@ -1,6 +1,7 @@
 package loom_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,11 +73,12 @@ func TestConformanceListenerMustBeAStream(t *testing.T) {
 	// refuse to start on one rather than run MQTT over UDP.
 	for _, l := range []string{"udp://127.0.0.1:0", "udp4://127.0.0.1:0", "udp6://[::1]:0"} {
 		t.Run(l, func(t *testing.T) {
-			srv := loom.New(loom.Options{
+			srv, err := loom.New(loom.Options{
 				Listeners: []string{"tcp://127.0.0.1:0", l},
 				Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
-			t.Cleanup(func() { _ = srv.Close() })
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = srv.Close(context.Background()) })
 			require.Error(t, srv.Start(), "a %s listener was accepted", l)
 		})
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // The hostile subscriber of issue 15 over real sockets, scaled down: a v5
@@ -23,8 +22,8 @@ import (
 // healthy subscriber on another topic gets every one of its messages.
 func TestStalledSubscriberIsBounded(t *testing.T) {
 	const size, n = 16 << 10, 200
-	opts := session.Options{MaxSessionBytes: 256 << 10, OutboundLimit: 128 << 10, SysInterval: 50 * time.Millisecond}
-	srv, addr := startBroker(t, loom.Options{Loops: 2, Session: opts})
+	limits := loom.Limits{MaxSessionBytes: 256 << 10, OutboundLimit: 128 << 10}
+	srv, addr := startBroker(t, loom.Options{Loops: 2, Limits: limits, SysInterval: 50 * time.Millisecond})
 
 	c := dialStalled(t, addr)
 	hog := rawOver(t, c, proto.V5)
@@ -53,17 +52,16 @@ func TestStalledSubscriberIsBounded(t *testing.T) {
 	require.Positive(t, codes[byte(proto.QuotaExceeded)], "PUBACK codes %v", codes)
 	require.Len(t, healthy.recvN(t, n/10), n/10, "the healthy subscriber got every message")
 
-	b := srv.Broker()
-	st := &b.Stats
-	require.Positive(t, st.Drops[session.DropSessionBytes].Load())
-	held := b.HeldBytes() - st.SpoolBlocks.Load()*(64<<10)
-	require.LessOrEqual(t, held, opts.MaxSessionBytes+(64<<10), "what the broker holds for the hog, messages on their way included")
+	st := srv.Stats()
+	require.Positive(t, st.Drops.SessionBytes)
+	held := st.HeldBytes - st.SpoolBytes
+	require.LessOrEqual(t, held, limits.MaxSessionBytes+(64<<10), "what the broker holds for the hog, messages on their way included")
 
 	watcher, _ := connectV5(t, addr, v5Conf{id: "sys"})
 	watcher.sub(t, v5Opt("$SYS/broker/publish/messages/dropped/#", 0))
 	w := &sysWatch{c: watcher, last: make(map[string]string)}
 	w.until(t, "drops by cause", func(v map[string]string) bool {
 		_, ok := v["$SYS/broker/publish/messages/dropped/session_bytes"]
-		return ok && sysNum(t, v, "$SYS/broker/publish/messages/dropped/session_bytes") == st.Drops[session.DropSessionBytes].Load()
+		return ok && sysNum(t, v, "$SYS/broker/publish/messages/dropped/session_bytes") == srv.Stats().Drops.SessionBytes
 	})
 }

@@ -23,9 +23,10 @@ func startBroker(t testing.TB, opts loom.Options) (*loom.Server, string) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv := loom.New(opts)
+	srv, err := loom.New(opts)
+	require.NoError(t, err)
 	require.NoError(t, srv.Start())
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
 	return srv, srv.Addrs()[0].String()
 }
 

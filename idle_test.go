@@ -96,8 +96,8 @@ func TestIdleConnectionsNoGoroutines(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	require.EqualValues(t, rbIdleConns, srv.Connections())
-	require.EqualValues(t, rbIdleConns, srv.Broker().Stats.Connected.Load())
+	require.EqualValues(t, rbIdleConns, srv.Stats().OpenConnections)
+	require.EqualValues(t, rbIdleConns, srv.Stats().Connected)
 	grew := runtime.NumGoroutine() - base
 	t.Logf("%d idle connections: %+d goroutines, %.0f heap bytes per connection (both ends, -race inflates it)",
 		rbIdleConns, grew, float64(rbHeapInuse()-heapBase)/rbIdleConns)
@@ -114,9 +114,9 @@ func TestIdleConnectionsNoGoroutines(t *testing.T) {
 		c.Close()
 		conns[i] = nil
 	}
-	eventually(t, "every connection is closed", func() bool { return srv.Connections() == 0 })
-	eventually(t, "no client counts as connected", func() bool { return srv.Broker().Stats.Connected.Load() == 0 })
-	eventually(t, "every session has ended", func() bool { return srv.Broker().SessionCount() == 0 })
+	eventually(t, "every connection is closed", func() bool { return srv.Stats().OpenConnections == 0 })
+	eventually(t, "no client counts as connected", func() bool { return srv.Stats().Connected == 0 })
+	eventually(t, "every session has ended", func() bool { return srv.Stats().Sessions == 0 })
 }
 
 // rbHeapInuse is the heap in use after a full collection.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // The broker must close a connection that is silent for one and a half
@@ -86,7 +85,7 @@ func TestKeepaliveWillOnTimeout(t *testing.T) {
 			require.Equal(t, "rb/will/victim", string(will.Topic))
 			require.Equal(t, "gone", string(will.Payload))
 			eventually(t, "the victim no longer counts as connected", func() bool {
-				return srv.Broker().Stats.Connected.Load() == 1 && srv.Connections() == 1
+				return srv.Stats().Connected == 1 && srv.Stats().OpenConnections == 1
 			})
 		})
 	}
@@ -111,7 +110,7 @@ func TestKeepalivePingsKeepConnectionOpen(t *testing.T) {
 				p := expect[*proto.Ping](r)
 				require.Equal(t, proto.PINGRESP, p.Type, "ping %d", i)
 			}
-			require.EqualValues(t, 1, srv.Connections())
+			require.EqualValues(t, 1, srv.Stats().OpenConnections)
 		})
 	}
 }
@@ -121,7 +120,7 @@ func TestKeepalivePingsKeepConnectionOpen(t *testing.T) {
 // timeout's.
 func TestKeepaliveZeroIsNeverTimedOut(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{Session: session.Options{ConnectTimeout: time.Second}})
+	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Second}})
 	r := rawDial(t, addr, proto.V5)
 	r.connect("rb-ka0", nil) // KeepAlive 0
 	time.Sleep(2500 * time.Millisecond)
@@ -136,7 +135,7 @@ func TestKeepaliveZeroIsNeverTimedOut(t *testing.T) {
 // v5 section 4.1); one that did stays.
 func TestConnectTimeout(t *testing.T) {
 	t.Parallel()
-	srv, addr := startBroker(t, loom.Options{Session: session.Options{ConnectTimeout: time.Second}})
+	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Second}})
 	connect := (&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte("rb-partial")}).Append(nil, proto.V311)
 	for _, tc := range []struct {
 		name string
@@ -166,7 +165,7 @@ func TestConnectTimeout(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		r.write(proto.AppendPingreq(nil))
 		require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type)
-		require.GreaterOrEqual(t, srv.Connections(), int64(1))
+		require.GreaterOrEqual(t, srv.Stats().OpenConnections, int64(1))
 	})
 }
 

@@ -113,7 +113,7 @@ func TestConnectionCap(t *testing.T) {
 		c.Close()
 	}
 	accepted = accepted[10:]
-	eventually(t, "the ten leavers are gone", func() bool { return srv.Connections() == 10 })
+	eventually(t, "the ten leavers are gone", func() bool { return srv.Stats().OpenConnections == 10 })
 	for i := range 10 {
 		c, err := rbTryConnect(addr, fmt.Sprintf("rb-cap-again-%d", i))
 		require.NoError(t, err)
@@ -123,7 +123,7 @@ func TestConnectionCap(t *testing.T) {
 	c, err := rbTryConnect(addr, "rb-cap-one-too-many")
 	require.NoError(t, err)
 	require.Nil(t, c, "a 21st connection was accepted")
-	require.EqualValues(t, 20, srv.Connections())
+	require.EqualValues(t, 20, srv.Stats().OpenConnections)
 	rbNoEngineError(t, srv)
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // flood writes b to c over and over until a write fails or stop closes, as
@@ -85,7 +84,7 @@ func lastDisconnect(got []proto.Packet) (proto.ReasonCode, bool) {
 // reading, shuts its write side once the DISCONNECT is out and closes
 // once the client has [MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-4.13.1-1].
 func TestLingerDisconnectReachesFloodingClient(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Session: session.Options{ReceiveMaximum: 2}})
+	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ReceiveMaximum: 2}})
 	for round := range 5 {
 		c := dial(t, addr)
 		r := rawOver(t, c, proto.V5)
@@ -171,7 +170,7 @@ func TestLingerRefusedConnackReachesWritingClient(t *testing.T) {
 // broker's DISCONNECT (and never reads) is closed by the broker within
 // the linger, so a lingering connection cannot hold a descriptor.
 func TestLingerEndsWithoutClientClose(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Session: session.Options{ReceiveMaximum: 1}})
+	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ReceiveMaximum: 1}})
 	c := dial(t, addr)
 	r := rawOver(t, c, proto.V5)
 	r.connect("stayer", nil)

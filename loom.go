@@ -2,106 +2,222 @@ package loom
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
+	"github.com/loom-mqtt/loom/persist"
 	"github.com/loom-mqtt/loom/reactor"
 	"github.com/loom-mqtt/loom/session"
 )
 
-// Options configure an embedded broker.
-type Options struct {
-	// Listeners, as "tcp://host:port" or "unix:///path"; default
-	// tcp://127.0.0.1:1883.
-	Listeners []string
-	// Loops is the number of event loops; default GOMAXPROCS.
-	Loops int
-	// MaxConnections caps client connections; default from the open-file limit.
-	MaxConnections int
-	// ReserveFDs are descriptors kept out of the connection budget on top of
-	// the reactor's own reserve (a store's open files, for one).
-	ReserveFDs int
-	// Session tunes the protocol layer (windows, queues, limits, router).
-	Session session.Options
-	// Logger; default slog.Default().
-	Logger *slog.Logger
-	// KeepFreedMemory turns off giving memory back to the system when the
-	// number of connections has changed a lot and the broker is quiet
-	// (memory.go). Embedders that manage the Go heap themselves may want it.
-	KeepFreedMemory bool
-}
+const (
+	// defaultListen is where a broker listens when Options name nowhere.
+	defaultListen = "tcp://127.0.0.1:1883"
+	// reserveFDs are descriptors kept out of the connection budget for the
+	// listeners, logs and the like (the reactor's own default).
+	reserveFDs = 64
+	// closeTimeout bounds Close when its context has no deadline, and the
+	// Close that Serve runs: v5 clients get half of it to read their
+	// DISCONNECT.
+	closeTimeout = 10 * time.Second
+)
 
-// Server is an embedded broker.
+// Server is an embedded broker: New builds it, Start (or Serve) opens its
+// listeners, Close ends it. Its methods are safe for concurrent use.
 type Server struct {
+	opts    Options
 	broker  *session.Broker
 	reactor *reactor.Server
-	keepMem bool
-	stopMem chan struct{}
+	log     *slog.Logger
+	born    time.Time
+
+	mu      sync.Mutex
+	started bool // Start was called
+	running bool // the listeners opened: a goroutine waits for their end
+	closing bool
+	stopMem chan struct{} // closes the memory watcher; nil without ReturnMemory
+
+	// ended is closed once the listeners have stopped (or at Close, if they
+	// never started); endErr is nil for a stop that Close asked for.
+	ended  chan struct{}
+	endErr error
+
+	closed   chan struct{} // closed when the first Close has finished
+	closeErr error
 }
 
-// New builds a broker; nothing listens until Start.
-func New(opts Options) *Server {
+// New checks opts, opens the store when DataDir is set and builds the
+// broker. Nothing listens until Start or Serve; Close releases the store
+// even if the server never started. An option that is not valid is an
+// error naming its field.
+func New(opts Options) (*Server, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	if len(opts.Listeners) == 0 {
-		opts.Listeners = []string{"tcp://127.0.0.1:1883"}
+		opts.Listeners = []string{defaultListen}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Session.Logger == nil {
-		opts.Session.Logger = opts.Logger
+	store, reserve := opts.Store, reserveFDs
+	if opts.DataDir != "" {
+		st, err := persist.Open(persist.Options{Dir: opts.DataDir, Sync: opts.Sync, Interval: opts.SyncInterval,
+			Logger: opts.Logger, RefuseDamagedLog: opts.RefuseDamagedLog})
+		if err != nil {
+			return nil, fmt.Errorf("loom: opening the data folder %s: %w", opts.DataDir, err)
+		}
+		store = st
+		// Pebble's files share the descriptor budget with the sockets.
+		reserve += persist.DefaultMaxOpenFiles
 	}
-	b := session.NewBroker(opts.Session)
+	b := session.NewBroker(opts.session(store))
 	r := reactor.New(b, reactor.Options{
 		Listeners:      opts.Listeners,
 		Loops:          opts.Loops,
 		MaxConnections: opts.MaxConnections,
-		ReserveFDs:     64 + opts.ReserveFDs,
+		ReserveFDs:     reserve,
 		Logger:         opts.Logger,
 	})
-	return &Server{broker: b, reactor: r, keepMem: opts.KeepFreedMemory}
+	return &Server{opts: opts, broker: b, reactor: r, log: opts.Logger, born: time.Now(),
+		ended: make(chan struct{}), closed: make(chan struct{})}, nil
 }
 
 // Start rebuilds what the store kept (sessions, subscriptions, retained
-// messages), then opens the listeners; it returns once they accept
-// connections.
+// messages, delayed wills), then opens the listeners; it returns once they
+// accept connections. A server starts once; after a failed Start, Close it.
 func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return errors.New("loom: Start after Close")
+	case s.started:
+		return errors.New("loom: started already")
+	}
+	s.started = true
 	if err := s.broker.Restore(); err != nil {
 		return fmt.Errorf("loom: restoring from the store: %w", err)
 	}
 	if err := s.reactor.Start(); err != nil {
 		return err
 	}
-	if !s.keepMem {
+	s.running = true
+	go func() {
+		s.endErr = <-s.reactor.Done()
+		close(s.ended)
+	}()
+	if s.opts.ReturnMemory {
 		s.stopMem = make(chan struct{})
 		go s.watchMemory(s.stopMem)
 	}
 	return nil
 }
 
-// Addrs are the bound listener addresses, in the order given.
-func (s *Server) Addrs() []net.Addr { return s.reactor.Addrs() }
+// Serve starts the server unless it has started already, then blocks until
+// ctx is done or the listeners fail, and closes it. It returns nil for a
+// stop through ctx (or another goroutine's Close), and otherwise the error
+// that failed the start, the listeners or the close.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		if err := s.Start(); err != nil {
+			_ = s.closeWithin(context.WithoutCancel(ctx))
+			return err
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return s.closeWithin(context.WithoutCancel(ctx))
+	case <-s.ended:
+		err := s.endErr
+		if cerr := s.closeWithin(context.WithoutCancel(ctx)); err == nil {
+			err = cerr
+		}
+		return err
+	}
+}
 
-// Done yields nil after Close, or the error that stopped the listeners.
-func (s *Server) Done() <-chan error { return s.reactor.Done() }
-
-// Broker exposes the session layer: counters, the router.
-func (s *Server) Broker() *session.Broker { return s.broker }
-
-// Connections is the number of open network connections.
-func (s *Server) Connections() int64 { return s.reactor.Connections() }
-
-// Close stops the listeners, closes every connection, stops the router and
-// closes the store, if any.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// closeWithin closes the server within closeTimeout.
+func (s *Server) closeWithin(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, closeTimeout)
 	defer cancel()
-	err := s.reactor.Stop(ctx)
+	return s.Close(ctx)
+}
+
+// Close stops the listeners, tells v5 clients (DISCONNECT 0x8B, Server
+// shutting down), closes every connection — wills and session expiries go
+// as for any lost connection — then stops the router and closes the store.
+// ctx's deadline bounds the listeners' stop; without one it is 10s. Close
+// may be called more than once, and before Start: later calls wait for the
+// first and return its result.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		<-s.closed
+		return s.closeErr
+	}
+	s.closing = true
+	started, running := s.started, s.running
+	s.mu.Unlock()
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, closeTimeout)
+		defer cancel()
+	}
+	var err error
+	if started {
+		err = s.reactor.Stop(ctx)
+	}
 	if s.stopMem != nil {
 		close(s.stopMem)
-		s.stopMem = nil
 	}
 	s.broker.Close()
+	if running {
+		select {
+		case <-s.ended:
+		case <-ctx.Done():
+		}
+	} else {
+		close(s.ended) // the listeners never ran: nothing else will
+	}
+	s.closeErr = err
+	close(s.closed)
 	return err
 }
+
+// Addrs are the bound listener addresses, in the order of Options.Listeners;
+// nil before Start.
+func (s *Server) Addrs() []net.Addr { return s.reactor.Addrs() }
+
+// Done yields nil once Close has stopped the listeners, or the error that
+// stopped them otherwise. Each call returns a channel of its own, so that
+// any number of goroutines may wait.
+func (s *Server) Done() <-chan error {
+	ch := make(chan error, 1)
+	select {
+	case <-s.ended:
+		ch <- s.endErr
+	default:
+		go func() {
+			<-s.ended
+			ch <- s.endErr
+		}()
+	}
+	return ch
+}
+
+// RaiseFileLimit lifts the process's soft open-file limit to its hard
+// limit and returns the new limit. Each connection takes a descriptor, and
+// MaxConnections defaults to what the limit leaves, so a standalone broker
+// calls it before New; a library leaves the process's limits alone unless
+// its embedder asks.
+func RaiseFileLimit() (uint64, error) { return reactor.RaiseFileLimit() }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // The robustness tests (malformed_test.go, idle_test.go, keepalive_test.go,
@@ -64,7 +63,7 @@ type rbCase struct {
 }
 
 func rbMalformedOptions() loom.Options {
-	return loom.Options{Session: session.Options{
+	return loom.Options{Limits: loom.Limits{
 		MaxPacketSize:     rbMaxPacket,
 		TopicAliasMaximum: rbAliasMax,
 		ReceiveMaximum:    rbReceiveMax,
@@ -103,7 +102,7 @@ func TestMalformedCatalogue(t *testing.T) {
 		})
 	}
 	require.Greater(t, n, 100, "the catalogue lost its malformed examples")
-	eventually(t, "only the healthy client is left", func() bool { return srv.Connections() == 1 })
+	eventually(t, "only the healthy client is left", func() bool { return srv.Stats().OpenConnections == 1 })
 }
 
 // rbCaseOf turns a catalogue example into a case.
@@ -149,7 +148,7 @@ func TestMalformedExtra(t *testing.T) {
 			healthy.check(t)
 		})
 	}
-	eventually(t, "only the healthy client is left", func() bool { return srv.Connections() == 1 })
+	eventually(t, "only the healthy client is left", func() bool { return srv.Stats().OpenConnections == 1 })
 }
 
 func rbExtraCases() []rbCase {
@@ -371,13 +370,13 @@ func TestMalformedFloodLeavesNoTrace(t *testing.T) {
 
 	// Warm up first, so pools and loop buffers are in the baseline.
 	require.NoError(t, rbParallel(0, 500, 50, one))
-	eventually(t, "the warm-up connections are closed", func() bool { return srv.Connections() == 0 })
+	eventually(t, "the warm-up connections are closed", func() bool { return srv.Stats().OpenConnections == 0 })
 	goroutines, heap := runtime.NumGoroutine(), rbHeapInuse()
 
 	require.NoError(t, rbParallel(500, 500+rbFloodConns, 50, one))
-	eventually(t, "every connection is closed", func() bool { return srv.Connections() == 0 })
-	require.Zero(t, srv.Broker().Stats.Connected.Load(), "clients still count as connected")
-	require.Zero(t, srv.Broker().SessionCount(), "sessions outlived their connections")
+	eventually(t, "every connection is closed", func() bool { return srv.Stats().OpenConnections == 0 })
+	require.Zero(t, srv.Stats().Connected, "clients still count as connected")
+	require.Zero(t, srv.Stats().Sessions, "sessions outlived their connections")
 
 	// Closed clients may wait in a loop's timing wheel until their slot
 	// comes round; give the heap that long to settle.

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Returning memory after a change in load.
+// Returning memory after a change in load (Options.ReturnMemory).
 //
 // Go keeps the heap it has grown and gives it back to the system only
 // slowly, so a gateway that held 20,000 devices for a while, or buffered a
@@ -83,7 +83,6 @@ func heapBytes(s []metrics.Sample) uint64 {
 func (s *Server) watchMemory(stop <-chan struct{}) {
 	t := time.NewTicker(memCheckEvery)
 	defer t.Stop()
-	st := &s.broker.Stats
 	var w memWatch
 	heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
 	for {
@@ -91,8 +90,9 @@ func (s *Server) watchMemory(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			msgs := uint64(st.MessagesIn.Load() + st.MessagesOut.Load())
-			if w.sample(s.reactor.Connections(), uint64(st.Connections.Load()), msgs, heapBytes(heap)) {
+			st := s.snapshot(false)
+			msgs := uint64(st.MessagesIn + st.MessagesOut)
+			if w.sample(st.OpenConnections, uint64(st.TotalConnections), msgs, heapBytes(heap)) {
 				// gnet's per-loop connection maps keep the size of the
 				// largest crowd; rebuilt first, their tables go too.
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)

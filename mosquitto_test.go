@@ -45,7 +45,7 @@ func mosqArgs(t testing.TB, addr string) []string {
 // -W bounds its life even if the test's context were never cancelled.
 func mosqSubscribe(t testing.TB, srv *loom.Server, addr string, args ...string) *mosqProc {
 	t.Helper()
-	before := srv.Broker().Router().Stats().Subscriptions
+	before := srv.Stats().Subscriptions
 	ctx, cancel := context.WithTimeout(context.Background(), 2*v3Wait)
 	t.Cleanup(cancel)
 	all := append(mosqArgs(t, addr), "-W", fmt.Sprint(int(2*v3Wait/time.Second)), "-F", mosqFormat)
@@ -61,7 +61,7 @@ func mosqSubscribe(t testing.TB, srv *loom.Server, addr string, args ...string) 
 			return true
 		default:
 		}
-		return srv.Broker().Router().Stats().Subscriptions > before
+		return srv.Stats().Subscriptions > before
 	})
 	return p
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // What a connection that has not completed CONNECT may make the broker
@@ -52,7 +51,7 @@ func pcHead(t *testing.T, v proto.Version, total, n int) []byte {
 // code fits, is closed without CONNACK [MQTT-3.1.4-1 v3.1.1] — both without
 // waiting for the body or for the connect timeout.
 func TestPreConnectOversizedConnect(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Session: session.Options{ConnectTimeout: time.Minute}})
+	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Minute}})
 	for _, v := range []proto.Version{proto.V5, proto.V311} {
 		t.Run(fmt.Sprint("v", v), func(t *testing.T) {
 			// 100 KiB announced (default MaxConnectSize: 64 KiB); only the
@@ -73,7 +72,7 @@ func TestPreConnectOversizedConnect(t *testing.T) {
 			require.Less(t, time.Since(start), 5*time.Second, "refused at the header, not at the connect timeout")
 		})
 	}
-	require.Equal(t, int64(2), srv.Broker().Stats.PreConnectRefused.Load())
+	require.Equal(t, int64(2), srv.Stats().PreConnectRefused)
 
 	// A CONNECT under the cap that arrives in pieces is accepted.
 	raw := pcConnect(t, proto.V5, "fits", 60<<10)
@@ -91,7 +90,7 @@ func TestPreConnectOversizedConnect(t *testing.T) {
 // closed after [MQTT-3.2.2-7]. The first completes its CONNECT; after it,
 // the budget is free again.
 func TestPreConnectBudget(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Loops: 1, Session: session.Options{
+	_, addr := startBroker(t, loom.Options{Loops: 1, Limits: loom.Limits{
 		MaxConnectSize: 8 << 10, PreConnectBudget: 12 << 10, ConnectTimeout: time.Minute}})
 
 	// sync makes sure the loop has read what was written before: a CONNECT

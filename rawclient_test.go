@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -220,7 +221,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 // waitConnections waits until the broker holds n network connections.
-func waitConnections(t testing.TB, srv interface{ Connections() int64 }, n int64) {
+func waitConnections(t testing.TB, srv *loom.Server, n int64) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d connections", n), func() bool { return srv.Connections() == n })
+	eventually(t, fmt.Sprintf("%d connections", n), func() bool { return srv.Stats().OpenConnections == n })
 }

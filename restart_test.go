@@ -1,9 +1,8 @@
 package loom_test
 
 import (
+	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -11,19 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
-	"github.com/loom-mqtt/loom/persist"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // persistentBroker runs a broker whose store lives in dir; stopping it
 // closes the store, so a second one can open the same folder.
 func persistentBroker(t *testing.T, dir string) (*loom.Server, string) {
 	t.Helper()
-	st, err := persist.Open(persist.Options{Dir: dir, Sync: persist.SyncAlways,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	return startBroker(t, loom.Options{Session: session.Options{Store: st}})
+	return startBroker(t, loom.Options{DataDir: dir, Sync: loom.SyncAlways})
 }
 
 // TestRestartKeepsSessionsSubscriptionsAndRetained stops a broker and starts
@@ -49,10 +43,10 @@ func TestRestartKeepsSessionsSubscriptionsAndRetained(t *testing.T) {
 	pub.pub(t, &paho.Publish{Topic: "home/gone", QoS: 0, Retain: true}) // deleted again
 	v5.cut()
 	v3.Disconnect(100)
-	require.NoError(t, srv.Close())
+	require.NoError(t, srv.Close(context.Background()))
 
 	srv2, addr2 := persistentBroker(t, dir)
-	require.Equal(t, 2, srv2.Broker().SessionCount(), "the two persistent sessions, not the clean one")
+	require.Equal(t, 2, srv2.Stats().Sessions, "the two persistent sessions, not the clean one")
 
 	// v5: Session Present, and the subscription delivers without a new SUBSCRIBE.
 	v5b, ack := connectV5(t, addr2, v5Conf{id: "dev5", keep: true, expiry: 3600})
@@ -108,7 +102,7 @@ func TestRestartKeepsQueuedMessages(t *testing.T) {
 	for i := range n {
 		pub.pub(t, &paho.Publish{Topic: "q/x", QoS: byte(1 + i%2), Payload: []byte{byte('a' + i)}})
 	}
-	require.NoError(t, srv.Close())
+	require.NoError(t, srv.Close(context.Background()))
 
 	_, addr2 := persistentBroker(t, dir)
 	in3 := newV3Inbox()
@@ -163,7 +157,7 @@ func TestRestartKeepsInflightAndInboundQoS2(t *testing.T) {
 			pub.readAck(proto.PUBACK)
 			m2 := sub.readPublish() // sub does not PUBACK
 			require.Equal(t, "m2", string(m2.Payload))
-			require.NoError(t, srv.Close())
+			require.NoError(t, srv.Close(context.Background()))
 
 			_, addr2 := persistentBroker(t, dir)
 			pub2 := rawDial(t, addr2, v)

@@ -1,6 +1,7 @@
 package loom_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -10,19 +11,18 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/persist"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // storedBroker is persistentBroker with session options and the store
 // handed back, so that a test can close the store under a running broker:
 // what was written up to then is on disk, nothing after, as in a crash.
-func storedBroker(t *testing.T, dir string, so session.Options) (*loom.Server, string, *persist.Store) {
+func storedBroker(t *testing.T, dir string, opts loom.Options) (*loom.Server, string, *persist.Store) {
 	t.Helper()
 	st, err := persist.Open(persist.Options{Dir: dir, Sync: persist.SyncAlways,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	so.Store = st
-	srv, addr := startBroker(t, loom.Options{Session: so})
+	opts.Store = st
+	srv, addr := startBroker(t, opts)
 	return srv, addr, st
 }
 
@@ -35,7 +35,7 @@ func storedBroker(t *testing.T, dir string, so session.Options) (*loom.Server, s
 func TestRestartKeepsDelayedWills(t *testing.T) {
 	const delay = 2
 	dir := t.TempDir()
-	srv, addr, _ := storedBroker(t, dir, session.Options{})
+	srv, addr, _ := storedBroker(t, dir, loom.Options{})
 	watch, _ := connectV5(t, addr, v5Conf{id: "dw-watch", keep: true, expiry: 3600})
 	watch.sub(t, v5Opt("will/#", 1))
 	dying, _ := connectV5(t, addr, v5Conf{id: "dw-dying", keep: true, expiry: 3600,
@@ -47,9 +47,9 @@ func TestRestartKeepsDelayedWills(t *testing.T) {
 	dying.cut()
 	back.cut()
 	waitConnections(t, srv, 0)
-	require.NoError(t, srv.Close())
+	require.NoError(t, srv.Close(context.Background()))
 
-	_, addr2, _ := storedBroker(t, dir, session.Options{})
+	_, addr2, _ := storedBroker(t, dir, loom.Options{})
 	connectV5(t, addr2, v5Conf{id: "dw-back", keep: true, expiry: 3600}) // in time, without a will
 	watch2, ack := connectV5(t, addr2, v5Conf{id: "dw-watch", keep: true, expiry: 3600})
 	require.True(t, ack.SessionPresent)
@@ -68,7 +68,7 @@ func TestRestartKeepsDelayedWills(t *testing.T) {
 func TestRestartAfterCrashPublishesWills(t *testing.T) {
 	const delay = 1
 	dir := t.TempDir()
-	srv, addr, st := storedBroker(t, dir, session.Options{})
+	srv, addr, st := storedBroker(t, dir, loom.Options{})
 	watch5, _ := connectV5(t, addr, v5Conf{id: "cw-watch5", keep: true, expiry: 3600})
 	watch5.sub(t, v5Opt("will/#", 1))
 	w3, _ := v3Connect(t, v3Options(addr, "cw-watch3").SetCleanSession(false))
@@ -82,10 +82,10 @@ func TestRestartAfterCrashPublishesWills(t *testing.T) {
 	// The crash: the store stops here, so what the broker does as it
 	// closes the two connections below never reaches the disk.
 	require.NoError(t, st.Close())
-	require.NoError(t, srv.Close())
+	require.NoError(t, srv.Close(context.Background()))
 
 	restart := time.Now()
-	_, addr2, _ := storedBroker(t, dir, session.Options{})
+	_, addr2, _ := storedBroker(t, dir, loom.Options{})
 	in3 := newV3Inbox()
 	o3 := v3Options(addr2, "cw-watch3").SetCleanSession(false)
 	o3.SetDefaultPublishHandler(in3.handle)
@@ -116,7 +116,7 @@ func TestRestartAfterCrashPublishesWills(t *testing.T) {
 // broker: the will is never published [MQTT-3.1.3-9].
 func TestRestartWillCancelledByReconnectAfterCrash(t *testing.T) {
 	dir := t.TempDir()
-	srv, addr, st := storedBroker(t, dir, session.Options{})
+	srv, addr, st := storedBroker(t, dir, loom.Options{})
 	watch, _ := connectV5(t, addr, v5Conf{id: "rw-watch", keep: true, expiry: 3600})
 	watch.sub(t, v5Opt("will/#", 1))
 	watch.cut()
@@ -124,9 +124,9 @@ func TestRestartWillCancelledByReconnectAfterCrash(t *testing.T) {
 		will: v5Will("will/v5", false), willProps: v5WillDelay(1)})
 	waitConnections(t, srv, 1)
 	require.NoError(t, st.Close())
-	require.NoError(t, srv.Close())
+	require.NoError(t, srv.Close(context.Background()))
 
-	_, addr2, _ := storedBroker(t, dir, session.Options{})
+	_, addr2, _ := storedBroker(t, dir, loom.Options{})
 	_, ack := connectV5(t, addr2, v5Conf{id: "rw-v5", keep: true, expiry: 3600})
 	require.True(t, ack.SessionPresent)
 	watch2, _ := connectV5(t, addr2, v5Conf{id: "rw-watch", keep: true, expiry: 3600})

@@ -12,7 +12,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 	"github.com/loom-mqtt/loom/session/scram"
 )
 
@@ -53,7 +52,7 @@ func (s *scramClient) sig() string {
 func scramBroker(t *testing.T) string {
 	users := scram.NewServer()
 	require.NoError(t, users.AddUser("alice", "wonderland"))
-	_, addr := startBroker(t, loom.Options{Session: session.Options{Authenticators: []session.Authenticator{users}}})
+	_, addr := startBroker(t, loom.Options{Authenticators: []loom.Authenticator{users}})
 	return addr
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // TestSessionExpiryDefaultMaximum: a broker with default options keeps a
@@ -22,7 +21,7 @@ func TestSessionExpiryDefaultMaximum(t *testing.T) {
 }
 
 func TestPersistentSessionLimit(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Session: session.Options{MaxPersistentSessions: 2}})
+	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxPersistentSessions: 2}})
 	_, ack := connectV5(t, addr, v5Conf{id: "kept-5", keep: true, expiry: 3600})
 	require.True(t, ack.Properties == nil || ack.Properties.SessionExpiryInterval == nil)
 	v3, _ := v3Connect(t, v3Options(addr, "kept-3").SetCleanSession(false))
@@ -33,13 +32,13 @@ func TestPersistentSessionLimit(t *testing.T) {
 		require.NotNil(t, ack.Properties)
 		require.NotNil(t, ack.Properties.SessionExpiryInterval, "section 3.2.2.3.2: the client is told")
 		require.Zero(t, *ack.Properties.SessionExpiryInterval)
-		sessions := srv.Broker().SessionCount()
+		sessions := srv.Stats().Sessions
 		c.cut()
 		// Once the broker has ended the session with its connection (a
 		// reconnect before that would take over the live session), nothing
 		// was kept: back again, there is no session [MQTT-3.2.2-3].
 		eventually(t, "the session ends with its connection", func() bool {
-			return srv.Broker().SessionCount() == sessions-1
+			return srv.Stats().Sessions == sessions-1
 		})
 		_, ack = connectV5(t, addr, v5Conf{id: "late-5", keep: true, expiry: 3600})
 		require.False(t, ack.SessionPresent)

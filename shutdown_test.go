@@ -27,7 +27,7 @@ func TestShutdownSendsServerShuttingDown(t *testing.T) {
 	_, err = c.Connect(ctx, &paho.Connect{ClientID: "bye", CleanStart: true, KeepAlive: 30})
 	require.NoError(t, err)
 
-	require.NoError(t, srv.Close())
+	require.NoError(t, srv.Close(context.Background()))
 	select {
 	case d := <-got:
 		require.EqualValues(t, proto.ServerShuttingDown, d.ReasonCode)

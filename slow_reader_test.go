@@ -9,7 +9,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // A subscriber that stops reading, over a real socket: what its socket and
@@ -21,7 +20,7 @@ import (
 // order of one publisher's messages on a topic.
 func TestStalledReaderIsSpooledAndCatchesUp(t *testing.T) {
 	const n, size = 10000, 1000
-	srv, addr := startBroker(t, loom.Options{Loops: 2, Session: session.Options{OutboundLimit: 64 << 20}})
+	srv, addr := startBroker(t, loom.Options{Loops: 2, Limits: loom.Limits{OutboundLimit: 64 << 20}})
 
 	c := dialStalled(t, addr)
 	sub := rawOver(t, c, proto.V311)
@@ -39,16 +38,15 @@ func TestStalledReaderIsSpooledAndCatchesUp(t *testing.T) {
 			burst = burst[:0]
 		}
 	}
-	st := &srv.Broker().Stats
-	eventually(t, "the stalled reader's bytes are spooled", func() bool { return st.SpoolBlocks.Load() > 0 })
+	eventually(t, "the stalled reader's bytes are spooled", func() bool { return srv.Stats().SpoolBytes > 0 })
 
 	for i := range n {
 		p := sub.readPublish()
 		require.Equal(t, "spool/t", string(p.Topic))
 		require.True(t, bytes.Equal(payloadOf(i, size), p.Payload), "message %d out of order or damaged", i)
 	}
-	require.Zero(t, st.Dropped.Load(), "under the outbound limit nothing is dropped")
-	eventually(t, "the spool's blocks are given back", func() bool { return st.SpoolBlocks.Load() <= 2*4 })
+	require.Zero(t, srv.Stats().Dropped, "under the outbound limit nothing is dropped")
+	eventually(t, "the spool's blocks are given back", func() bool { return srv.Stats().SpoolBytes <= 2*4*(64<<10) })
 }
 
 func payloadOf(i, size int) []byte {

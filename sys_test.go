@@ -71,7 +71,7 @@ func sysNum(t *testing.T, vals map[string]string, topic string) int64 {
 }
 
 func TestSysTopics(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Session: session.Options{SysInterval: 50 * time.Millisecond}})
+	_, addr := startBroker(t, loom.Options{SysInterval: 50 * time.Millisecond})
 
 	// Subscribed first, so every tick below could have reached it.
 	all, _ := connectV5(t, addr, v5Conf{id: "sys-all"})

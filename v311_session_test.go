@@ -20,7 +20,7 @@ func TestV311PersistentSession(t *testing.T) {
 	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1] no session was stored yet
 	v3Subscribe(t, c1, topic, 1, newV3Inbox())
 	c1.Disconnect(250)
-	eventually(t, "the persistent client's connection to close", func() bool { return srv.Connections() == 0 })
+	eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
 
 	pub, _ := v3Connect(t, v3Options(addr, "v3-persist-pub"))
 	want := []v3Message{
@@ -66,7 +66,7 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 	c1, _ := v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
 	v3Subscribe(t, c1, topic, 1, newV3Inbox())
 	c1.Disconnect(250)
-	eventually(t, "the persistent client's connection to close", func() bool { return srv.Connections() == 0 })
+	eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
 
 	pub, _ := v3Connect(t, v3Options(addr, "v3-clean-pub"))
 	v3Publish(t, pub, topic, 1, false, "queued while away")
@@ -89,7 +89,7 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 	// [MQTT-3.1.2-6 v3.1.1] the clean session lasted as long as its connection:
 	// nothing is stored once it closes.
 	c2.Disconnect(250)
-	eventually(t, "the clean client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
+	eventually(t, "the clean client's session to end", func() bool { return srv.Stats().Sessions == 1 })
 	_, present = v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
 	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1]
 }
@@ -123,7 +123,7 @@ func TestV311EmptyClientID(t *testing.T) {
 			require.False(t, ack.SessionPresent)           // [MQTT-3.2.2-1 v3.1.1]
 			rs = append(rs, r)
 		}
-		require.Equal(t, 2, srv.Broker().SessionCount())
+		require.Equal(t, 2, srv.Stats().Sessions)
 		for i, r := range rs {
 			r.send(&proto.Subscribe{PacketID: uint16(i + 1), Subscriptions: []proto.Subscription{{Filter: []byte("anon/t"), QoS: 1}}})
 			require.Equal(t, []proto.ReasonCode{1}, expect[*proto.Suback](r).Reasons)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // TestV311QoSMatrix publishes at each QoS to subscriptions of each QoS
@@ -22,7 +21,7 @@ import (
 // previous one's flow to finish (PUBACK, or PUBREC, PUBREL, PUBCOMP), so a
 // flow the broker leaves open stops the deliveries after it.
 func TestV311QoSMatrix(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Session: session.Options{MaxInflight: 1}})
+	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxInflight: 1}})
 	in := newV3Inbox()
 	sub, _ := v3Connect(t, v3Options(addr, "v3-matrix-sub"))
 	for s := byte(0); s <= 2; s++ {
@@ -154,7 +153,7 @@ func TestV311NoWillAfterDisconnect(t *testing.T) {
 	c.Disconnect(250)
 	// Its clean session is dropped as the connection closes, just before a
 	// will would be routed.
-	eventually(t, "the disconnected client's session to end", func() bool { return srv.Broker().SessionCount() == 1 })
+	eventually(t, "the disconnected client's session to end", func() bool { return srv.Stats().Sessions == 1 })
 
 	// [MQTT-3.1.2-10 v3.1.1] [MQTT-3.14.4-3 v3.1.1] DISCONNECT discards the will. A will
 	// would be routed as the connection closed, before this marker on the
@@ -349,7 +348,7 @@ func TestV311PeerResetWhileBrokerWrites(t *testing.T) {
 		got[string(watch.next(t).Payload())] = true
 	}
 	require.Len(t, got, clients)
-	eventually(t, "the reset connections to close", func() bool { return srv.Connections() == 1 })
+	eventually(t, "the reset connections to close", func() bool { return srv.Stats().OpenConnections == 1 })
 	after, _ := v3Connect(t, v3Options(addr, "v3-reset-after"))
 	v3Publish(t, after, "reset/after", 1, false, "still serving")
 	watch.expect(t, v3Message{topic: "reset/after", payload: "still serving", qos: 0})

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // connectV5Props connects a paho.golang client with the given CONNECT
@@ -86,7 +85,7 @@ func TestV5OutboundTopicAliases(t *testing.T) {
 }
 
 func TestV5MessageExpiryMaximum(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Session: session.Options{MaxMessageExpiry: 30 * time.Second}})
+	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxMessageExpiry: 30 * time.Second}})
 	sub, _ := connectV5(t, addr, v5Conf{id: "mx-sub"})
 	sub.sub(t, v5Opt("mx/#", 1))
 	pub, _ := connectV5(t, addr, v5Conf{id: "mx-pub"})
@@ -111,7 +110,7 @@ func TestV5ExpiredQueuedMessageDropped(t *testing.T) {
 	sub.cut()
 	pub, _ := connectV5(t, addr, v5Conf{id: "xq-pub"})
 	eventually(t, "the subscriber's connection to close", func() bool {
-		return srv.Broker().Stats.Connected.Load() == 1
+		return srv.Stats().Connected == 1
 	})
 
 	short := uint32(1)
@@ -129,7 +128,7 @@ func TestV5ExpiredQueuedMessageDropped(t *testing.T) {
 }
 
 func TestV5SessionExpiryMaximum(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Session: session.Options{MaxSessionExpiry: time.Minute}})
+	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxSessionExpiry: time.Minute}})
 	// Section 3.2.2.3.2: the broker says which interval it uses when it is
 	// not the one asked for.
 	_, ack := connectV5(t, addr, v5Conf{id: "sx-long", expiry: 3600})

@@ -12,12 +12,11 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // capLean is a broker without any of the optional v5 capabilities.
-func capLean() session.Options {
-	return session.Options{MaxQoS: session.MaxQoS1, DisableRetain: true, DisableWildcards: true,
+func capLean() loom.Capabilities {
+	return loom.Capabilities{MaxQoS: loom.MaxQoS1, DisableRetain: true, DisableWildcards: true,
 		DisableSubscriptionIDs: true, DisableSharedSubscriptions: true}
 }
 
@@ -41,8 +40,7 @@ func capConnect(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, *pah
 
 func TestV5CapabilitiesInConnack(t *testing.T) {
 	t.Parallel()
-	lean := capLean()
-	lean.ServerKeepAlive = 7
+	lean := loom.Options{Capabilities: capLean(), Limits: loom.Limits{ServerKeepAlive: 7}}
 	type want struct {
 		maxQoS                           *byte // nil: the property is absent (QoS 2)
 		retain, wildcard, subIDs, shared bool
@@ -51,19 +49,19 @@ func TestV5CapabilitiesInConnack(t *testing.T) {
 	one, zero, seven := byte(1), byte(0), uint16(7)
 	for _, tt := range []struct {
 		name string
-		opts session.Options
+		opts loom.Options
 		want want
 	}{
-		{"everything available", session.Options{},
+		{"everything available", loom.Options{},
 			want{nil, true, true, true, true, nil}},
 		{"qos 1 and nothing optional", lean,
 			want{&one, false, false, false, false, &seven}},
-		{"qos 0 only", session.Options{MaxQoS: session.MaxQoS0},
+		{"qos 0 only", loom.Options{Capabilities: loom.Capabilities{MaxQoS: loom.MaxQoS0}},
 			want{&zero, true, true, true, true, nil}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{Session: tt.opts})
+			_, addr := startBroker(t, tt.opts)
 			_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "caps", KeepAlive: 30, CleanStart: true})
 			require.NoError(t, err)
 			pr := ack.Properties
@@ -83,7 +81,7 @@ func TestV5CapabilitiesInConnack(t *testing.T) {
 
 func TestV5ResponseInformationOnlyWhenRequested(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{Session: session.Options{ResponseInformation: "resp/base/"}})
+	_, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{ResponseInformation: "resp/base/"}})
 	for _, asked := range []bool{false, true} {
 		_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "ri", KeepAlive: 30, CleanStart: true,
 			Properties: &paho.ConnectProperties{RequestResponseInfo: asked}})
@@ -104,7 +102,7 @@ func TestV5ServerKeepAliveIsTheOneEnforced(t *testing.T) {
 	// it says so in CONNACK, and with Server Keep Alive sent it no longer
 	// uses the client's value [MQTT-3.2.2-22] but its own, closing an idle
 	// connection after 1.5 times it [MQTT-3.1.2-22] with DISCONNECT 0x8D.
-	_, addr := startBroker(t, loom.Options{Session: session.Options{ServerKeepAlive: 1}})
+	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{ServerKeepAlive: 1}})
 	for _, asked := range []uint16{0, 60} {
 		r := rawDial(t, addr, proto.V5)
 		ack := r.connect("ska", func(p *proto.Connect) { p.KeepAlive = asked })
@@ -124,22 +122,22 @@ func TestV5PublishBeyondCapabilities(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name string
-		opts session.Options
+		opts loom.Capabilities
 		pub  *proto.Publish
 		rc   proto.ReasonCode
 	}{
 		// Section 3.3.1.2: a QoS the broker did not offer is 0x9B.
-		{"qos 2 on a qos 1 broker", session.Options{MaxQoS: session.MaxQoS1},
+		{"qos 2 on a qos 1 broker", loom.Capabilities{MaxQoS: loom.MaxQoS1},
 			v5Pub("cap/t", 2, 1, "x"), proto.QoSNotSupported},
-		{"qos 1 on a qos 0 broker", session.Options{MaxQoS: session.MaxQoS0},
+		{"qos 1 on a qos 0 broker", loom.Capabilities{MaxQoS: loom.MaxQoS0},
 			v5Pub("cap/t", 1, 1, "x"), proto.QoSNotSupported},
 		// Section 3.3.1.3: RETAIN where Retain Available is 0 is 0x9A.
-		{"retained without retain", session.Options{DisableRetain: true},
+		{"retained without retain", loom.Capabilities{DisableRetain: true},
 			&proto.Publish{Retain: true, Topic: []byte("cap/t"), Payload: []byte("x")}, proto.RetainNotSupported},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{Session: tt.opts})
+			_, addr := startBroker(t, loom.Options{Capabilities: tt.opts})
 			sub, _ := connectV5(t, addr, v5Conf{id: "cap-sub"})
 			sub.sub(t, v5Opt("cap/t", 0))
 
@@ -166,22 +164,22 @@ func TestV5WillBeyondCapabilitiesRefused(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name string
-		opts session.Options
+		opts loom.Capabilities
 		will paho.WillMessage
 		rc   byte
 	}{
 		// [MQTT-3.2.2-12] a Will QoS above what the broker supports: refused, 0x9B.
-		{"will qos 2 on a qos 1 broker", session.Options{MaxQoS: session.MaxQoS1},
+		{"will qos 2 on a qos 1 broker", loom.Capabilities{MaxQoS: loom.MaxQoS1},
 			paho.WillMessage{Topic: "cap/will", QoS: 2, Payload: []byte("w")}, byte(proto.QoSNotSupported)},
-		{"will qos 1 on a qos 0 broker", session.Options{MaxQoS: session.MaxQoS0},
+		{"will qos 1 on a qos 0 broker", loom.Capabilities{MaxQoS: loom.MaxQoS0},
 			paho.WillMessage{Topic: "cap/will", QoS: 1, Payload: []byte("w")}, byte(proto.QoSNotSupported)},
 		// [MQTT-3.2.2-13] a retained Will where retain is off: refused, 0x9A.
-		{"retained will without retain", session.Options{DisableRetain: true},
+		{"retained will without retain", loom.Capabilities{DisableRetain: true},
 			paho.WillMessage{Topic: "cap/will", Retain: true, Payload: []byte("w")}, byte(proto.RetainNotSupported)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, addr := startBroker(t, loom.Options{Session: tt.opts})
+			srv, addr := startBroker(t, loom.Options{Capabilities: tt.opts})
 			will := tt.will
 			_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "cap-will", KeepAlive: 30,
 				WillMessage: &will, Properties: &paho.ConnectProperties{SessionExpiryInterval: ptr(uint32(600))}})
@@ -205,17 +203,17 @@ func TestV5SubscribeBeyondCapabilities(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name    string
-		maxQoS  session.QoSCap
+		maxQoS  loom.QoSCap
 		granted proto.ReasonCode
 	}{
-		{"qos 1 broker", session.MaxQoS1, proto.GrantedQoS1},
-		{"qos 0 broker", session.MaxQoS0, proto.Success},
+		{"qos 1 broker", loom.MaxQoS1, proto.GrantedQoS1},
+		{"qos 0 broker", loom.MaxQoS0, proto.Success},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			opts := capLean()
 			opts.MaxQoS = tt.maxQoS
-			_, addr := startBroker(t, loom.Options{Session: opts})
+			_, addr := startBroker(t, loom.Options{Capabilities: opts})
 			// paho.golang will not send a wildcard or $share filter to a broker
 			// that said it has none, so a raw client does.
 			r := rawDial(t, addr, proto.V5)
@@ -255,7 +253,7 @@ func TestV5SubscriptionIdentifierRefused(t *testing.T) {
 	// Section 3.2.2.3.12: with Subscription Identifiers Available 0, a
 	// SUBSCRIBE carrying one ends the connection with DISCONNECT 0xA1, and
 	// the subscription is not made.
-	_, addr := startBroker(t, loom.Options{Session: session.Options{DisableSubscriptionIDs: true}})
+	_, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{DisableSubscriptionIDs: true}})
 	_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "cap-sid", KeepAlive: 30, CleanStart: true})
 	require.NoError(t, err)
 	require.False(t, ack.Properties.SubIDAvailable)
@@ -293,7 +291,7 @@ func TestV5Redirect(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, addr := startBroker(t, loom.Options{Session: session.Options{
+			srv, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{
 				Redirect: "other.example:8883", RedirectPermanent: tt.permanent}})
 			_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "moved", KeepAlive: 30, CleanStart: true})
 			require.Error(t, err)
@@ -321,7 +319,7 @@ func TestV311RedirectRefused(t *testing.T) {
 	// 3.1.1 has no Server Reference: the broker answers return code 3
 	// (Server unavailable), Session Present 0 [MQTT-3.2.2-4 v3.1.1], and
 	// closes [MQTT-3.2.2-5 v3.1.1].
-	srv, addr := startBroker(t, loom.Options{Session: session.Options{Redirect: "other.example:1883"}})
+	srv, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{Redirect: "other.example:1883"}})
 	c := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("moved3").
 		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(v5Wait))
 	tok := c.Connect()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session"
 )
 
 // TestV5ClientMaximumPacketSize: the broker never sends a client a packet
@@ -50,7 +49,7 @@ func TestV5ClientMaximumPacketSize(t *testing.T) {
 // that does not keep up is told DISCONNECT 0x97 (Quota exceeded) and
 // disconnected, and the publisher is not held back.
 func TestV5QueueFullQuotaExceeded(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Session: session.Options{MaxQueued: 3, DisconnectOnQueueFull: true}})
+	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxQueued: 3, DisconnectOnQueueFull: true}})
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	disc := make(chan *paho.Disconnect, 1)

@@ -20,7 +20,9 @@ import (
 // deletes the retained message, which is not stored
 // [MQTT-3.3.1-12] live forwarding clears RETAIN without Retain As Published
 func TestV5RetainedSetReplaceDelete(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	// Without $SYS, whose topics are retained too, the count at the end is
+	// this test's topics alone.
+	srv, addr := startBroker(t, loom.Options{SysInterval: -1})
 	pub, _ := connectV5(t, addr, v5Conf{id: "ret-pub"})
 	pub.say(t, "r/a", 1, true, "one")
 	pub.say(t, "r/a", 1, true, "two")
@@ -45,7 +47,7 @@ func TestV5RetainedSetReplaceDelete(t *testing.T) {
 	s2, _ := connectV5(t, addr, v5Conf{id: "ret-s2"})
 	s2.sub(t, v5Opt("r/a", 1), v5Opt("r/#", 1))
 	require.Empty(t, s2.until(t, pub, "r/a"), "a deleted retained message was sent")
-	require.Empty(t, srv.Broker().Router().Retained("#"))
+	require.Zero(t, srv.Stats().Retained, "the deleted message is still stored")
 }
 
 // TestV5RetainedWildcard subscribes with wildcards to retained messages

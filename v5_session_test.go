@@ -183,7 +183,7 @@ func TestV5SessionExpiryZero(t *testing.T) {
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	pub, _ := connectV5(t, addr, v5Conf{id: "brief-pub"})
 	waitConnections(t, srv, 1)
-	eventually(t, "the session to end with its connection", func() bool { return srv.Broker().SessionCount() == 1 })
+	eventually(t, "the session to end with its connection", func() bool { return srv.Stats().Sessions == 1 })
 	pub.say(t, "brief/t", 1, false, "while away")
 
 	back, ack := connectV5(t, addr, v5Conf{id: "brief", keep: true})
@@ -206,7 +206,7 @@ func TestV5SessionExpires(t *testing.T) {
 	// Queued unless the machine is so slow the session expired already:
 	// the test holds either way.
 	pub.say(t, "short/t", 1, false, "queued")
-	eventually(t, "the session to expire", func() bool { return srv.Broker().SessionCount() == 1 })
+	eventually(t, "the session to expire", func() bool { return srv.Stats().Sessions == 1 })
 
 	back, ack := connectV5(t, addr, v5Conf{id: "short", keep: true, expiry: 1})
 	require.False(t, ack.SessionPresent)

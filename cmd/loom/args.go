@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/loom-mqtt/loom/persist"
+	"github.com/loom-mqtt/loom"
 )
 
 // config is a command line, checked. run creates, opens and binds nothing
@@ -24,7 +24,7 @@ type config struct {
 	level         slog.Level
 	memory        bool
 	dataDir       string // "" with memory
-	sync          persist.SyncPolicy
+	sync          loom.SyncPolicy
 	refuseDamaged bool
 	pprof         string // "" for off
 	maxExpiry     time.Duration
@@ -166,7 +166,7 @@ func (f *flags) check(set map[string]bool) (config, error) {
 			}
 		}
 	} else {
-		p, err := persist.ParseSync(f.sync)
+		p, err := loom.ParseSync(f.sync)
 		if err != nil {
 			return config{}, usagef("-sync", "%q is not a sync policy (always, interval or none)", f.sync)
 		}

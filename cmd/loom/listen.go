@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/loom-mqtt/loom/persist"
+	"github.com/loom-mqtt/loom"
 )
 
 // maxUnixPath is the longest Unix socket path the system takes: sun_path
@@ -120,7 +120,7 @@ var (
 func hint(err error) string {
 	var op *net.OpError
 	switch {
-	case errors.Is(err, persist.ErrLocked):
+	case errors.Is(err, loom.ErrLocked):
 		return "stop that broker first, or give this one another folder with -data-dir"
 	case errors.Is(err, syscall.EADDRINUSE), errors.Is(err, errUnixInUse):
 		return "another program (a broker already running?) listens there: stop it, or pick another address with -listen"

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,9 +22,6 @@ import (
 	"syscall"
 
 	"github.com/loom-mqtt/loom"
-	"github.com/loom-mqtt/loom/persist"
-	"github.com/loom-mqtt/loom/reactor"
-	"github.com/loom-mqtt/loom/session"
 )
 
 func main() {
@@ -62,7 +60,8 @@ func serve(cfg config, stderr io.Writer) int {
 		return 1
 	}
 
-	if n, err := reactor.RaiseFileLimit(); err != nil {
+	// Before New: the connection cap is what the limit leaves.
+	if n, err := loom.RaiseFileLimit(); err != nil {
 		log.Warn("could not raise the open-file limit", "err", err)
 	} else {
 		log.Debug("open-file limit", "n", n)
@@ -94,30 +93,27 @@ func serve(cfg config, stderr io.Writer) int {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 
-	var store session.Store // stays nil (in memory) with -memory
-	reserve := 0
+	opts := loom.Options{Listeners: cfg.listens, Loops: cfg.loops, Logger: log, ReturnMemory: true,
+		Limits: loom.Limits{MaxSessionExpiry: cfg.maxExpiry, MaxPersistentSessions: cfg.maxSessions,
+			MaxSessionBytes: cfg.sessionBytes, MemoryBudget: cfg.budget,
+			MaxConnectSize: cfg.maxConnect, PreConnectBudget: cfg.preBudget}}
 	if !cfg.memory {
-		st, err := persist.Open(persist.Options{Dir: cfg.dataDir, Sync: cfg.sync, Logger: log, RefuseDamagedLog: cfg.refuseDamaged})
-		if err != nil {
-			return fail("cannot open the data folder", err, "dir", cfg.dataDir)
-		}
-		store = st
-		// Pebble's files share the descriptor budget with the sockets.
-		reserve = persist.DefaultMaxOpenFiles
+		opts.DataDir, opts.Sync, opts.RefuseDamagedLog = cfg.dataDir, cfg.sync, cfg.refuseDamaged
+	}
+	srv, err := loom.New(opts)
+	switch {
+	case err != nil && cfg.memory:
+		return fail("cannot start", err)
+	case err != nil:
+		// The command line was checked whole (args.go): New fails on the
+		// store, not on its options.
+		return fail("cannot open the data folder", err, "dir", cfg.dataDir)
+	}
+	if !cfg.memory {
 		log.Info("data folder", "dir", cfg.dataDir, "sync", cfg.sync.String())
 	}
-
-	loops := cfg.loops
-	if loops == 0 {
-		loops = min(runtime.GOMAXPROCS(0), maxLoops)
-	}
-	srv := loom.New(loom.Options{Listeners: cfg.listens, Loops: loops, Logger: log,
-		ReserveFDs: reserve, Session: session.Options{Store: store,
-			MaxSessionExpiry: cfg.maxExpiry, MaxPersistentSessions: cfg.maxSessions,
-			MaxSessionBytes: cfg.sessionBytes, MemoryBudget: cfg.budget,
-			MaxConnectSize: cfg.maxConnect, PreConnectBudget: cfg.preBudget}})
 	if err := srv.Start(); err != nil {
-		srv.Close()
+		_ = srv.Close(context.Background())
 		return fail("cannot start", err)
 	}
 	for _, a := range srv.Addrs() {
@@ -127,14 +123,14 @@ func serve(cfg config, stderr io.Writer) int {
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
-		if err := srv.Close(); err != nil {
+		if err := srv.Close(context.Background()); err != nil {
 			log.Error("shutdown", "err", err)
 			return 1
 		}
 		return 0
 	case err := <-srv.Done():
 		log.Error("listeners stopped", "err", err)
-		srv.Close()
+		_ = srv.Close(context.Background())
 		return 1
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"github.com/loom-mqtt/loom/session"
+	"github.com/loom-mqtt/loom"
 )
 
 // versionLine is what -version prints: loom 0.1.0-dev (go1.26.8, commit
@@ -17,7 +17,7 @@ func versionLine() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		settings = bi.Settings
 	}
-	return formatVersion(session.Version, runtime.Version(), settings)
+	return formatVersion(loom.Version, runtime.Version(), settings)
 }
 
 func formatVersion(version, goVersion string, settings []debug.BuildSetting) string {

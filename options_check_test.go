@@ -1,0 +1,55 @@
+package loom
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Every refused option names its field; the zero value and the documented
+// "off" values are taken.
+func TestOptionsCheck(t *testing.T) {
+	for _, tt := range []struct {
+		opts  Options
+		field string // "" when taken
+	}{
+		{Options{}, ""},
+		{Options{Loops: 256, MaxConnections: 10, SysInterval: -1, MatchCacheSize: -1}, ""},
+		{Options{DataDir: "d", Sync: SyncAlways, SyncInterval: time.Millisecond, RefuseDamagedLog: true}, ""},
+		{Options{Limits: Limits{MaxSessionBytes: -1, MemoryBudget: -1, PreConnectBudget: -1, IngestBacklog: -1,
+			MaxTopicAliasOut: -1, MaxSessionExpiry: -1, MaxMessageExpiry: -1, MaxPersistentSessions: -1}}, ""},
+		{Options{Capabilities: Capabilities{MaxQoS: MaxQoS0}}, ""},
+		{Options{Listeners: []string{"tcp://127.0.0.1:0", ""}}, "Listeners[1]"},
+		{Options{Loops: -1}, "Loops"},
+		{Options{Loops: 257}, "Loops"},
+		{Options{MaxConnections: -5}, "MaxConnections"},
+		{Options{DataDir: "d", Store: fakeStore{}}, "Store"},
+		{Options{Sync: SyncAlways}, "Sync"},
+		{Options{SyncInterval: time.Second}, "SyncInterval"},
+		{Options{RefuseDamagedLog: true}, "RefuseDamagedLog"},
+		{Options{DataDir: "d", Sync: SyncPolicy(9)}, "Sync"},
+		{Options{DataDir: "d", SyncInterval: -1}, "SyncInterval"},
+		{Options{RouterShards: -1}, "RouterShards"},
+		{Options{Authenticators: []Authenticator{nil}}, "Authenticators[0]"},
+		{Options{Limits: Limits{MaxPacketSize: -1}}, "Limits.MaxPacketSize"},
+		{Options{Limits: Limits{MaxPacketSize: 1 << 30}}, "Limits.MaxPacketSize"},
+		{Options{Limits: Limits{MaxConnectSize: -1}}, "Limits.MaxConnectSize"},
+		{Options{Limits: Limits{ConnectTimeout: -time.Second}}, "Limits.ConnectTimeout"},
+		{Options{Limits: Limits{MaxQueued: -1}}, "Limits.MaxQueued"},
+		{Options{Limits: Limits{OutboundLimit: -1}}, "Limits.OutboundLimit"},
+		{Options{Limits: Limits{CloseLinger: -1}}, "Limits.CloseLinger"},
+		{Options{Capabilities: Capabilities{MaxQoS: MaxQoS0 + 1}}, "Capabilities.MaxQoS"},
+	} {
+		err := tt.opts.check()
+		if tt.field == "" {
+			require.NoError(t, err, "%+v", tt.opts)
+			continue
+		}
+		require.Error(t, err, "%+v", tt.opts)
+		require.Contains(t, err.Error(), "loom: Options."+tt.field+": ")
+	}
+}
+
+// fakeStore is a Store for the check, which only looks whether one is set.
+type fakeStore struct{ Store }

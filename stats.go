@@ -1,0 +1,131 @@
+package loom
+
+import (
+	"time"
+
+	"github.com/loom-mqtt/loom/session"
+)
+
+// Stats is a snapshot of the broker's counters and gauges, taken by
+// Server.Stats. The cumulative counters (the totals) continue across
+// restarts on the same store, as $SYS's do; the gauges say how things are
+// now.
+type Stats struct {
+	// Connected is the number of clients with a completed CONNECT now.
+	Connected int64
+	// OpenConnections is the number of network connections open now,
+	// those that have not completed CONNECT included.
+	OpenConnections int64
+	// MaxConnected is the most clients connected at once (a high-water mark).
+	MaxConnected int64
+	// TotalConnections is the number of CONNECTs accepted in all.
+	TotalConnections int64
+	// Sessions is the number of sessions, online and offline;
+	// PersistentSessions those of them that outlive their connection.
+	Sessions           int
+	PersistentSessions int
+	// RefusedSessions counts new persistent sessions turned down at
+	// Limits.MaxPersistentSessions.
+	RefusedSessions int64
+
+	// MessagesIn and MessagesOut count PUBLISH packets received and sent;
+	// BytesIn and BytesOut the bytes of whole packets read and written.
+	MessagesIn, MessagesOut int64
+	BytesIn, BytesOut       int64
+	// Dropped counts the messages bound for a subscriber and not
+	// delivered; Drops says why.
+	Dropped int64
+	Drops   Drops
+	// Inflight is the number of outbound QoS 1/2 messages awaiting
+	// acknowledgement, all sessions together.
+	Inflight int64
+	// HeldBytes is what the broker holds for subscribers now, the measure
+	// of Limits.MemoryBudget: queued and in-flight messages (each counted
+	// once) and SpoolBytes.
+	HeldBytes int64
+	// SpoolBytes is the part of HeldBytes spooled for slow readers, outside
+	// Go's heap.
+	SpoolBytes int64
+	// ReadPauses counts the times the broker stopped reading publishers
+	// because its backlog passed Limits.IngestBacklog.
+	ReadPauses int64
+	// PreConnectRefused counts connections refused before completing
+	// CONNECT, for Limits.MaxConnectSize or Limits.PreConnectBudget.
+	PreConnectRefused int64
+	// ProtocolFailures counts connections closed for a protocol violation.
+	ProtocolFailures int64
+
+	// Subscriptions counts subscriptions, a shared group's members one
+	// each; SharedGroups the distinct ($share group, filter) pairs;
+	// Retained the retained messages.
+	Subscriptions int
+	SharedGroups  int
+	Retained      int
+
+	// Uptime is the time since New.
+	Uptime time.Duration
+}
+
+// Drops are the messages dropped by cause; they add up to Stats.Dropped.
+// $SYS/broker/publish/messages/dropped/NAME publishes each, under the
+// names given here.
+type Drops struct {
+	QueueFull     int64 // queue_full: the session held Limits.MaxQueued messages
+	SessionBytes  int64 // session_bytes: the session held Limits.MaxSessionBytes
+	Budget        int64 // budget: the broker held Limits.MemoryBudget, largest holders shed first
+	SlowReader    int64 // slow_reader: QoS 0 for a connection past Limits.OutboundLimit
+	Expired       int64 // expired: its Message Expiry Interval passed while held
+	TooLarge      int64 // too_large: larger than its client's Maximum Packet Size
+	NotAuthorized int64 // not_authorized: a client's PUBLISH to a $SYS topic
+}
+
+// spoolBlock is the size of one spool block (session/spool.go): the session
+// layer counts the blocks it has mapped.
+const spoolBlock = 64 << 10
+
+// Stats takes a snapshot of the broker's counters. It asks every router
+// shard for its counts, so it costs a round trip to each: fine once a
+// second, not per message.
+func (s *Server) Stats() Stats { return s.snapshot(true) }
+
+// snapshot is the one place that reads the broker's counters; the router's
+// counts only with routes, as they cost a round trip to every shard.
+func (s *Server) snapshot(routes bool) Stats {
+	b := s.broker
+	c := &b.Stats
+	st := Stats{
+		Connected:          c.Connected.Load(),
+		OpenConnections:    s.reactor.Connections(),
+		MaxConnected:       c.MaxConnected.Load(),
+		TotalConnections:   c.Connections.Load(),
+		Sessions:           b.SessionCount(),
+		PersistentSessions: b.PersistentSessions(),
+		RefusedSessions:    b.RefusedSessions(),
+		MessagesIn:         c.MessagesIn.Load(),
+		MessagesOut:        c.MessagesOut.Load(),
+		BytesIn:            c.BytesIn.Load(),
+		BytesOut:           c.BytesOut.Load(),
+		Dropped:            c.Dropped.Load(),
+		Drops: Drops{
+			QueueFull:     c.Drops[session.DropQueueFull].Load(),
+			SessionBytes:  c.Drops[session.DropSessionBytes].Load(),
+			Budget:        c.Drops[session.DropBudget].Load(),
+			SlowReader:    c.Drops[session.DropSlowReader].Load(),
+			Expired:       c.Drops[session.DropExpired].Load(),
+			TooLarge:      c.Drops[session.DropTooLarge].Load(),
+			NotAuthorized: c.Drops[session.DropNotAuthorized].Load(),
+		},
+		Inflight:          c.Inflight.Load(),
+		HeldBytes:         b.HeldBytes(),
+		SpoolBytes:        c.SpoolBlocks.Load() * spoolBlock,
+		ReadPauses:        c.ReadPauses.Load(),
+		PreConnectRefused: c.PreConnectRefused.Load(),
+		ProtocolFailures:  c.ProtocolFails.Load(),
+		Uptime:            time.Since(s.born),
+	}
+	if routes {
+		r := b.Router().Stats()
+		st.Subscriptions, st.SharedGroups, st.Retained = r.Subscriptions, r.SharedGroups, r.Retained
+	}
+	return st
+}

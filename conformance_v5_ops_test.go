@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -31,39 +32,13 @@ func confVersionName(v proto.Version) string {
 
 // confConnect connects id in version v; a persistent session is Clean
 // Start 0 and, in v5, a long Session Expiry Interval.
-func confConnect(t testing.TB, addr string, v proto.Version, id string, persistent bool) (*rawClient, *proto.Connack) {
+func confConnect(t testing.TB, addr string, v proto.Version, id string, persistent bool) (*loomtest.Client, *proto.Connack) {
 	t.Helper()
 	cp := proto.Connect{ClientID: []byte(id), CleanStart: !persistent}
 	if persistent && v == proto.V5 {
 		cp.Props = v5Expiry(600)
 	}
-	return rawConnect(t, addr, v, cp)
-}
-
-// confPublish sends a PUBLISH from r and completes its QoS flow as the
-// publisher; the broker's acknowledgements must carry pid [MQTT-2.3.1-5 v3.1.1].
-func confPublish(r *rawClient, topic, payload string, qos byte, pid uint16) {
-	r.t.Helper()
-	if qos == 0 {
-		pid = 0
-	}
-	r.send(&proto.Publish{Topic: []byte(topic), Payload: []byte(payload), QoS: qos, PacketID: pid})
-	switch qos {
-	case 1:
-		require.Equal(r.t, pid, r.readAck(proto.PUBACK).PacketID)
-	case 2:
-		require.Equal(r.t, pid, r.readAck(proto.PUBREC).PacketID)
-		r.ack(proto.PUBREL, pid)
-		require.Equal(r.t, pid, r.readAck(proto.PUBCOMP).PacketID)
-	}
-}
-
-// confPing sends PINGREQ and requires PINGRESP as the next packet: with
-// nothing else owed, it proves the broker sent nothing before it.
-func confPing(r *rawClient) {
-	r.t.Helper()
-	r.send(&proto.Ping{Type: proto.PINGREQ})
-	require.Equal(r.t, proto.PINGRESP, expect[*proto.Ping](r).Type)
+	return loomtest.Connect(t, addr, v, cp)
 }
 
 func TestConformanceListenerMustBeAStream(t *testing.T) {
@@ -83,7 +58,7 @@ func TestConformanceListenerMustBeAStream(t *testing.T) {
 		})
 	}
 	// The stream networks still start.
-	_, addr := startBroker(t, loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}})
+	_, addr := loomtest.Start(t, loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}})
 	confConnect(t, addr, proto.V5, "stream", false)
 }
 
@@ -92,19 +67,19 @@ func TestConformanceQoS0Sender(t *testing.T) {
 	for _, v := range confVersions {
 		t.Run(confVersionName(v), func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{})
+			_, addr := loomtest.Start(t, loom.Options{})
 			sub, _ := confConnect(t, addr, v, "sub", false)
-			sub.subscribe("q0/t", 0)
+			sub.Subscribe("q0/t", 0)
 			pub, _ := confConnect(t, addr, v, "pub", false)
 
-			confPublish(pub, "q0/t", "plain", 0, 0)
+			pub.Publish("q0/t", "plain", 0, 0)
 			// A QoS 1 PUBLISH the publisher marks as a re-send still
 			// reaches a QoS 0 subscription as a first delivery.
-			pub.send(&proto.Publish{Topic: []byte("q0/t"), Payload: []byte("dup"), QoS: 1, PacketID: 7, Dup: true})
-			require.EqualValues(t, 7, pub.readAck(proto.PUBACK).PacketID)
+			pub.Send(&proto.Publish{Topic: []byte("q0/t"), Payload: []byte("dup"), QoS: 1, PacketID: 7, Dup: true})
+			require.EqualValues(t, 7, pub.ReadAck(proto.PUBACK).PacketID)
 
 			for _, want := range []string{"plain", "dup"} {
-				p := sub.readPublish()
+				p := sub.ReadPublish()
 				require.Equal(t, want, string(p.Payload))
 				// [MQTT-4.3.1-1] [MQTT-4.3.1-1 v3.1.1]: QoS 0 and DUP 0;
 				// [MQTT-3.3.1-3 v3.1.1] the outgoing DUP does not copy the
@@ -122,20 +97,20 @@ func TestConformanceQoS1Sender(t *testing.T) {
 	for _, v := range confVersions {
 		t.Run(confVersionName(v), func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{})
+			_, addr := loomtest.Start(t, loom.Options{})
 			sub, _ := confConnect(t, addr, v, "sub", true)
-			sub.subscribe("q1/t", 1)
+			sub.Subscribe("q1/t", 1)
 			pub, _ := confConnect(t, addr, v, "pub", false)
 
 			// m1 arrives at the broker marked DUP, as a publisher's re-send.
-			pub.send(&proto.Publish{Topic: []byte("q1/t"), Payload: []byte("m1"), QoS: 1, PacketID: 1, Dup: true})
-			require.EqualValues(t, 1, pub.readAck(proto.PUBACK).PacketID)
+			pub.Send(&proto.Publish{Topic: []byte("q1/t"), Payload: []byte("m1"), QoS: 1, PacketID: 1, Dup: true})
+			require.EqualValues(t, 1, pub.ReadAck(proto.PUBACK).PacketID)
 			for i := 2; i <= 5; i++ {
-				confPublish(pub, "q1/t", fmt.Sprintf("m%d", i), 1, uint16(i))
+				pub.Publish("q1/t", fmt.Sprintf("m%d", i), 1, uint16(i))
 			}
 			ids := map[string]uint16{}
 			for i := 1; i <= 5; i++ {
-				p := sub.readPublish()
+				p := sub.ReadPublish()
 				require.Equal(t, fmt.Sprintf("m%d", i), string(p.Payload))
 				require.EqualValues(t, 1, p.QoS)
 				// [MQTT-4.3.2-1 v3.1.1] DUP 0 on a first delivery;
@@ -148,12 +123,12 @@ func TestConformanceQoS1Sender(t *testing.T) {
 				}
 				ids[string(p.Payload)] = p.PacketID
 			}
-			sub.ack(proto.PUBACK, ids["m2"])
-			sub.ack(proto.PUBACK, ids["m4"])
+			sub.Ack(proto.PUBACK, ids["m2"])
+			sub.Ack(proto.PUBACK, ids["m4"])
 
 			// New messages take ids not held by m1, m3, m5 [MQTT-4.3.2-1].
-			confPublish(pub, "q1/t", "m6", 1, 6)
-			p := sub.readPublish()
+			pub.Publish("q1/t", "m6", 1, 6)
+			p := sub.ReadPublish()
 			require.Equal(t, "m6", string(p.Payload))
 			for _, held := range []string{"m1", "m3", "m5"} {
 				require.NotEqual(t, ids[held], p.PacketID, "[MQTT-4.3.2-1] m6 took the id of unacknowledged %s", held)
@@ -163,18 +138,18 @@ func TestConformanceQoS1Sender(t *testing.T) {
 			// The connection fails; on resume the broker still holds m1, m3,
 			// m5 and m6 as unacknowledged [MQTT-4.3.2-3] [MQTT-4.3.2-1 v3.1.1],
 			// and only them: m2 and m4 were acknowledged.
-			_ = sub.conn.Close()
+			_ = sub.Close()
 			sub, ack := confConnect(t, addr, v, "sub", true)
 			require.True(t, ack.SessionPresent)
 			for _, want := range []string{"m1", "m3", "m5", "m6"} {
-				p := sub.readPublish()
+				p := sub.ReadPublish()
 				require.Equal(t, want, string(p.Payload), "[MQTT-4.3.2-3]")
 				require.Equal(t, ids[want], p.PacketID)
 				// [MQTT-3.3.1-3 v3.1.1] DUP 1 now, because this is a re-send.
 				require.True(t, p.Dup, "[MQTT-3.3.1-3 v3.1.1]")
-				sub.ack(proto.PUBACK, p.PacketID)
+				sub.Ack(proto.PUBACK, p.PacketID)
 			}
-			confPing(sub)
+			sub.Ping()
 		})
 	}
 }
@@ -184,16 +159,16 @@ func TestConformanceQoS2Sender(t *testing.T) {
 	for _, v := range confVersions {
 		t.Run(confVersionName(v), func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{})
+			_, addr := loomtest.Start(t, loom.Options{})
 			sub, _ := confConnect(t, addr, v, "sub", true)
-			sub.subscribe("q2/t", 2)
+			sub.Subscribe("q2/t", 2)
 			pub, _ := confConnect(t, addr, v, "pub", false)
 			for i := 1; i <= 3; i++ {
-				confPublish(pub, "q2/t", fmt.Sprintf("m%d", i), 2, uint16(100+i))
+				pub.Publish("q2/t", fmt.Sprintf("m%d", i), 2, uint16(100+i))
 			}
 			ids := map[string]uint16{}
 			for i := 1; i <= 3; i++ {
-				p := sub.readPublish()
+				p := sub.ReadPublish()
 				require.Equal(t, fmt.Sprintf("m%d", i), string(p.Payload))
 				// [MQTT-4.3.3-1 v3.1.1] QoS 2, DUP 0, and [MQTT-4.3.3-1]
 				// [MQTT-4.3.3-1 v3.1.1] a packet id not in use.
@@ -209,10 +184,10 @@ func TestConformanceQoS2Sender(t *testing.T) {
 			// PUBREC for m1: PUBREL with m1's id [MQTT-4.3.3-1 v3.1.1]
 			// [MQTT-2.3.1-5 v3.1.1]. The flow is not over until PUBCOMP, so
 			// its id stays in use [MQTT-4.3.3-1].
-			sub.ack(proto.PUBREC, ids["m1"])
-			require.Equal(t, ids["m1"], sub.readAck(proto.PUBREL).PacketID)
-			confPublish(pub, "q2/t", "m4", 2, 104)
-			p := sub.readPublish()
+			sub.Ack(proto.PUBREC, ids["m1"])
+			require.Equal(t, ids["m1"], sub.ReadAck(proto.PUBREL).PacketID)
+			pub.Publish("q2/t", "m4", 2, 104)
+			p := sub.ReadPublish()
 			require.Equal(t, "m4", string(p.Payload))
 			for _, held := range []string{"m1", "m2", "m3"} {
 				require.NotEqual(t, ids[held], p.PacketID, "[MQTT-4.3.3-1] m4 took the id of %s", held)
@@ -222,19 +197,19 @@ func TestConformanceQoS2Sender(t *testing.T) {
 			// On resume: the PUBREL of m1 again, never its PUBLISH (it was
 			// released), and the PUBLISH of m2, m3, m4, still unacknowledged
 			// [MQTT-4.3.3-1 v3.1.1].
-			_ = sub.conn.Close()
+			_ = sub.Close()
 			sub, ack := confConnect(t, addr, v, "sub", true)
 			require.True(t, ack.SessionPresent)
 			var got []string
 			for range 4 {
-				p, err := sub.next()
+				p, err := sub.Next()
 				require.NoError(t, err)
 				switch p := p.(type) {
 				case *proto.Ack:
 					require.Equal(t, proto.PUBREL, p.Type)
 					require.Equal(t, ids["m1"], p.PacketID)
 					got = append(got, "PUBREL m1")
-					sub.ack(proto.PUBCOMP, p.PacketID)
+					sub.Ack(proto.PUBCOMP, p.PacketID)
 				case *proto.Publish:
 					name := string(p.Payload)
 					require.Equal(t, ids[name], p.PacketID, "%s re-sent with another id", name)
@@ -246,11 +221,11 @@ func TestConformanceQoS2Sender(t *testing.T) {
 			}
 			require.Equal(t, []string{"PUBREL m1", "m2", "m3", "m4"}, got)
 			for _, name := range []string{"m2", "m3", "m4"} {
-				sub.ack(proto.PUBREC, ids[name])
-				require.Equal(t, ids[name], sub.readAck(proto.PUBREL).PacketID)
-				sub.ack(proto.PUBCOMP, ids[name])
+				sub.Ack(proto.PUBREC, ids[name])
+				require.Equal(t, ids[name], sub.ReadAck(proto.PUBREL).PacketID)
+				sub.Ack(proto.PUBCOMP, ids[name])
 			}
-			confPing(sub)
+			sub.Ping()
 		})
 	}
 }
@@ -260,31 +235,31 @@ func TestConformanceOfflineSubscriberGetsMessage(t *testing.T) {
 	// [MQTT-4.5.0-1]: once the broker has acknowledged a QoS 1 or 2
 	// PUBLISH, the message belongs to every matching session, connected or
 	// not.
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	away, _ := confConnect(t, addr, proto.V5, "away", true)
-	away.subscribe("own/t", 2)
+	away.Subscribe("own/t", 2)
 	here, _ := confConnect(t, addr, proto.V5, "here", false)
-	here.subscribe("own/t", 1)
-	away.send(&proto.Disconnect{})
-	away.expectClosed()
+	here.Subscribe("own/t", 1)
+	away.Send(&proto.Disconnect{})
+	away.ExpectClosed()
 
 	pub, _ := confConnect(t, addr, proto.V5, "pub", false)
-	confPublish(pub, "own/t", "q1", 1, 1)
-	confPublish(pub, "own/t", "q2", 2, 2)
+	pub.Publish("own/t", "q1", 1, 1)
+	pub.Publish("own/t", "q2", 2, 2)
 
 	for _, want := range []string{"q1", "q2"} {
-		p := here.readPublish()
+		p := here.ReadPublish()
 		require.Equal(t, want, string(p.Payload))
 		if p.QoS == 1 {
-			here.ack(proto.PUBACK, p.PacketID)
+			here.Ack(proto.PUBACK, p.PacketID)
 		}
 	}
 	away, ack := confConnect(t, addr, proto.V5, "away", true)
 	require.True(t, ack.SessionPresent)
-	q1 := away.readPublish()
+	q1 := away.ReadPublish()
 	require.Equal(t, "q1", string(q1.Payload))
 	require.EqualValues(t, 1, q1.QoS)
-	q2 := away.readPublish()
+	q2 := away.ReadPublish()
 	require.Equal(t, "q2", string(q2.Payload))
 	require.EqualValues(t, 2, q2.QoS)
 }
@@ -299,18 +274,18 @@ func TestConformanceOrderedTopic(t *testing.T) {
 		for _, qos := range []byte{0, 1, 2} {
 			t.Run(fmt.Sprintf("%s qos %d", confVersionName(v), qos), func(t *testing.T) {
 				t.Parallel()
-				_, addr := startBroker(t, loom.Options{Loops: 2})
-				var subs []*rawClient
+				_, addr := loomtest.Start(t, loom.Options{Loops: 2})
+				var subs []*loomtest.Client
 				for i := range 3 {
 					s, _ := confConnect(t, addr, v, fmt.Sprintf("sub%d", i), false)
-					s.subscribe("ord/t", 2)
+					s.Subscribe("ord/t", 2)
 					subs = append(subs, s)
 				}
 				a, _ := confConnect(t, addr, v, "a", false)
 				b, _ := confConnect(t, addr, v, "b", false)
 				for i := 1; i <= n; i++ {
-					confPublish(a, "ord/t", fmt.Sprintf("a%d", i), qos, uint16(i))
-					confPublish(b, "ord/t", fmt.Sprintf("b%d", i), qos, uint16(i))
+					a.Publish("ord/t", fmt.Sprintf("a%d", i), qos, uint16(i))
+					b.Publish("ord/t", fmt.Sprintf("b%d", i), qos, uint16(i))
 				}
 				for si, s := range subs {
 					// 2n stays inside the broker's window, so all come
@@ -318,7 +293,7 @@ func TestConformanceOrderedTopic(t *testing.T) {
 					next := map[byte]int{'a': 1, 'b': 1}
 					var ids []uint16
 					for range 2 * n {
-						p := s.readPublish()
+						p := s.ReadPublish()
 						require.Equal(t, qos, p.QoS)
 						from := p.Payload[0]
 						require.Equal(t, fmt.Sprintf("%c%d", from, next[from]), string(p.Payload),
@@ -329,11 +304,11 @@ func TestConformanceOrderedTopic(t *testing.T) {
 					for _, id := range ids {
 						switch qos {
 						case 1:
-							s.ack(proto.PUBACK, id)
+							s.Ack(proto.PUBACK, id)
 						case 2:
-							s.ack(proto.PUBREC, id)
-							require.Equal(t, id, s.readAck(proto.PUBREL).PacketID)
-							s.ack(proto.PUBCOMP, id)
+							s.Ack(proto.PUBREC, id)
+							require.Equal(t, id, s.ReadAck(proto.PUBREL).PacketID)
+							s.Ack(proto.PUBCOMP, id)
 						}
 					}
 				}
@@ -360,14 +335,14 @@ func TestConformanceTopicNameCharacters(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(confVersionName(v)+" "+tt.name, func(t *testing.T) {
 				t.Parallel()
-				_, addr := startBroker(t, loom.Options{})
+				_, addr := loomtest.Start(t, loom.Options{})
 				watch, _ := confConnect(t, addr, v, "watch", false)
-				watch.subscribe("#", 0)
+				watch.Subscribe("#", 0)
 				bad, _ := confConnect(t, addr, v, "bad", false)
-				bad.send(&proto.Publish{Topic: []byte(tt.topic), Payload: []byte("x"), QoS: 1, PacketID: 1})
+				bad.Send(&proto.Publish{Topic: []byte(tt.topic), Payload: []byte("x"), QoS: 1, PacketID: 1})
 				// The broker closes the connection; a v5 broker may say why
 				// first, never with an acknowledgement.
-				for _, p := range bad.rest() {
+				for _, p := range bad.Rest() {
 					d, ok := p.(*proto.Disconnect)
 					require.True(t, ok && v == proto.V5, "got %T %+v before the close", p, p)
 					require.GreaterOrEqual(t, d.Reason, proto.ReasonCode(0x80))
@@ -375,8 +350,8 @@ func TestConformanceTopicNameCharacters(t *testing.T) {
 				// Nothing was published: the next message the watcher sees
 				// is the marker.
 				pub, _ := confConnect(t, addr, v, "pub", false)
-				confPublish(pub, "tn/marker", "marker", 1, 1)
-				require.Equal(t, "tn/marker", string(watch.readPublish().Topic))
+				pub.Publish("tn/marker", "marker", 1, 1)
+				require.Equal(t, "tn/marker", string(watch.ReadPublish().Topic))
 			})
 		}
 	}
@@ -391,10 +366,10 @@ func TestConformanceTopicFilterNull(t *testing.T) {
 	for _, v := range confVersions {
 		t.Run(confVersionName(v), func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{})
+			_, addr := loomtest.Start(t, loom.Options{})
 			r, _ := confConnect(t, addr, v, "nul", false)
-			r.send(&proto.Subscribe{PacketID: 3, Subscriptions: []proto.Subscription{{Filter: []byte("nf/a\x00b"), QoS: 1}}})
-			p, err := r.next()
+			r.Send(&proto.Subscribe{PacketID: 3, Subscriptions: []proto.Subscription{{Filter: []byte("nf/a\x00b"), QoS: 1}}})
+			p, err := r.Next()
 			if err == io.EOF {
 				return // closed at once
 			}
@@ -408,7 +383,7 @@ func TestConformanceTopicFilterNull(t *testing.T) {
 			case *proto.Disconnect:
 				require.Equal(t, proto.V5, v)
 				require.GreaterOrEqual(t, p.Reason, proto.ReasonCode(0x80))
-				r.expectClosed()
+				r.ExpectClosed()
 			default:
 				t.Fatalf("unexpected %T", p)
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -17,25 +18,25 @@ import (
 
 func TestV5SubscribeEachFilterInTurn(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{})
-	sub := rawDial(t, addr, proto.V5)
-	sub.connect("s45", nil)
+	_, addr := loomtest.Start(t, loom.Options{})
+	sub := loomtest.Dial(t, addr, proto.V5)
+	sub.Connect("s45", nil)
 
 	// [MQTT-3.8.4-1] a SUBSCRIBE whose only filter is refused still gets
 	// its SUBACK.
-	sub.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("s45/#/x")}}})
-	require.Equal(t, []proto.ReasonCode{proto.TopicFilterInvalid}, expect[*proto.Suback](sub).Reasons)
+	sub.Send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("s45/#/x")}}})
+	require.Equal(t, []proto.ReasonCode{proto.TopicFilterInvalid}, loomtest.Expect[*proto.Suback](sub).Reasons)
 
 	// [MQTT-3.8.4-5] several filters are handled as that many SUBSCRIBE
 	// packets in order, answered by one SUBACK: the refused one does not
 	// stop the rest, and the repeated s45/1 replaces the earlier one.
-	sub.send(&proto.Subscribe{PacketID: 2, Subscriptions: []proto.Subscription{
+	sub.Send(&proto.Subscribe{PacketID: 2, Subscriptions: []proto.Subscription{
 		{Filter: []byte("s45/1"), QoS: 0},
 		{Filter: []byte("s45/#/bad"), QoS: 1},
 		{Filter: []byte("s45/2"), QoS: 1},
 		{Filter: []byte("s45/1"), QoS: 2},
 	}})
-	ack := expect[*proto.Suback](sub)
+	ack := loomtest.Expect[*proto.Suback](sub)
 	require.Equal(t, uint16(2), ack.PacketID)
 	require.Equal(t, []proto.ReasonCode{0, proto.TopicFilterInvalid, 1, 2}, ack.Reasons)
 	// [MQTT-3.9.3-2] one SUBACK code per filter, each a SUBACK code.
@@ -43,24 +44,24 @@ func TestV5SubscribeEachFilterInTurn(t *testing.T) {
 		require.True(t, v5SubackCodes[rc], "SUBACK code %#x", byte(rc))
 	}
 
-	pub := rawDial(t, addr, proto.V5)
-	pub.connect("s45-pub", nil)
-	pub.send(v5Pub("s45/1", 1, 1, "one"))
-	pub.readAck(proto.PUBACK)
-	pub.send(v5Pub("s45/2", 1, 2, "two"))
-	pub.readAck(proto.PUBACK)
-	m := sub.readPublish()
+	pub := loomtest.Dial(t, addr, proto.V5)
+	pub.Connect("s45-pub", nil)
+	pub.Send(v5Pub("s45/1", 1, 1, "one"))
+	pub.ReadAck(proto.PUBACK)
+	pub.Send(v5Pub("s45/2", 1, 2, "two"))
+	pub.ReadAck(proto.PUBACK)
+	m := sub.ReadPublish()
 	require.Equal(t, "s45/1", string(m.Topic))
 	require.Equal(t, byte(1), m.QoS, "s45/1 kept the first subscription's QoS 0")
-	sub.ack(proto.PUBACK, m.PacketID)
-	m = sub.readPublish()
+	sub.Ack(proto.PUBACK, m.PacketID)
+	m = sub.ReadPublish()
 	require.Equal(t, "s45/2", string(m.Topic), "s45/1 delivered twice, or s45/2 lost")
-	sub.ack(proto.PUBACK, m.PacketID)
+	sub.Ack(proto.PUBACK, m.PacketID)
 }
 
 func TestV5ResubscribeResendsRetainedLosesNothing(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	p, _ := connectV5(t, addr, v5Conf{id: "rs4-pub"})
 	p.say(t, "rs4/retained", 1, true, "kept")
 	c, _ := connectV5(t, addr, v5Conf{id: "rs4-sub"})
@@ -100,21 +101,21 @@ func TestV5ResubscribeResendsRetainedLosesNothing(t *testing.T) {
 
 func TestV5UnsubscribeExactFilters(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{})
-	sub := rawDial(t, addr, proto.V5)
-	sub.connect("u41", nil)
-	sub.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{
+	_, addr := loomtest.Start(t, loom.Options{})
+	sub := loomtest.Dial(t, addr, proto.V5)
+	sub.Connect("u41", nil)
+	sub.Send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{
 		{Filter: []byte("u41/+/x")}, {Filter: []byte("u41/a/x")}, {Filter: []byte("u41/b")}, {Filter: []byte("u41/c")}}})
-	expect[*proto.Suback](sub)
+	loomtest.Expect[*proto.Suback](sub)
 
 	// [MQTT-3.10.4-1] filters are compared character by character: u41/a/x
 	// removes only itself, not u41/+/x which matches it, and neither U41/+/x
 	// nor u41/+ removes anything. [MQTT-3.10.4-6] the filters of one
 	// UNSUBSCRIBE are handled in turn, [MQTT-3.11.3-2] each with its UNSUBACK
 	// code.
-	sub.send(&proto.Unsubscribe{PacketID: 2, Filters: [][]byte{
+	sub.Send(&proto.Unsubscribe{PacketID: 2, Filters: [][]byte{
 		[]byte("u41/a/x"), []byte("U41/+/x"), []byte("u41/+"), []byte("u41/b"), []byte("u41/b"), []byte("u41/c")}})
-	ack := expect[*proto.Unsuback](sub)
+	ack := loomtest.Expect[*proto.Unsuback](sub)
 	require.Equal(t, []proto.ReasonCode{proto.Success, proto.NoSubscriptionExisted, proto.NoSubscriptionExisted,
 		proto.Success, proto.NoSubscriptionExisted, proto.Success}, ack.Reasons)
 	for _, rc := range ack.Reasons {
@@ -123,64 +124,64 @@ func TestV5UnsubscribeExactFilters(t *testing.T) {
 
 	// [MQTT-3.10.4-2] nothing new is sent for the removed filters; the
 	// wildcard one still delivers u41/a/x, once.
-	pub := rawDial(t, addr, proto.V5)
-	pub.connect("u41-pub", nil)
+	pub := loomtest.Dial(t, addr, proto.V5)
+	pub.Connect("u41-pub", nil)
 	for _, topic := range []string{"u41/b", "u41/c", "u41/a/x", "u41/end/x"} {
-		pub.send(v5Pub(topic, 0, 0, topic))
+		pub.Send(v5Pub(topic, 0, 0, topic))
 	}
-	require.Equal(t, "u41/a/x", string(sub.readPublish().Topic))
-	require.Equal(t, "u41/end/x", string(sub.readPublish().Topic))
+	require.Equal(t, "u41/a/x", string(sub.ReadPublish().Topic))
+	require.Equal(t, "u41/end/x", string(sub.ReadPublish().Topic))
 }
 
 func TestV5UnsubscribeCompletesStartedDeliveries(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	sub, _ := v5Persistent(t, addr, "u43", true)
-	sub.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{
+	sub.Send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{
 		{Filter: []byte("u43/1"), QoS: 1}, {Filter: []byte("u43/2"), QoS: 2}}})
-	expect[*proto.Suback](sub)
-	pub := rawDial(t, addr, proto.V5)
-	pub.connect("u43-pub", nil)
-	pub.send(v5Pub("u43/1", 1, 1, "q1"))
-	pub.readAck(proto.PUBACK)
-	pub.send(v5Pub("u43/2", 1, 2, "q2"))
-	pub.readAck(proto.PUBACK)
-	q1, q2 := sub.readPublish(), sub.readPublish()
+	loomtest.Expect[*proto.Suback](sub)
+	pub := loomtest.Dial(t, addr, proto.V5)
+	pub.Connect("u43-pub", nil)
+	pub.Send(v5Pub("u43/1", 1, 1, "q1"))
+	pub.ReadAck(proto.PUBACK)
+	pub.Send(v5Pub("u43/2", 1, 2, "q2"))
+	pub.ReadAck(proto.PUBACK)
+	q1, q2 := sub.ReadPublish(), sub.ReadPublish()
 	require.Equal(t, "q1", string(q1.Payload))
 	require.Equal(t, "q2", string(q2.Payload))
 	require.Equal(t, byte(1), q2.QoS) // published at QoS 1
-	pub.send(v5Pub("u43/2", 2, 3, "q2-2"))
-	pub.readAck(proto.PUBREC)
-	pub.ack(proto.PUBREL, 3)
-	pub.readAck(proto.PUBCOMP)
-	q22 := sub.readPublish()
+	pub.Send(v5Pub("u43/2", 2, 3, "q2-2"))
+	pub.ReadAck(proto.PUBREC)
+	pub.Ack(proto.PUBREL, 3)
+	pub.ReadAck(proto.PUBCOMP)
+	q22 := sub.ReadPublish()
 	require.Equal(t, byte(2), q22.QoS)
 
-	sub.send(&proto.Unsubscribe{PacketID: 2, Filters: [][]byte{[]byte("u43/1"), []byte("u43/2")}})
-	require.Equal(t, []proto.ReasonCode{proto.Success, proto.Success}, expect[*proto.Unsuback](sub).Reasons)
+	sub.Send(&proto.Unsubscribe{PacketID: 2, Filters: [][]byte{[]byte("u43/1"), []byte("u43/2")}})
+	require.Equal(t, []proto.ReasonCode{proto.Success, proto.Success}, loomtest.Expect[*proto.Unsuback](sub).Reasons)
 
 	// [MQTT-3.10.4-3] deliveries begun before the UNSUBSCRIBE are finished:
 	// the QoS 2 flow goes on to its PUBREL...
-	sub.ack(proto.PUBREC, q22.PacketID)
-	require.Equal(t, q22.PacketID, sub.readAck(proto.PUBREL).PacketID)
-	sub.ack(proto.PUBCOMP, q22.PacketID)
-	sub.ack(proto.PUBACK, q2.PacketID)
-	v5Ping(sub) // answered in order: the acks above were taken before the close
+	sub.Ack(proto.PUBREC, q22.PacketID)
+	require.Equal(t, q22.PacketID, sub.ReadAck(proto.PUBREL).PacketID)
+	sub.Ack(proto.PUBCOMP, q22.PacketID)
+	sub.Ack(proto.PUBACK, q2.PacketID)
+	sub.Ping() // answered in order: the acks above were taken before the close
 	// ...and the unacknowledged QoS 1 message is sent again on the resumed
 	// session, though its subscription is gone.
-	_ = sub.conn.Close()
+	_ = sub.Close()
 	sub2, ack := v5Persistent(t, addr, "u43", false)
 	require.True(t, ack.SessionPresent)
-	again := sub2.readPublish()
+	again := sub2.ReadPublish()
 	require.Equal(t, "q1", string(again.Payload))
 	require.True(t, again.Dup)
-	sub2.ack(proto.PUBACK, again.PacketID)
-	v5Ping(sub2)
+	sub2.Ack(proto.PUBACK, again.PacketID)
+	sub2.Ping()
 }
 
 func TestV5ServerDisconnect(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	withProps := func(edit func(*proto.Properties)) []byte {
 		p := v5Pub("sd/t", 0, 0, "x")
 		edit(&p.Props)
@@ -214,15 +215,15 @@ func TestV5ServerDisconnect(t *testing.T) {
 		require.False(t, d.Props.Has(proto.PropSessionExpiry), "%s: Session Expiry Interval on a server DISCONNECT", name)
 	}
 	for i, tc := range cases {
-		r := rawDial(t, addr, proto.V5)
-		r.connect(fmt.Sprint("sd-", i), nil)
+		r := loomtest.Dial(t, addr, proto.V5)
+		r.Connect(fmt.Sprint("sd-", i), nil)
 		// A PINGREQ right behind the fault must go unanswered.
-		r.write(proto.AppendPingreq(append([]byte(nil), tc.trigger...)))
-		check(tc.name, r.rest(), tc.want)
+		r.Write(proto.AppendPingreq(append([]byte(nil), tc.trigger...)))
+		check(tc.name, r.Rest(), tc.want)
 	}
 
 	// The server's other DISCONNECT: the session taken over.
 	old, _ := v5Persistent(t, addr, "sd-takeover", true)
 	v5Persistent(t, addr, "sd-takeover", false)
-	check("takeover", old.rest(), proto.SessionTakenOver)
+	check("takeover", old.Rest(), proto.SessionTakenOver)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -23,12 +24,13 @@ import (
 func TestStalledSubscriberIsBounded(t *testing.T) {
 	const size, n = 16 << 10, 200
 	limits := loom.Limits{MaxSessionBytes: 256 << 10, OutboundLimit: 128 << 10}
-	srv, addr := startBroker(t, loom.Options{Loops: 2, Limits: limits, SysInterval: 50 * time.Millisecond})
+	srv, addr := loomtest.Start(t, loom.Options{Loops: 2, Limits: limits, SysInterval: 50 * time.Millisecond})
 
-	c := dialStalled(t, addr)
-	hog := rawOver(t, c, proto.V5)
-	hog.connect("hog", nil)
-	hog.subscribe("#", 1) // and never reads again
+	// A 4 KiB receive buffer: the kernel takes little off the broker once
+	// the client stops reading.
+	hog := loomtest.DialWith(t, addr, loomtest.Dialer{Version: proto.V5, ReceiveBuffer: 4096})
+	hog.Connect("hog", nil)
+	hog.Subscribe("#", 1) // and never reads again
 
 	healthy, _ := connectV5(t, addr, v5Conf{id: "healthy"})
 	healthy.sub(t, v5Opt("healthy/#", 1))

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -71,7 +72,7 @@ func TestIdleConnectionsNoGoroutines(t *testing.T) {
 		t.Skip("5,000 connections: skipped with -short")
 	}
 	rbRaiseFileLimit(t, 2*rbIdleConns+500)
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	base := runtime.NumGoroutine()
 	heapBase := rbHeapInuse()
 
@@ -105,18 +106,18 @@ func TestIdleConnectionsNoGoroutines(t *testing.T) {
 
 	// Every connection is still served after the others came.
 	for _, i := range []int{0, rbIdleConns / 2, rbIdleConns - 1} {
-		r := rawOver(t, conns[i], proto.V311)
-		r.write(proto.AppendPingreq(nil))
-		require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type)
+		r := loomtest.Over(t, conns[i], proto.V311)
+		r.Write(proto.AppendPingreq(nil))
+		require.Equal(t, proto.PINGRESP, loomtest.Expect[*proto.Ping](r).Type)
 	}
 
 	for i, c := range conns {
 		c.Close()
 		conns[i] = nil
 	}
-	eventually(t, "every connection is closed", func() bool { return srv.Stats().OpenConnections == 0 })
-	eventually(t, "no client counts as connected", func() bool { return srv.Stats().Connected == 0 })
-	eventually(t, "every session has ended", func() bool { return srv.Stats().Sessions == 0 })
+	loomtest.Eventually(t, "every connection is closed", func() bool { return srv.Stats().OpenConnections == 0 })
+	loomtest.Eventually(t, "no client counts as connected", func() bool { return srv.Stats().Connected == 0 })
+	loomtest.Eventually(t, "every session has ended", func() bool { return srv.Stats().Sessions == 0 })
 }
 
 // rbHeapInuse is the heap in use after a full collection.

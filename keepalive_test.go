@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -18,16 +19,16 @@ import (
 // rbSilentFor connects r with a 1 s keepalive, sends nothing more, and
 // returns what the broker sent before closing and how long after CONNACK
 // it closed.
-func rbSilentFor(t *testing.T, r *rawClient, id string, edit func(*proto.Connect)) ([]proto.Packet, time.Duration) {
+func rbSilentFor(t *testing.T, r *loomtest.Client, id string, edit func(*proto.Connect)) ([]proto.Packet, time.Duration) {
 	t.Helper()
-	r.connect(id, func(p *proto.Connect) {
+	r.Connect(id, func(p *proto.Connect) {
 		p.KeepAlive = 1
 		if edit != nil {
 			edit(p)
 		}
 	})
 	start := time.Now()
-	pkts := r.rest() // fails unless the broker closes within rawWait
+	pkts := r.Rest() // fails unless the broker closes within loomtest.Wait
 	return pkts, time.Since(start)
 }
 
@@ -37,8 +38,8 @@ const rbNotEarly = 1200 * time.Millisecond
 
 func TestKeepaliveTimeoutV311(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{})
-	pkts, after := rbSilentFor(t, rawDial(t, addr, proto.V311), "rb-ka-v3", nil)
+	_, addr := loomtest.Start(t, loom.Options{})
+	pkts, after := rbSilentFor(t, loomtest.Dial(t, addr, proto.V311), "rb-ka-v3", nil)
 	// [MQTT-3.1.2-24 v3.1.1] closed after 1.5 × Keep Alive without a packet, and
 	// not before; 3.1.1 has no DISCONNECT from the server.
 	require.Empty(t, pkts)
@@ -47,8 +48,8 @@ func TestKeepaliveTimeoutV311(t *testing.T) {
 
 func TestKeepaliveTimeoutV5(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{})
-	pkts, after := rbSilentFor(t, rawDial(t, addr, proto.V5), "rb-ka-v5", nil)
+	_, addr := loomtest.Start(t, loom.Options{})
+	pkts, after := rbSilentFor(t, loomtest.Dial(t, addr, proto.V5), "rb-ka-v5", nil)
 	// [MQTT-3.1.2-22] closed after 1.5 × Keep Alive, and not before; the
 	// broker says why first: DISCONNECT 0x8D (Keep Alive timeout).
 	require.GreaterOrEqual(t, after, rbNotEarly, "closed before 1.5 × Keep Alive")
@@ -66,13 +67,13 @@ func TestKeepaliveWillOnTimeout(t *testing.T) {
 	for _, v := range []proto.Version{proto.V311, proto.V5} {
 		t.Run(rbVersionName(v), func(t *testing.T) {
 			t.Parallel()
-			srv, addr := startBroker(t, loom.Options{})
-			sub := rawDial(t, addr, proto.V5)
-			sub.connect("rb-will-sub", nil)
-			sub.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("rb/will/#"), QoS: 1}}})
-			expect[*proto.Suback](sub)
+			srv, addr := loomtest.Start(t, loom.Options{})
+			sub := loomtest.Dial(t, addr, proto.V5)
+			sub.Connect("rb-will-sub", nil)
+			sub.Send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("rb/will/#"), QoS: 1}}})
+			loomtest.Expect[*proto.Suback](sub)
 
-			victim := rawDial(t, addr, v)
+			victim := loomtest.Dial(t, addr, v)
 			pkts, _ := rbSilentFor(t, victim, "rb-will-victim", func(p *proto.Connect) {
 				p.WillFlag, p.WillQoS = true, 1
 				p.WillTopic, p.WillPayload = []byte("rb/will/victim"), []byte("gone")
@@ -81,10 +82,10 @@ func TestKeepaliveWillOnTimeout(t *testing.T) {
 				require.Len(t, pkts, 1) // the 0x8D DISCONNECT
 			}
 
-			will := expect[*proto.Publish](sub)
+			will := loomtest.Expect[*proto.Publish](sub)
 			require.Equal(t, "rb/will/victim", string(will.Topic))
 			require.Equal(t, "gone", string(will.Payload))
-			eventually(t, "the victim no longer counts as connected", func() bool {
+			loomtest.Eventually(t, "the victim no longer counts as connected", func() bool {
 				return srv.Stats().Connected == 1 && srv.Stats().OpenConnections == 1
 			})
 		})
@@ -99,15 +100,15 @@ func TestKeepalivePingsKeepConnectionOpen(t *testing.T) {
 	for _, v := range []proto.Version{proto.V311, proto.V5} {
 		t.Run(rbVersionName(v), func(t *testing.T) {
 			t.Parallel()
-			srv, addr := startBroker(t, loom.Options{})
-			r := rawDial(t, addr, v)
-			r.connect("rb-pinger", func(p *proto.Connect) { p.KeepAlive = 1 })
+			srv, addr := loomtest.Start(t, loom.Options{})
+			r := loomtest.Dial(t, addr, v)
+			r.Connect("rb-pinger", func(p *proto.Connect) { p.KeepAlive = 1 })
 			tick := time.NewTicker(500 * time.Millisecond)
 			defer tick.Stop()
 			for i := 0; i < 8; i++ {
 				<-tick.C
-				r.write(proto.AppendPingreq(nil))
-				p := expect[*proto.Ping](r)
+				r.Write(proto.AppendPingreq(nil))
+				p := loomtest.Expect[*proto.Ping](r)
 				require.Equal(t, proto.PINGRESP, p.Type, "ping %d", i)
 			}
 			require.EqualValues(t, 1, srv.Stats().OpenConnections)
@@ -120,12 +121,12 @@ func TestKeepalivePingsKeepConnectionOpen(t *testing.T) {
 // timeout's.
 func TestKeepaliveZeroIsNeverTimedOut(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Second}})
-	r := rawDial(t, addr, proto.V5)
-	r.connect("rb-ka0", nil) // KeepAlive 0
+	_, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Second}})
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Connect("rb-ka0", nil) // KeepAlive 0
 	time.Sleep(2500 * time.Millisecond)
-	r.write(proto.AppendPingreq(nil))
-	p := expect[*proto.Ping](r)
+	r.Write(proto.AppendPingreq(nil))
+	p := loomtest.Expect[*proto.Ping](r)
 	require.Equal(t, proto.PINGRESP, p.Type)
 }
 
@@ -135,7 +136,7 @@ func TestKeepaliveZeroIsNeverTimedOut(t *testing.T) {
 // v5 section 4.1); one that did stays.
 func TestConnectTimeout(t *testing.T) {
 	t.Parallel()
-	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Second}})
+	srv, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Second}})
 	connect := (&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte("rb-partial")}).Append(nil, proto.V311)
 	for _, tc := range []struct {
 		name string
@@ -148,11 +149,11 @@ func TestConnectTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()
-			r := rawDial(t, addr, proto.V311)
+			r := loomtest.Dial(t, addr, proto.V311)
 			if tc.send != nil {
-				r.write(tc.send)
+				r.Write(tc.send)
 			}
-			got := r.restBytes()
+			got := r.RestBytes()
 			require.Empty(t, got, "the broker answered a connection without CONNECT")
 			// The broker's clock starts at accept, after Dial returned here.
 			require.GreaterOrEqual(t, time.Since(start), 800*time.Millisecond, "closed before ConnectTimeout")
@@ -160,11 +161,11 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	t.Run("connected in time", func(t *testing.T) {
 		t.Parallel()
-		r := rawDial(t, addr, proto.V311)
-		r.connect("rb-in-time", func(p *proto.Connect) { p.KeepAlive = 10 })
+		r := loomtest.Dial(t, addr, proto.V311)
+		r.Connect("rb-in-time", func(p *proto.Connect) { p.KeepAlive = 10 })
 		time.Sleep(2 * time.Second)
-		r.write(proto.AppendPingreq(nil))
-		require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type)
+		r.Write(proto.AppendPingreq(nil))
+		require.Equal(t, proto.PINGRESP, loomtest.Expect[*proto.Ping](r).Type)
 		require.GreaterOrEqual(t, srv.Stats().OpenConnections, int64(1))
 	})
 }

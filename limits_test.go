@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -32,16 +33,16 @@ func rbTryConnect(addr, id string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetDeadline(time.Now().Add(rawWait))
+	_ = c.SetDeadline(time.Now().Add(loomtest.Wait))
 	pkt := (&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte(id)}).Append(nil, proto.V311)
-	if _, err := c.Write(pkt); err != nil && !isClosed(err) && !rbBrokenPipe(err) {
+	if _, err := c.Write(pkt); err != nil && !loomtest.Closed(err) && !rbBrokenPipe(err) {
 		c.Close()
 		return nil, err
 	}
 	var ack [4]byte
 	n, err := io.ReadFull(c, ack[:])
 	switch {
-	case n == 0 && isClosed(err):
+	case n == 0 && loomtest.Closed(err):
 		c.Close()
 		return nil, nil // refused: closed at once
 	case err != nil:
@@ -71,7 +72,7 @@ func rbNoEngineError(t *testing.T, srv *loom.Server) {
 // once 20 get CONNACK and 10 are closed without one; when 10 leave, 10 new
 // ones get in; the listener keeps running throughout.
 func TestConnectionCap(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{MaxConnections: 20})
+	srv, addr := loomtest.Start(t, loom.Options{MaxConnections: 20})
 
 	var (
 		mu       sync.Mutex
@@ -113,7 +114,7 @@ func TestConnectionCap(t *testing.T) {
 		c.Close()
 	}
 	accepted = accepted[10:]
-	eventually(t, "the ten leavers are gone", func() bool { return srv.Stats().OpenConnections == 10 })
+	loomtest.Eventually(t, "the ten leavers are gone", func() bool { return srv.Stats().OpenConnections == 10 })
 	for i := range 10 {
 		c, err := rbTryConnect(addr, fmt.Sprintf("rb-cap-again-%d", i))
 		require.NoError(t, err)
@@ -168,7 +169,7 @@ func TestDescriptorBudget(t *testing.T) {
 		}
 	}()
 	var addr string
-	timeout := time.After(4 * rawWait)
+	timeout := time.After(4 * loomtest.Wait)
 	for addr == "" {
 		select {
 		case l, ok := <-lines:
@@ -195,7 +196,7 @@ func TestDescriptorBudget(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.DialTimeout("tcp", addr, rawWait)
+			c, err := net.DialTimeout("tcp", addr, loomtest.Wait)
 			if err != nil {
 				return // refused at the door or reset: both fine here
 			}
@@ -211,7 +212,7 @@ func TestDescriptorBudget(t *testing.T) {
 		c.Close()
 	}
 	// The broker sees the flood leave on its own time.
-	eventually(t, "a client is served after the flood", func() bool {
+	loomtest.Eventually(t, "a client is served after the flood", func() bool {
 		c, err := rbTryConnect(addr, "rb-after-flood")
 		if err != nil || c == nil {
 			return false
@@ -243,7 +244,7 @@ func TestDescriptorBudget(t *testing.T) {
 
 	// Every accepted connection is still served.
 	for i, c := range accepted {
-		_ = c.SetDeadline(time.Now().Add(rawWait))
+		_ = c.SetDeadline(time.Now().Add(loomtest.Wait))
 		_, err := c.Write(proto.AppendPingreq(nil))
 		require.NoError(t, err)
 		var resp [2]byte
@@ -258,7 +259,7 @@ func TestDescriptorBudget(t *testing.T) {
 		c.Close()
 	}
 	accepted = accepted[10:]
-	deadline := time.Now().Add(2 * rawWait)
+	deadline := time.Now().Add(2 * loomtest.Wait)
 	for i := 0; i < 10; {
 		require.True(t, time.Now().Before(deadline), "only %d new connections got in after 10 left", i)
 		c, err := rbTryConnect(addr, fmt.Sprintf("rb-fd-again-%d", i))
@@ -293,7 +294,7 @@ func TestDescriptorBudgetChild(t *testing.T) {
 	rl.Cur = rbChildFileLimit
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl))
 
-	srv, addr := startBroker(t, loom.Options{}) // default cap, from the limit
+	srv, addr := loomtest.Start(t, loom.Options{}) // default cap, from the limit
 	fmt.Printf("RB-ADDR %s\n", addr)
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent is done
 	select {

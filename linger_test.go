@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -27,7 +28,7 @@ func flood(c net.Conn, b []byte, stop <-chan struct{}) <-chan error {
 				return
 			default:
 			}
-			_ = c.SetWriteDeadline(time.Now().Add(rawWait))
+			_ = c.SetWriteDeadline(time.Now().Add(loomtest.Wait))
 			if _, err := c.Write(b); err != nil {
 				done <- err
 				return
@@ -43,7 +44,7 @@ func readToEnd(c net.Conn, v proto.Version) ([]proto.Packet, error) {
 	var got []proto.Packet
 	var buf []byte
 	var tmp [4096]byte
-	deadline := time.Now().Add(rawWait)
+	deadline := time.Now().Add(loomtest.Wait)
 	for {
 		for len(buf) > 0 {
 			p, n, err := proto.Decode(buf, v)
@@ -84,11 +85,11 @@ func lastDisconnect(got []proto.Packet) (proto.ReasonCode, bool) {
 // reading, shuts its write side once the DISCONNECT is out and closes
 // once the client has [MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-4.13.1-1].
 func TestLingerDisconnectReachesFloodingClient(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ReceiveMaximum: 2}})
+	srv, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{ReceiveMaximum: 2}})
 	for round := range 5 {
-		c := dial(t, addr)
-		r := rawOver(t, c, proto.V5)
-		r.connect("flooder", nil)
+		r := loomtest.Dial(t, addr, proto.V5)
+		c := r.NetConn()
+		r.Connect("flooder", nil)
 		var pid atomic.Uint32
 		var out []byte
 		for range 64 {
@@ -113,7 +114,7 @@ func TestLingerDisconnectReachesFloodingClient(t *testing.T) {
 		require.NoError(t, <-wrote, "round %d", round)
 		_ = c.Close()
 	}
-	waitConnections(t, srv, 0)
+	loomtest.WaitConnections(t, srv, 0)
 }
 
 // TestLingerRefusedConnackReachesWritingClient: a CONNECT refused with a
@@ -122,7 +123,7 @@ func TestLingerDisconnectReachesFloodingClient(t *testing.T) {
 // 3.1.1 return code 1 [MQTT-3.1.2-2], a v5 CONNECT with an Authentication
 // Method the broker lacks gets 0x8C [MQTT-3.2.2-7].
 func TestLingerRefusedConnackReachesWritingClient(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	level := proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte("x")}
 	badLevel := level.Append(nil, proto.V311)
 	badLevel[8] = 9 // the protocol level: fixed header 2, "MQTT" 6
@@ -144,7 +145,7 @@ func TestLingerRefusedConnackReachesWritingClient(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for round := range 5 {
-			c := dial(t, addr)
+			c := loomtest.Dial(t, addr, proto.V5).NetConn()
 			_, err := c.Write(tc.connect)
 			require.NoError(t, err)
 			stop := make(chan struct{})
@@ -163,21 +164,20 @@ func TestLingerRefusedConnackReachesWritingClient(t *testing.T) {
 			_ = c.Close()
 		}
 	}
-	waitConnections(t, srv, 0)
+	loomtest.WaitConnections(t, srv, 0)
 }
 
 // TestLingerEndsWithoutClientClose: a client that never closes after the
 // broker's DISCONNECT (and never reads) is closed by the broker within
 // the linger, so a lingering connection cannot hold a descriptor.
 func TestLingerEndsWithoutClientClose(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ReceiveMaximum: 1}})
-	c := dial(t, addr)
-	r := rawOver(t, c, proto.V5)
-	r.connect("stayer", nil)
+	srv, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{ReceiveMaximum: 1}})
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Connect("stayer", nil)
 	for pid := uint16(1); pid <= 2; pid++ {
-		r.send(&proto.Publish{Topic: []byte("t"), QoS: 2, PacketID: pid})
+		r.Send(&proto.Publish{Topic: []byte("t"), QoS: 2, PacketID: pid})
 	}
 	start := time.Now()
-	waitConnections(t, srv, 0)
+	loomtest.WaitConnections(t, srv, 0)
 	require.Less(t, time.Since(start), 5*time.Second)
 }

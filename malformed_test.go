@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -87,7 +88,7 @@ func rbMalformedOptions() loom.Options {
 // print it. A client connected before every case must keep publishing and
 // receiving throughout.
 func TestMalformedCatalogue(t *testing.T) {
-	srv, addr := startBroker(t, rbMalformedOptions())
+	srv, addr := loomtest.Start(t, rbMalformedOptions())
 	healthy := rbNewHealthy(t, addr)
 	n := 0
 	for _, ex := range proto.Catalogue {
@@ -102,7 +103,7 @@ func TestMalformedCatalogue(t *testing.T) {
 		})
 	}
 	require.Greater(t, n, 100, "the catalogue lost its malformed examples")
-	eventually(t, "only the healthy client is left", func() bool { return srv.Stats().OpenConnections == 1 })
+	loomtest.Eventually(t, "only the healthy client is left", func() bool { return srv.Stats().OpenConnections == 1 })
 }
 
 // rbCaseOf turns a catalogue example into a case.
@@ -140,7 +141,7 @@ func rbCaseOf(ex proto.Example) rbCase {
 // TestMalformedExtra covers bad input the catalogue cannot hold: packets in
 // the wrong place, and limits of this broker (rbMalformedOptions).
 func TestMalformedExtra(t *testing.T) {
-	srv, addr := startBroker(t, rbMalformedOptions())
+	srv, addr := loomtest.Start(t, rbMalformedOptions())
 	healthy := rbNewHealthy(t, addr)
 	for _, c := range rbExtraCases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,7 +149,7 @@ func TestMalformedExtra(t *testing.T) {
 			healthy.check(t)
 		})
 	}
-	eventually(t, "only the healthy client is left", func() bool { return srv.Stats().OpenConnections == 1 })
+	loomtest.Eventually(t, "only the healthy client is left", func() bool { return srv.Stats().OpenConnections == 1 })
 }
 
 func rbExtraCases() []rbCase {
@@ -261,17 +262,17 @@ func rbExtraCases() []rbCase {
 // answer and that it closed the connection.
 func rbRun(t *testing.T, addr string, c rbCase) {
 	t.Helper()
-	r := rawDial(t, addr, c.v)
+	r := loomtest.Dial(t, addr, c.v)
 	why := fmt.Sprintf("case %q [%s]", c.name, c.spec)
 	if c.first {
-		r.write(c.raw)
-		got := r.restBytes()
+		r.Write(c.raw)
+		got := r.RestBytes()
 		rbCheckConnack(t, got, c, why)
 		return
 	}
-	r.connect(fmt.Sprintf("rb-%d", rbSeq.Add(1)), nil)
-	r.write(c.raw)
-	pkts := r.rest()
+	r.Connect(fmt.Sprintf("rb-%d", rbSeq.Add(1)), nil)
+	r.Write(c.raw)
+	pkts := r.Rest()
 	if c.v != proto.V5 {
 		require.Len(t, pkts, c.acks, "%s: 3.1.1 closes without a DISCONNECT; got %v", why, pkts)
 		return
@@ -309,27 +310,26 @@ func rbCheckConnack(t *testing.T, got []byte, c rbCase, why string) {
 // rbHealthy is a v5 client connected before the bad ones, subscribed to its
 // own topics at QoS 1; check makes it publish and receive once more.
 type rbHealthy struct {
-	r   *rawClient
+	r   *loomtest.Client
 	pid uint16
 }
 
 func rbNewHealthy(t *testing.T, addr string) *rbHealthy {
-	r := rawDial(t, addr, proto.V5)
-	r.connect("rb-healthy", nil)
-	r.subscribe("rb-healthy/#", 1)
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Connect("rb-healthy", nil)
+	r.Subscribe("rb-healthy/#", 1)
 	return &rbHealthy{r: r, pid: 1}
 }
 
 func (h *rbHealthy) check(t *testing.T) {
 	t.Helper()
-	r := h.r
-	r.t = t
+	r := h.r.For(t)
 	h.pid++
 	topic := fmt.Sprintf("rb-healthy/%d", h.pid)
-	r.send(&proto.Publish{Topic: []byte(topic), QoS: 1, PacketID: h.pid, Payload: []byte("ok")})
+	r.Send(&proto.Publish{Topic: []byte(topic), QoS: 1, PacketID: h.pid, Payload: []byte("ok")})
 	acked, got := false, false
 	for !acked || !got {
-		p, err := r.next()
+		p, err := r.Next()
 		require.NoError(t, err, "the healthy client lost its connection")
 		switch p := p.(type) {
 		case *proto.Ack:
@@ -338,7 +338,7 @@ func (h *rbHealthy) check(t *testing.T) {
 			acked = true
 		case *proto.Publish:
 			require.Equal(t, topic, string(p.Topic))
-			r.send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
+			r.Send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
 			got = true
 		default:
 			t.Fatalf("healthy client got %T %+v", p, p)
@@ -359,7 +359,7 @@ func TestMalformedFloodLeavesNoTrace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 connections: skipped with -short")
 	}
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	var bad []proto.Example
 	for _, ex := range proto.Catalogue {
 		if !ex.Valid {
@@ -370,11 +370,11 @@ func TestMalformedFloodLeavesNoTrace(t *testing.T) {
 
 	// Warm up first, so pools and loop buffers are in the baseline.
 	require.NoError(t, rbParallel(0, 500, 50, one))
-	eventually(t, "the warm-up connections are closed", func() bool { return srv.Stats().OpenConnections == 0 })
+	loomtest.Eventually(t, "the warm-up connections are closed", func() bool { return srv.Stats().OpenConnections == 0 })
 	goroutines, heap := runtime.NumGoroutine(), rbHeapInuse()
 
 	require.NoError(t, rbParallel(500, 500+rbFloodConns, 50, one))
-	eventually(t, "every connection is closed", func() bool { return srv.Stats().OpenConnections == 0 })
+	loomtest.Eventually(t, "every connection is closed", func() bool { return srv.Stats().OpenConnections == 0 })
 	require.Zero(t, srv.Stats().Connected, "clients still count as connected")
 	require.Zero(t, srv.Stats().Sessions, "sessions outlived their connections")
 
@@ -382,7 +382,7 @@ func TestMalformedFloodLeavesNoTrace(t *testing.T) {
 	// comes round; give the heap that long to settle.
 	var g int
 	var h int64
-	eventually(t, "goroutines and heap are back near the baseline", func() bool {
+	loomtest.Eventually(t, "goroutines and heap are back near the baseline", func() bool {
 		g, h = runtime.NumGoroutine(), rbHeapInuse()
 		return g <= goroutines+20 && h <= heap+16<<20
 	})
@@ -399,7 +399,7 @@ func rbFloodOne(addr string, i int, ex proto.Example) error {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * rawWait))
+	_ = c.SetDeadline(time.Now().Add(2 * loomtest.Wait))
 	var out []byte
 	if proto.Type(ex.Raw[0]>>4) != proto.CONNECT {
 		connect := &proto.Connect{Version: ex.Version, CleanStart: true, ClientID: []byte(fmt.Sprintf("rb-flood-%d", i))}
@@ -416,10 +416,10 @@ func rbFloodOne(addr string, i int, ex proto.Example) error {
 		}
 	}
 	out = append(out, ex.Raw...)
-	if _, err := c.Write(out); err != nil && !isClosed(err) {
+	if _, err := c.Write(out); err != nil && !loomtest.Closed(err) {
 		return err
 	}
-	if _, err := io.Copy(io.Discard, c); err != nil && !isClosed(err) {
+	if _, err := io.Copy(io.Discard, c); err != nil && !loomtest.Closed(err) {
 		return fmt.Errorf("flood %d (%s): not closed: %w", i, ex.Name, err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 )
 
 // The mosquitto command-line clients are an independent implementation of
@@ -54,7 +55,7 @@ func mosqSubscribe(t testing.TB, srv *loom.Server, addr string, args ...string) 
 	cmd.Stdout, cmd.Stderr = &p.out, &p.errb
 	require.NoError(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()
-	eventually(t, "mosquitto_sub to subscribe", func() bool {
+	loomtest.Eventually(t, "mosquitto_sub to subscribe", func() bool {
 		select {
 		case err := <-p.done:
 			p.done <- err // it ended early; wait reports how
@@ -97,7 +98,7 @@ func TestMosquittoQoS(t *testing.T) {
 	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
 	for _, v := range mosqVersions {
 		t.Run(v, func(t *testing.T) {
-			srv, addr := startBroker(t, loom.Options{})
+			srv, addr := loomtest.Start(t, loom.Options{})
 			const topic = "mosq/qos"
 			// -C 4: it exits once four messages have come.
 			sub := mosqSubscribe(t, srv, addr, "-V", v, "-q", "2", "-C", "4", "-t", topic)
@@ -131,7 +132,7 @@ func TestMosquittoRetained(t *testing.T) {
 	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
 	for _, v := range mosqVersions {
 		t.Run(v, func(t *testing.T) {
-			srv, addr := startBroker(t, loom.Options{})
+			srv, addr := loomtest.Start(t, loom.Options{})
 			const topic = "mosq/retained"
 			mosqPublish(t, addr, "", "-V", v, "-q", "1", "-r", "-t", topic, "-m", "old")
 			mosqPublish(t, addr, "", "-V", v, "-q", "1", "-r", "-t", topic, "-m", "kept")
@@ -150,7 +151,7 @@ func TestMosquittoCountExit(t *testing.T) {
 	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
 	for _, v := range mosqVersions {
 		t.Run(v, func(t *testing.T) {
-			srv, addr := startBroker(t, loom.Options{})
+			srv, addr := loomtest.Start(t, loom.Options{})
 			const topic = "mosq/count"
 			sub := mosqSubscribe(t, srv, addr, "-V", v, "-q", "1", "-C", "3", "-t", topic)
 			// -l publishes each line of stdin as a message, over one
@@ -169,7 +170,7 @@ func TestMosquittoCountExit(t *testing.T) {
 // to a v5 mosquitto_sub and to a 3.1.1 one.
 func TestMosquittoUserProperties(t *testing.T) {
 	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	const topic = "mosq/props"
 	v5 := mosqSubscribe(t, srv, addr, "-V", "mqttv5", "-q", "1", "-C", "1", "-t", topic)
 	v311 := mosqSubscribe(t, srv, addr, "-V", "mqttv311", "-q", "1", "-C", "1", "-t", topic)

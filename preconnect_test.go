@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -51,15 +52,15 @@ func pcHead(t *testing.T, v proto.Version, total, n int) []byte {
 // code fits, is closed without CONNACK [MQTT-3.1.4-1 v3.1.1] — both without
 // waiting for the body or for the connect timeout.
 func TestPreConnectOversizedConnect(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Minute}})
+	srv, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{ConnectTimeout: time.Minute}})
 	for _, v := range []proto.Version{proto.V5, proto.V311} {
 		t.Run(fmt.Sprint("v", v), func(t *testing.T) {
 			// 100 KiB announced (default MaxConnectSize: 64 KiB); only the
 			// header and the start of the body are sent.
-			r := rawDial(t, addr, v)
+			r := loomtest.Dial(t, addr, v)
 			start := time.Now()
-			r.write(pcHead(t, v, 100<<10, 200))
-			ps := r.rest()
+			r.Write(pcHead(t, v, 100<<10, 200))
+			ps := r.Rest()
 			if v == proto.V5 {
 				require.Len(t, ps, 1, "one CONNACK, then the end of the stream")
 				ack, ok := ps[0].(*proto.Connack)
@@ -76,11 +77,11 @@ func TestPreConnectOversizedConnect(t *testing.T) {
 
 	// A CONNECT under the cap that arrives in pieces is accepted.
 	raw := pcConnect(t, proto.V5, "fits", 60<<10)
-	r := rawDial(t, addr, proto.V5)
-	r.write(raw[:30000])
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Write(raw[:30000])
 	time.Sleep(20 * time.Millisecond)
-	r.write(raw[30000:])
-	require.Equal(t, proto.Success, expect[*proto.Connack](r).Reason)
+	r.Write(raw[30000:])
+	require.Equal(t, proto.Success, loomtest.Expect[*proto.Connack](r).Reason)
 }
 
 // TestPreConnectBudget: with one loop and a budget of 12 KiB, a client
@@ -90,7 +91,7 @@ func TestPreConnectOversizedConnect(t *testing.T) {
 // closed after [MQTT-3.2.2-7]. The first completes its CONNECT; after it,
 // the budget is free again.
 func TestPreConnectBudget(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Loops: 1, Limits: loom.Limits{
+	_, addr := loomtest.Start(t, loom.Options{Loops: 1, Limits: loom.Limits{
 		MaxConnectSize: 8 << 10, PreConnectBudget: 12 << 10, ConnectTimeout: time.Minute}})
 
 	// sync makes sure the loop has read what was written before: a CONNECT
@@ -98,19 +99,19 @@ func TestPreConnectBudget(t *testing.T) {
 	seq := 0
 	sync := func() {
 		seq++
-		rawConnect(t, addr, proto.V5, proto.Connect{CleanStart: true, ClientID: []byte("sync" + string(rune('a'+seq)))})
+		loomtest.Connect(t, addr, proto.V5, proto.Connect{CleanStart: true, ClientID: []byte("sync" + string(rune('a'+seq)))})
 	}
 
 	first := pcConnect(t, proto.V5, "first", 8000)
-	a := rawDial(t, addr, proto.V5)
-	a.write(first[:6000])
+	a := loomtest.Dial(t, addr, proto.V5)
+	a.Write(first[:6000])
 	sync()
 
 	for _, v := range []proto.Version{proto.V5, proto.V311} {
 		raw := pcConnect(t, v, "second", 8000)
-		b := rawDial(t, addr, v)
-		b.write(raw[:7000])
-		ps := b.rest()
+		b := loomtest.Dial(t, addr, v)
+		b.Write(raw[:7000])
+		ps := b.Rest()
 		require.Len(t, ps, 1, "%v: one CONNACK, then the end of the stream", v)
 		ack, ok := ps[0].(*proto.Connack)
 		require.True(t, ok)
@@ -124,19 +125,19 @@ func TestPreConnectBudget(t *testing.T) {
 
 	// A partial that fits beside a's is held.
 	small := pcConnect(t, proto.V311, "small", 6000)
-	s := rawDial(t, addr, proto.V311)
-	s.write(small[:3000])
+	s := loomtest.Dial(t, addr, proto.V311)
+	s.Write(small[:3000])
 
-	a.write(first[6000:])
-	require.Equal(t, proto.Success, expect[*proto.Connack](a).Reason)
-	s.write(small[3000:])
-	require.Equal(t, proto.Success, expect[*proto.Connack](s).Reason)
+	a.Write(first[6000:])
+	require.Equal(t, proto.Success, loomtest.Expect[*proto.Connack](a).Reason)
+	s.Write(small[3000:])
+	require.Equal(t, proto.Success, loomtest.Expect[*proto.Connack](s).Reason)
 
 	// Both completed: their charges are gone, and another large one fits.
 	again := pcConnect(t, proto.V5, "again", 8000)
-	c := rawDial(t, addr, proto.V5)
-	c.write(again[:7000])
+	c := loomtest.Dial(t, addr, proto.V5)
+	c.Write(again[:7000])
 	sync()
-	c.write(again[7000:])
-	require.Equal(t, proto.Success, expect[*proto.Connack](c).Reason)
+	c.Write(again[7000:])
+	require.Equal(t, proto.Success, loomtest.Expect[*proto.Connack](c).Reason)
 }

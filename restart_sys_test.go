@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 )
 
 // sysTotals are the counters that continue across a restart on the same
@@ -48,7 +49,7 @@ func TestRestartKeepsSysCounters(t *testing.T) {
 	}
 	pub3.Disconnect(100)
 	pub5.cut()
-	waitConnections(t, srv, 0)
+	loomtest.WaitConnections(t, srv, 0)
 	before := totals(srv.Stats())
 	require.GreaterOrEqual(t, before.MessagesIn, int64(7))
 	require.GreaterOrEqual(t, before.MaxConnected, int64(2))

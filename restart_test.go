@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -17,7 +18,7 @@ import (
 // closes the store, so a second one can open the same folder.
 func persistentBroker(t *testing.T, dir string) (*loom.Server, string) {
 	t.Helper()
-	return startBroker(t, loom.Options{DataDir: dir, Sync: loom.SyncAlways})
+	return loomtest.Start(t, loom.Options{DataDir: dir, Sync: loom.SyncAlways})
 }
 
 // TestRestartKeepsSessionsSubscriptionsAndRetained stops a broker and starts
@@ -95,7 +96,7 @@ func TestRestartKeepsQueuedMessages(t *testing.T) {
 	v3, _ := v3Connect(t, v3Options(addr, "q3").SetCleanSession(false))
 	v3Subscribe(t, v3, "q/#", 2, newV3Inbox())
 	v3.Disconnect(100)
-	waitConnections(t, srv, 0)
+	loomtest.WaitConnections(t, srv, 0)
 
 	pub, _ := connectV5(t, addr, v5Conf{id: "qpub"})
 	const n = 20
@@ -142,47 +143,47 @@ func TestRestartKeepsInflightAndInboundQoS2(t *testing.T) {
 				}
 				return cp
 			}
-			sub, _ := rawConnect(t, addr, v, keep("sub"))
-			sub.subscribe("in/#", 2)
-			pub, _ := rawConnect(t, addr, v, keep("pub"))
+			sub, _ := loomtest.Connect(t, addr, v, keep("sub"))
+			sub.Subscribe("in/#", 2)
+			pub, _ := loomtest.Connect(t, addr, v, keep("pub"))
 
-			pub.send(&proto.Publish{Topic: []byte("in/two"), Payload: []byte("m1"), QoS: 2, PacketID: 10})
-			pub.readAck(proto.PUBREC) // no PUBREL yet: the broker holds pid 10 as received
-			m1 := sub.readPublish()
+			pub.Send(&proto.Publish{Topic: []byte("in/two"), Payload: []byte("m1"), QoS: 2, PacketID: 10})
+			pub.ReadAck(proto.PUBREC) // no PUBREL yet: the broker holds pid 10 as received
+			m1 := sub.ReadPublish()
 			require.Equal(t, "m1", string(m1.Payload))
-			sub.ack(proto.PUBREC, m1.PacketID)
-			require.Equal(t, m1.PacketID, sub.readAck(proto.PUBREL).PacketID) // sub does not PUBCOMP
+			sub.Ack(proto.PUBREC, m1.PacketID)
+			require.Equal(t, m1.PacketID, sub.ReadAck(proto.PUBREL).PacketID) // sub does not PUBCOMP
 
-			pub.send(&proto.Publish{Topic: []byte("in/one"), Payload: []byte("m2"), QoS: 1, PacketID: 11})
-			pub.readAck(proto.PUBACK)
-			m2 := sub.readPublish() // sub does not PUBACK
+			pub.Send(&proto.Publish{Topic: []byte("in/one"), Payload: []byte("m2"), QoS: 1, PacketID: 11})
+			pub.ReadAck(proto.PUBACK)
+			m2 := sub.ReadPublish() // sub does not PUBACK
 			require.Equal(t, "m2", string(m2.Payload))
 			require.NoError(t, srv.Close(context.Background()))
 
 			_, addr2 := persistentBroker(t, dir)
-			pub2 := rawDial(t, addr2, v)
-			require.True(t, pub2.connectWith(keep("pub")).SessionPresent)
-			sub2 := rawDial(t, addr2, v)
-			require.True(t, sub2.connectWith(keep("sub")).SessionPresent)
+			pub2 := loomtest.Dial(t, addr2, v)
+			require.True(t, pub2.ConnectWith(keep("pub")).SessionPresent)
+			sub2 := loomtest.Dial(t, addr2, v)
+			require.True(t, sub2.ConnectWith(keep("sub")).SessionPresent)
 			// In flight from before, in order: the PUBREL of m1, then m2 again.
-			require.Equal(t, m1.PacketID, sub2.readAck(proto.PUBREL).PacketID)
-			again := sub2.readPublish()
+			require.Equal(t, m1.PacketID, sub2.ReadAck(proto.PUBREL).PacketID)
+			again := sub2.ReadPublish()
 			require.Equal(t, "m2", string(again.Payload))
 			require.True(t, again.Dup)
 			require.Equal(t, m2.PacketID, again.PacketID)
 
 			// The publisher re-sends m1 as a client must when it had no PUBCOMP.
-			pub2.send(&proto.Publish{Topic: []byte("in/two"), Payload: []byte("m1"), QoS: 2, PacketID: 10, Dup: true})
-			pub2.readAck(proto.PUBREC)
-			pub2.ack(proto.PUBREL, 10)
-			require.Equal(t, proto.Success, pub2.readAck(proto.PUBCOMP).Reason, "pid 10 was known")
+			pub2.Send(&proto.Publish{Topic: []byte("in/two"), Payload: []byte("m1"), QoS: 2, PacketID: 10, Dup: true})
+			pub2.ReadAck(proto.PUBREC)
+			pub2.Ack(proto.PUBREL, 10)
+			require.Equal(t, proto.Success, pub2.ReadAck(proto.PUBCOMP).Reason, "pid 10 was known")
 
-			sub2.ack(proto.PUBCOMP, m1.PacketID)
-			sub2.ack(proto.PUBACK, again.PacketID)
+			sub2.Ack(proto.PUBCOMP, m1.PacketID)
+			sub2.Ack(proto.PUBACK, again.PacketID)
 			// A marker message: anything of m1 would come before it.
-			pub2.send(&proto.Publish{Topic: []byte("in/end"), Payload: []byte("end"), QoS: 1, PacketID: 12})
-			pub2.readAck(proto.PUBACK)
-			end := sub2.readPublish()
+			pub2.Send(&proto.Publish{Topic: []byte("in/end"), Payload: []byte("end"), QoS: 1, PacketID: 12})
+			pub2.ReadAck(proto.PUBACK)
+			end := sub2.ReadPublish()
 			require.Equal(t, "end", string(end.Payload), "m1 was delivered once, before the restart")
 		})
 	}

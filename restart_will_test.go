@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/persist"
 )
 
@@ -22,7 +23,7 @@ func storedBroker(t *testing.T, dir string, opts loom.Options) (*loom.Server, st
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	opts.Store = st
-	srv, addr := startBroker(t, opts)
+	srv, addr := loomtest.Start(t, opts)
 	return srv, addr, st
 }
 
@@ -46,7 +47,7 @@ func TestRestartKeepsDelayedWills(t *testing.T) {
 	cut := time.Now()
 	dying.cut()
 	back.cut()
-	waitConnections(t, srv, 0)
+	loomtest.WaitConnections(t, srv, 0)
 	require.NoError(t, srv.Close(context.Background()))
 
 	_, addr2, _ := storedBroker(t, dir, loom.Options{})
@@ -78,7 +79,7 @@ func TestRestartAfterCrashPublishesWills(t *testing.T) {
 	connectV5(t, addr, v5Conf{id: "cw-v5", keep: true, expiry: 3600,
 		will: v5Will("will/v5", false), willProps: v5WillDelay(delay)})
 	v3Connect(t, v3Options(addr, "cw-v3").SetCleanSession(false).SetWill("will/v3", "gone:will/v3", 1, false))
-	waitConnections(t, srv, 2)
+	loomtest.WaitConnections(t, srv, 2)
 	// The crash: the store stops here, so what the broker does as it
 	// closes the two connections below never reaches the disk.
 	require.NoError(t, st.Close())
@@ -122,7 +123,7 @@ func TestRestartWillCancelledByReconnectAfterCrash(t *testing.T) {
 	watch.cut()
 	connectV5(t, addr, v5Conf{id: "rw-v5", keep: true, expiry: 3600,
 		will: v5Will("will/v5", false), willProps: v5WillDelay(1)})
-	waitConnections(t, srv, 1)
+	loomtest.WaitConnections(t, srv, 1)
 	require.NoError(t, st.Close())
 	require.NoError(t, srv.Close(context.Background()))
 

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/session/scram"
 )
@@ -52,7 +53,7 @@ func (s *scramClient) sig() string {
 func scramBroker(t *testing.T) string {
 	users := scram.NewServer()
 	require.NoError(t, users.AddUser("alice", "wonderland"))
-	_, addr := startBroker(t, loom.Options{Authenticators: []loom.Authenticator{users}})
+	_, addr := loomtest.Start(t, loom.Options{Authenticators: []loom.Authenticator{users}})
 	return addr
 }
 

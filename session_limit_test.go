@@ -7,13 +7,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 )
 
 // TestSessionExpiryDefaultMaximum: a broker with default options keeps a
 // session that asked for "never" (0xFFFFFFFF) 7 days, and tells the v5
 // client so in CONNACK (section 3.2.2.3.2).
 func TestSessionExpiryDefaultMaximum(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	_, ack := connectV5(t, addr, v5Conf{id: "forever", expiry: 0xFFFFFFFF})
 	require.NotNil(t, ack.Properties)
 	require.NotNil(t, ack.Properties.SessionExpiryInterval)
@@ -21,7 +22,7 @@ func TestSessionExpiryDefaultMaximum(t *testing.T) {
 }
 
 func TestPersistentSessionLimit(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxPersistentSessions: 2}})
+	srv, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{MaxPersistentSessions: 2}})
 	_, ack := connectV5(t, addr, v5Conf{id: "kept-5", keep: true, expiry: 3600})
 	require.True(t, ack.Properties == nil || ack.Properties.SessionExpiryInterval == nil)
 	v3, _ := v3Connect(t, v3Options(addr, "kept-3").SetCleanSession(false))
@@ -37,7 +38,7 @@ func TestPersistentSessionLimit(t *testing.T) {
 		// Once the broker has ended the session with its connection (a
 		// reconnect before that would take over the live session), nothing
 		// was kept: back again, there is no session [MQTT-3.2.2-3].
-		eventually(t, "the session ends with its connection", func() bool {
+		loomtest.Eventually(t, "the session ends with its connection", func() bool {
 			return srv.Stats().Sessions == sessions-1
 		})
 		_, ack = connectV5(t, addr, v5Conf{id: "late-5", keep: true, expiry: 3600})

@@ -10,13 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
 // TestShutdownSendsServerShuttingDown: on Close a v5 client is told
 // DISCONNECT 0x8B before its connection goes.
 func TestShutdownSendsServerShuttingDown(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	got := make(chan *paho.Disconnect, 1)

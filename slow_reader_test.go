@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -20,33 +21,34 @@ import (
 // order of one publisher's messages on a topic.
 func TestStalledReaderIsSpooledAndCatchesUp(t *testing.T) {
 	const n, size = 10000, 1000
-	srv, addr := startBroker(t, loom.Options{Loops: 2, Limits: loom.Limits{OutboundLimit: 64 << 20}})
+	srv, addr := loomtest.Start(t, loom.Options{Loops: 2, Limits: loom.Limits{OutboundLimit: 64 << 20}})
 
-	c := dialStalled(t, addr)
-	sub := rawOver(t, c, proto.V311)
-	sub.connect("stalled", nil)
-	sub.subscribe("spool/t", 0)
+	// A 4 KiB receive buffer: the kernel takes little off the broker while
+	// the client does not read.
+	sub := loomtest.DialWith(t, addr, loomtest.Dialer{Version: proto.V311, ReceiveBuffer: 4096})
+	sub.Connect("stalled", nil)
+	sub.Subscribe("spool/t", 0)
 
-	pub := rawDial(t, addr, proto.V311)
-	pub.connect("pub", nil)
+	pub := loomtest.Dial(t, addr, proto.V311)
+	pub.Connect("pub", nil)
 	var burst []byte
 	for i := range n {
 		p := proto.Publish{Topic: []byte("spool/t"), Payload: payloadOf(i, size)}
 		burst = p.Append(burst, proto.V311)
 		if len(burst) > 256<<10 || i == n-1 {
-			pub.write(burst)
+			pub.Write(burst)
 			burst = burst[:0]
 		}
 	}
-	eventually(t, "the stalled reader's bytes are spooled", func() bool { return srv.Stats().SpoolBytes > 0 })
+	loomtest.Eventually(t, "the stalled reader's bytes are spooled", func() bool { return srv.Stats().SpoolBytes > 0 })
 
 	for i := range n {
-		p := sub.readPublish()
+		p := sub.ReadPublish()
 		require.Equal(t, "spool/t", string(p.Topic))
 		require.True(t, bytes.Equal(payloadOf(i, size), p.Payload), "message %d out of order or damaged", i)
 	}
 	require.Zero(t, srv.Stats().Dropped, "under the outbound limit nothing is dropped")
-	eventually(t, "the spool's blocks are given back", func() bool { return srv.Stats().SpoolBytes <= 2*4*(64<<10) })
+	loomtest.Eventually(t, "the spool's blocks are given back", func() bool { return srv.Stats().SpoolBytes <= 2*4*(64<<10) })
 }
 
 func payloadOf(i, size int) []byte {

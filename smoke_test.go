@@ -12,12 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 )
 
 // TestSmokeV5ToV311 sends a QoS 1 message from a paho.golang v5 client to a
 // paho.mqtt.golang 3.1.1 subscriber through the broker.
 func TestSmokeV5ToV311(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 
 	got := make(chan string, 1)
 	sub := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("smoke-sub").SetProtocolVersion(4))

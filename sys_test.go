@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/session"
 )
 
@@ -71,7 +72,7 @@ func sysNum(t *testing.T, vals map[string]string, topic string) int64 {
 }
 
 func TestSysTopics(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{SysInterval: 50 * time.Millisecond})
+	_, addr := loomtest.Start(t, loom.Options{SysInterval: 50 * time.Millisecond})
 
 	// Subscribed first, so every tick below could have reached it.
 	all, _ := connectV5(t, addr, v5Conf{id: "sys-all"})

@@ -7,20 +7,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
 // TestV311PersistentSession leaves a Clean Session 0 client offline while
 // QoS 1 and 2 messages are published to its subscription, and reconnects it.
 func TestV311PersistentSession(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	const topic = "persist/t"
 
 	c1, present := v3Connect(t, v3Options(addr, "v3-persist").SetCleanSession(false))
 	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1] no session was stored yet
 	v3Subscribe(t, c1, topic, 1, newV3Inbox())
 	c1.Disconnect(250)
-	eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
+	loomtest.Eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
 
 	pub, _ := v3Connect(t, v3Options(addr, "v3-persist-pub"))
 	want := []v3Message{
@@ -59,14 +60,14 @@ func TestV311PersistentSession(t *testing.T) {
 // TestV311CleanSessionDiscards reconnects a client that had a stored
 // session with Clean Session 1.
 func TestV311CleanSessionDiscards(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	const topic = "clean/t"
 	const marker = "clean/marker"
 
 	c1, _ := v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
 	v3Subscribe(t, c1, topic, 1, newV3Inbox())
 	c1.Disconnect(250)
-	eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
+	loomtest.Eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
 
 	pub, _ := v3Connect(t, v3Options(addr, "v3-clean-pub"))
 	v3Publish(t, pub, topic, 1, false, "queued while away")
@@ -89,7 +90,7 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 	// [MQTT-3.1.2-6 v3.1.1] the clean session lasted as long as its connection:
 	// nothing is stored once it closes.
 	c2.Disconnect(250)
-	eventually(t, "the clean client's session to end", func() bool { return srv.Stats().Sessions == 1 })
+	loomtest.Eventually(t, "the clean client's session to end", func() bool { return srv.Stats().Sessions == 1 })
 	_, present = v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
 	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1]
 }
@@ -98,42 +99,42 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 // since paho.mqtt.golang will not do so with Clean Session 0.
 func TestV311EmptyClientID(t *testing.T) {
 	t.Run("clean session 0 is refused", func(t *testing.T) {
-		_, addr := startBroker(t, loom.Options{})
-		r := rawDial(t, addr, proto.V311)
-		r.send(&proto.Connect{CleanStart: false, KeepAlive: 30})
-		ack := expect[*proto.Connack](r)
+		_, addr := loomtest.Start(t, loom.Options{})
+		r := loomtest.Dial(t, addr, proto.V311)
+		r.Send(&proto.Connect{CleanStart: false, KeepAlive: 30})
+		ack := loomtest.Expect[*proto.Connack](r)
 		// [MQTT-3.1.3-8 v3.1.1] CONNACK 0x02 "identifier rejected";
 		// [MQTT-3.2.2-4 v3.1.1] with Session Present 0.
 		require.Equal(t, proto.V3IdentifierRejected, ack.Reason)
 		require.False(t, ack.SessionPresent)
 		// [MQTT-3.2.2-5 v3.1.1] then the connection is closed.
-		r.expectClosed()
+		r.ExpectClosed()
 	})
 
 	t.Run("clean session 1 is accepted", func(t *testing.T) {
-		srv, addr := startBroker(t, loom.Options{})
+		srv, addr := loomtest.Start(t, loom.Options{})
 		// Two anonymous clients at once: each must get its own id
 		// [MQTT-3.1.3-6 v3.1.1], or the second would take the first's place.
-		var rs []*rawClient
+		var rs []*loomtest.Client
 		for range 2 {
-			r := rawDial(t, addr, proto.V311)
-			r.send(&proto.Connect{CleanStart: true, KeepAlive: 30})
-			ack := expect[*proto.Connack](r)
+			r := loomtest.Dial(t, addr, proto.V311)
+			r.Send(&proto.Connect{CleanStart: true, KeepAlive: 30})
+			ack := loomtest.Expect[*proto.Connack](r)
 			require.Equal(t, proto.V3Accepted, ack.Reason) // [MQTT-3.1.4-4 v3.1.1]
 			require.False(t, ack.SessionPresent)           // [MQTT-3.2.2-1 v3.1.1]
 			rs = append(rs, r)
 		}
 		require.Equal(t, 2, srv.Stats().Sessions)
 		for i, r := range rs {
-			r.send(&proto.Subscribe{PacketID: uint16(i + 1), Subscriptions: []proto.Subscription{{Filter: []byte("anon/t"), QoS: 1}}})
-			require.Equal(t, []proto.ReasonCode{1}, expect[*proto.Suback](r).Reasons)
+			r.Send(&proto.Subscribe{PacketID: uint16(i + 1), Subscriptions: []proto.Subscription{{Filter: []byte("anon/t"), QoS: 1}}})
+			require.Equal(t, []proto.ReasonCode{1}, loomtest.Expect[*proto.Suback](r).Reasons)
 		}
 		pub, _ := v3Connect(t, v3Options(addr, "v3-anon-pub"))
 		v3Publish(t, pub, "anon/t", 1, false, "to both")
 		for i, r := range rs {
-			p := expect[*proto.Publish](r)
+			p := loomtest.Expect[*proto.Publish](r)
 			require.Equal(t, "to both", string(p.Payload), fmt.Sprintf("client %d", i))
-			r.send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
+			r.Send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -21,7 +22,7 @@ import (
 // previous one's flow to finish (PUBACK, or PUBREC, PUBREL, PUBCOMP), so a
 // flow the broker leaves open stops the deliveries after it.
 func TestV311QoSMatrix(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxInflight: 1}})
+	_, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{MaxInflight: 1}})
 	in := newV3Inbox()
 	sub, _ := v3Connect(t, v3Options(addr, "v3-matrix-sub"))
 	for s := byte(0); s <= 2; s++ {
@@ -53,7 +54,7 @@ func TestV311QoSMatrix(t *testing.T) {
 // TestV311Retained sets, replaces and deletes a retained message and checks
 // what established and new subscriptions receive.
 func TestV311Retained(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	const topic = "retain/t"
 	pub, _ := v3Connect(t, v3Options(addr, "v3-ret-pub"))
 	live := newV3Inbox()
@@ -105,7 +106,7 @@ func TestV311Retained(t *testing.T) {
 func TestV311WillOnAbruptClose(t *testing.T) {
 	for _, retain := range []bool{false, true} {
 		t.Run(fmt.Sprintf("retain=%v", retain), func(t *testing.T) {
-			_, addr := startBroker(t, loom.Options{})
+			_, addr := loomtest.Start(t, loom.Options{})
 			const topic = "will/abrupt"
 			watch := newV3Inbox()
 			watcher, _ := v3Connect(t, v3Options(addr, "v3-will-watch"))
@@ -143,7 +144,7 @@ func TestV311WillOnAbruptClose(t *testing.T) {
 // TestV311NoWillAfterDisconnect checks a client that ends with DISCONNECT
 // leaves no will behind.
 func TestV311NoWillAfterDisconnect(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	const topic = "will/clean"
 	watch := newV3Inbox()
 	watcher, _ := v3Connect(t, v3Options(addr, "v3-nowill-watch"))
@@ -153,7 +154,7 @@ func TestV311NoWillAfterDisconnect(t *testing.T) {
 	c.Disconnect(250)
 	// Its clean session is dropped as the connection closes, just before a
 	// will would be routed.
-	eventually(t, "the disconnected client's session to end", func() bool { return srv.Stats().Sessions == 1 })
+	loomtest.Eventually(t, "the disconnected client's session to end", func() bool { return srv.Stats().Sessions == 1 })
 
 	// [MQTT-3.1.2-10 v3.1.1] [MQTT-3.14.4-3 v3.1.1] DISCONNECT discards the will. A will
 	// would be routed as the connection closed, before this marker on the
@@ -165,7 +166,7 @@ func TestV311NoWillAfterDisconnect(t *testing.T) {
 // TestV311Takeover connects a second client with the id of a connected one.
 func TestV311Takeover(t *testing.T) {
 	t.Run("clean session", func(t *testing.T) {
-		_, addr := startBroker(t, loom.Options{})
+		_, addr := loomtest.Start(t, loom.Options{})
 		watch := newV3Inbox()
 		watcher, _ := v3Connect(t, v3Options(addr, "v3-twin-watch"))
 		v3Subscribe(t, watcher, "twin/will", 1, watch)
@@ -195,7 +196,7 @@ func TestV311Takeover(t *testing.T) {
 	})
 
 	t.Run("persistent session", func(t *testing.T) {
-		_, addr := startBroker(t, loom.Options{})
+		_, addr := loomtest.Start(t, loom.Options{})
 		lost := make(chan error, 1)
 		first, _ := v3Connect(t, v3Options(addr, "v3-twin").SetCleanSession(false).
 			SetConnectionLostHandler(func(_ mqtt3.Client, err error) { lost <- err }))
@@ -223,7 +224,7 @@ func TestV311Takeover(t *testing.T) {
 // TestMQTT31 connects with protocol name "MQIsdp" and level 3, from a raw
 // client and from paho.mqtt.golang, and exchanges messages both ways.
 func TestMQTT31(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 
 	// paho.mqtt.golang speaking 3.1.
 	in := newV3Inbox()
@@ -232,34 +233,34 @@ func TestMQTT31(t *testing.T) {
 
 	// A raw 3.1 client. [MQTT-3.1.2-2 v3.1.1] the broker supports this level, so
 	// it accepts the connection: [MQTT-3.1.4-4 v3.1.1] CONNACK 0.
-	r := rawDial(t, addr, proto.V31)
-	r.send(&proto.Connect{Version: proto.V31, CleanStart: true, KeepAlive: 30, ClientID: []byte("v31-raw")})
-	ack := expect[*proto.Connack](r)
+	r := loomtest.Dial(t, addr, proto.V31)
+	r.Send(&proto.Connect{Version: proto.V31, CleanStart: true, KeepAlive: 30, ClientID: []byte("v31-raw")})
+	ack := loomtest.Expect[*proto.Connack](r)
 	require.Equal(t, proto.V3Accepted, ack.Reason)
 	require.False(t, ack.SessionPresent) // [MQTT-3.2.2-1 v3.1.1]
 
-	r.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("v31/to-raw"), QoS: 1}}})
-	sa := expect[*proto.Suback](r)
+	r.Send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("v31/to-raw"), QoS: 1}}})
+	sa := loomtest.Expect[*proto.Suback](r)
 	require.Equal(t, uint16(1), sa.PacketID) // [MQTT-2.3.1-7 v3.1.1]
 	require.Equal(t, []proto.ReasonCode{1}, sa.Reasons)
 
 	// paho 3.1 → raw 3.1, QoS 2 published, QoS 1 granted [MQTT-3.8.4-6 v3.1.1].
 	v3Publish(t, paho31, "v31/to-raw", 2, false, "hello raw")
-	p := expect[*proto.Publish](r)
+	p := loomtest.Expect[*proto.Publish](r)
 	require.Equal(t, "v31/to-raw", string(p.Topic))
 	require.Equal(t, "hello raw", string(p.Payload))
 	require.Equal(t, byte(1), p.QoS)
 	require.False(t, p.Dup)
-	r.send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
+	r.Send(&proto.Ack{Type: proto.PUBACK, PacketID: p.PacketID})
 
 	// raw 3.1 → paho 3.1 at QoS 2, the whole exchange by hand:
 	// PUBLISH → PUBREC, PUBREL → PUBCOMP [MQTT-4.3.3-2 v3.1.1].
-	r.send(&proto.Publish{QoS: 2, PacketID: 7, Topic: []byte("v31/to-paho"), Payload: []byte("hello paho")})
-	rec := expect[*proto.Ack](r)
+	r.Send(&proto.Publish{QoS: 2, PacketID: 7, Topic: []byte("v31/to-paho"), Payload: []byte("hello paho")})
+	rec := loomtest.Expect[*proto.Ack](r)
 	require.Equal(t, proto.PUBREC, rec.Type)
 	require.Equal(t, uint16(7), rec.PacketID) // [MQTT-2.3.1-6 v3.1.1]
-	r.send(&proto.Ack{Type: proto.PUBREL, PacketID: 7})
-	comp := expect[*proto.Ack](r)
+	r.Send(&proto.Ack{Type: proto.PUBREL, PacketID: 7})
+	comp := loomtest.Expect[*proto.Ack](r)
 	require.Equal(t, proto.PUBCOMP, comp.Type)
 	require.Equal(t, uint16(7), comp.PacketID)
 	in.expect(t, v3Message{topic: "v31/to-paho", payload: "hello paho", qos: 2})
@@ -269,24 +270,24 @@ func TestMQTT31(t *testing.T) {
 	v3Publish(t, v311, "v31/to-paho", 1, false, "from 3.1.1")
 	in.expect(t, v3Message{topic: "v31/to-paho", payload: "from 3.1.1", qos: 1})
 
-	r.send(&proto.Ping{Type: proto.PINGREQ})
-	require.Equal(t, proto.PINGRESP, expect[*proto.Ping](r).Type) // [MQTT-3.12.4-1 v3.1.1]
-	r.send(&proto.Disconnect{})
-	r.expectClosed()
+	r.Send(&proto.Ping{Type: proto.PINGREQ})
+	require.Equal(t, proto.PINGRESP, loomtest.Expect[*proto.Ping](r).Type) // [MQTT-3.12.4-1 v3.1.1]
+	r.Send(&proto.Disconnect{})
+	r.ExpectClosed()
 }
 
 // TestV5PublisherToV311Subscriber sends messages with v5 properties from a
 // paho.golang client to a paho.mqtt.golang 3.1.1 subscriber: 3.1.1 has no
 // properties, so the broker must leave them out of the 3.1.1 encoding.
 func TestV5PublisherToV311Subscriber(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	in := newV3Inbox()
 	sub, _ := v3Connect(t, v3Options(addr, "v3-mixed-sub"))
 	v3Subscribe(t, sub, "mixed/+", 2, in)
 
 	ctx, cancel := context.WithTimeout(context.Background(), v3Wait)
 	defer cancel()
-	pub := paho.NewClient(paho.ClientConfig{ClientID: "v5-mixed-pub", Conn: dial(t, addr)})
+	pub := paho.NewClient(paho.ClientConfig{ClientID: "v5-mixed-pub", Conn: loomtest.Dial(t, addr, proto.V5).NetConn()})
 	ack, err := pub.Connect(ctx, &paho.Connect{ClientID: "v5-mixed-pub", CleanStart: true, KeepAlive: 30})
 	require.NoError(t, err)
 	require.Equal(t, byte(0), ack.ReasonCode)
@@ -321,7 +322,7 @@ func TestV5PublisherToV311Subscriber(t *testing.T) {
 // write call; the broker must survive that, publish each will and keep
 // serving.
 func TestV311PeerResetWhileBrokerWrites(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	watch := newV3Inbox()
 	watcher, _ := v3Connect(t, v3Options(addr, "v3-reset-watch"))
 	v3Subscribe(t, watcher, "reset/+", 0, watch)
@@ -332,14 +333,14 @@ func TestV311PeerResetWhileBrokerWrites(t *testing.T) {
 	}
 	const clients = 10
 	for i := range clients {
-		r := rawDial(t, addr, proto.V311)
-		r.send(&proto.Connect{CleanStart: true, KeepAlive: 30, ClientID: fmt.Appendf(nil, "v3-reset-%d", i),
+		r := loomtest.Dial(t, addr, proto.V311)
+		r.Send(&proto.Connect{CleanStart: true, KeepAlive: 30, ClientID: fmt.Appendf(nil, "v3-reset-%d", i),
 			WillTopic: []byte("reset/will"), WillPayload: fmt.Appendf(nil, "%d", i)})
-		require.Equal(t, proto.V3Accepted, expect[*proto.Connack](r).Reason)
-		_, _ = r.conn.Write(burst)
+		require.Equal(t, proto.V3Accepted, loomtest.Expect[*proto.Connack](r).Reason)
+		_, _ = r.NetConn().Write(burst)
 		// Linger 0: close with RST, so the broker's next write fails.
-		require.NoError(t, r.conn.(*net.TCPConn).SetLinger(0))
-		require.NoError(t, r.conn.Close())
+		require.NoError(t, r.NetConn().(*net.TCPConn).SetLinger(0))
+		require.NoError(t, r.Close())
 	}
 
 	// [MQTT-3.1.2-8 v3.1.1] every connection closed without DISCONNECT: one will each.
@@ -348,7 +349,7 @@ func TestV311PeerResetWhileBrokerWrites(t *testing.T) {
 		got[string(watch.next(t).Payload())] = true
 	}
 	require.Len(t, got, clients)
-	eventually(t, "the reset connections to close", func() bool { return srv.Stats().OpenConnections == 1 })
+	loomtest.Eventually(t, "the reset connections to close", func() bool { return srv.Stats().OpenConnections == 1 })
 	after, _ := v3Connect(t, v3Options(addr, "v3-reset-after"))
 	v3Publish(t, after, "reset/after", 1, false, "still serving")
 	watch.expect(t, v3Message{topic: "reset/after", payload: "still serving", qos: 0})

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 )
 
 // connectV5Props connects a paho.golang client with the given CONNECT
@@ -51,7 +52,7 @@ func aliasOf(p *paho.Publish) uint16 {
 }
 
 func TestV5OutboundTopicAliases(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	aliasMax := uint16(2)
 	sub, _ := connectV5Props(t, addr, "alias-sub", &paho.ConnectProperties{TopicAliasMaximum: &aliasMax})
 	sub.sub(t, v5Opt("al/#", 1))
@@ -85,7 +86,7 @@ func TestV5OutboundTopicAliases(t *testing.T) {
 }
 
 func TestV5MessageExpiryMaximum(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxMessageExpiry: 30 * time.Second}})
+	_, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{MaxMessageExpiry: 30 * time.Second}})
 	sub, _ := connectV5(t, addr, v5Conf{id: "mx-sub"})
 	sub.sub(t, v5Opt("mx/#", 1))
 	pub, _ := connectV5(t, addr, v5Conf{id: "mx-pub"})
@@ -104,12 +105,12 @@ func TestV5MessageExpiryMaximum(t *testing.T) {
 }
 
 func TestV5ExpiredQueuedMessageDropped(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	sub, _ := connectV5(t, addr, v5Conf{id: "xq-sub", expiry: 300})
 	sub.sub(t, v5Opt("xq/#", 1))
 	sub.cut()
 	pub, _ := connectV5(t, addr, v5Conf{id: "xq-pub"})
-	eventually(t, "the subscriber's connection to close", func() bool {
+	loomtest.Eventually(t, "the subscriber's connection to close", func() bool {
 		return srv.Stats().Connected == 1
 	})
 
@@ -128,7 +129,7 @@ func TestV5ExpiredQueuedMessageDropped(t *testing.T) {
 }
 
 func TestV5SessionExpiryMaximum(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxSessionExpiry: time.Minute}})
+	_, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{MaxSessionExpiry: time.Minute}})
 	// Section 3.2.2.3.2: the broker says which interval it uses when it is
 	// not the one asked for.
 	_, ack := connectV5(t, addr, v5Conf{id: "sx-long", expiry: 3600})

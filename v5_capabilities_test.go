@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -61,7 +62,7 @@ func TestV5CapabilitiesInConnack(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, tt.opts)
+			_, addr := loomtest.Start(t, tt.opts)
 			_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "caps", KeepAlive: 30, CleanStart: true})
 			require.NoError(t, err)
 			pr := ack.Properties
@@ -81,7 +82,7 @@ func TestV5CapabilitiesInConnack(t *testing.T) {
 
 func TestV5ResponseInformationOnlyWhenRequested(t *testing.T) {
 	t.Parallel()
-	_, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{ResponseInformation: "resp/base/"}})
+	_, addr := loomtest.Start(t, loom.Options{Capabilities: loom.Capabilities{ResponseInformation: "resp/base/"}})
 	for _, asked := range []bool{false, true} {
 		_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "ri", KeepAlive: 30, CleanStart: true,
 			Properties: &paho.ConnectProperties{RequestResponseInfo: asked}})
@@ -102,14 +103,14 @@ func TestV5ServerKeepAliveIsTheOneEnforced(t *testing.T) {
 	// it says so in CONNACK, and with Server Keep Alive sent it no longer
 	// uses the client's value [MQTT-3.2.2-22] but its own, closing an idle
 	// connection after 1.5 times it [MQTT-3.1.2-22] with DISCONNECT 0x8D.
-	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{ServerKeepAlive: 1}})
+	_, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{ServerKeepAlive: 1}})
 	for _, asked := range []uint16{0, 60} {
-		r := rawDial(t, addr, proto.V5)
-		ack := r.connect("ska", func(p *proto.Connect) { p.KeepAlive = asked })
+		r := loomtest.Dial(t, addr, proto.V5)
+		ack := r.Connect("ska", func(p *proto.Connect) { p.KeepAlive = asked })
 		require.True(t, ack.Props.Has(proto.PropServerKeepAlive))
 		require.EqualValues(t, 1, ack.Props.ServerKeepAlive)
 		start := time.Now()
-		got := r.rest()
+		got := r.Rest()
 		require.GreaterOrEqual(t, time.Since(start), time.Second, "closed before the keepalive ran out")
 		require.Len(t, got, 1, "asked %d: %v", asked, got)
 		d, ok := got[0].(*proto.Disconnect)
@@ -137,15 +138,15 @@ func TestV5PublishBeyondCapabilities(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{Capabilities: tt.opts})
+			_, addr := loomtest.Start(t, loom.Options{Capabilities: tt.opts})
 			sub, _ := connectV5(t, addr, v5Conf{id: "cap-sub"})
 			sub.sub(t, v5Opt("cap/t", 0))
 
 			// paho.golang refuses to send these itself, so a raw client does.
-			r := rawDial(t, addr, proto.V5)
-			r.connect("cap-pub", nil)
-			r.send(tt.pub)
-			got := r.rest()
+			r := loomtest.Dial(t, addr, proto.V5)
+			r.Connect("cap-pub", nil)
+			r.Send(tt.pub)
+			got := r.Rest()
 			require.Len(t, got, 1, "one DISCONNECT, then the close [MQTT-3.14.4-1] [MQTT-3.14.4-2]")
 			d, ok := got[0].(*proto.Disconnect)
 			require.True(t, ok, "got %T", got[0])
@@ -179,7 +180,7 @@ func TestV5WillBeyondCapabilitiesRefused(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, addr := startBroker(t, loom.Options{Capabilities: tt.opts})
+			srv, addr := loomtest.Start(t, loom.Options{Capabilities: tt.opts})
 			will := tt.will
 			_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "cap-will", KeepAlive: 30,
 				WillMessage: &will, Properties: &paho.ConnectProperties{SessionExpiryInterval: ptr(uint32(600))}})
@@ -187,7 +188,7 @@ func TestV5WillBeyondCapabilitiesRefused(t *testing.T) {
 			require.NotNil(t, ack)
 			require.Equal(t, tt.rc, ack.ReasonCode, "[MQTT-3.2.2-12] [MQTT-3.2.2-13]")
 			require.False(t, ack.SessionPresent, "[MQTT-3.2.2-6]")
-			waitConnections(t, srv, 0)
+			loomtest.WaitConnections(t, srv, 0)
 
 			// No session was made for the refused client, though it asked
 			// for one that outlives the connection.
@@ -213,18 +214,18 @@ func TestV5SubscribeBeyondCapabilities(t *testing.T) {
 			t.Parallel()
 			opts := capLean()
 			opts.MaxQoS = tt.maxQoS
-			_, addr := startBroker(t, loom.Options{Capabilities: opts})
+			_, addr := loomtest.Start(t, loom.Options{Capabilities: opts})
 			// paho.golang will not send a wildcard or $share filter to a broker
 			// that said it has none, so a raw client does.
-			r := rawDial(t, addr, proto.V5)
-			r.connect("cap-sub", nil)
-			r.send(&proto.Subscribe{PacketID: 5, Subscriptions: []proto.Subscription{
+			r := loomtest.Dial(t, addr, proto.V5)
+			r.Connect("cap-sub", nil)
+			r.Send(&proto.Subscribe{PacketID: 5, Subscriptions: []proto.Subscription{
 				{Filter: []byte("cap/plain"), QoS: 2},      // [MQTT-3.2.2-10] accepted, at the broker's maximum
 				{Filter: []byte("cap/+"), QoS: 0},          // wildcards off: 0xA2
 				{Filter: []byte("$share/g/cap/x"), QoS: 1}, // shared off: 0x9E
 				{Filter: []byte("cap/#"), QoS: 1},          // wildcards off: 0xA2
 			}})
-			ack := expect[*proto.Suback](r)
+			ack := loomtest.Expect[*proto.Suback](r)
 			require.EqualValues(t, 5, ack.PacketID)
 			// [MQTT-3.8.4-6] [MQTT-3.9.3-1] one code per filter, in order;
 			// [MQTT-3.8.4-7] the QoS granted or a failure.
@@ -236,14 +237,14 @@ func TestV5SubscribeBeyondCapabilities(t *testing.T) {
 			// matches arrives once, at the lower of the two [MQTT-3.8.4-8].
 			pub, _ := connectV5(t, addr, v5Conf{id: "cap-pub"})
 			pub.say(t, "cap/plain", byte(tt.granted), false, "m")
-			p := r.readPublish()
+			p := r.ReadPublish()
 			require.Equal(t, "m", string(p.Payload))
 			require.Equal(t, byte(tt.granted), p.QoS)
 			if p.QoS == 1 {
-				r.ack(proto.PUBACK, p.PacketID)
+				r.Ack(proto.PUBACK, p.PacketID)
 			}
 			pub.say(t, "cap/x", 0, false, "wild")
-			v5Ping(r) // nothing for the refused filters
+			r.Ping() // nothing for the refused filters
 		})
 	}
 }
@@ -253,30 +254,30 @@ func TestV5SubscriptionIdentifierRefused(t *testing.T) {
 	// Section 3.2.2.3.12: with Subscription Identifiers Available 0, a
 	// SUBSCRIBE carrying one ends the connection with DISCONNECT 0xA1, and
 	// the subscription is not made.
-	_, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{DisableSubscriptionIDs: true}})
+	_, addr := loomtest.Start(t, loom.Options{Capabilities: loom.Capabilities{DisableSubscriptionIDs: true}})
 	_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "cap-sid", KeepAlive: 30, CleanStart: true})
 	require.NoError(t, err)
 	require.False(t, ack.Properties.SubIDAvailable)
 
-	r := rawDial(t, addr, proto.V5)
-	r.connect("cap-sid-raw", func(p *proto.Connect) { p.Props = v5Expiry(600) })
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Connect("cap-sid-raw", func(p *proto.Connect) { p.Props = v5Expiry(600) })
 	s := &proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("cap/sid"), QoS: 1}}}
 	s.Props.SubscriptionIDs = []uint32{3}
 	s.Props.Set(proto.PropSubscriptionID)
-	r.send(s)
-	got := r.rest()
+	r.Send(s)
+	got := r.Rest()
 	require.Len(t, got, 1, "one DISCONNECT, then the close")
 	d, ok := got[0].(*proto.Disconnect)
 	require.True(t, ok, "got %T", got[0])
 	require.Equal(t, proto.SubIDsNotSupported, d.Reason)
 
 	// The session lives on without the subscription.
-	r = rawDial(t, addr, proto.V5)
-	cack := r.connect("cap-sid-raw", func(p *proto.Connect) { p.CleanStart = false; p.Props = v5Expiry(600) })
+	r = loomtest.Dial(t, addr, proto.V5)
+	cack := r.Connect("cap-sid-raw", func(p *proto.Connect) { p.CleanStart = false; p.Props = v5Expiry(600) })
 	require.True(t, cack.SessionPresent)
 	pub, _ := connectV5(t, addr, v5Conf{id: "cap-sid-pub"})
 	pub.say(t, "cap/sid", 1, false, "x")
-	v5Ping(r)
+	r.Ping()
 }
 
 func TestV5Redirect(t *testing.T) {
@@ -291,7 +292,7 @@ func TestV5Redirect(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{
+			srv, addr := loomtest.Start(t, loom.Options{Capabilities: loom.Capabilities{
 				Redirect: "other.example:8883", RedirectPermanent: tt.permanent}})
 			_, ack, err := capConnect(t, addr, &paho.Connect{ClientID: "moved", KeepAlive: 30, CleanStart: true})
 			require.Error(t, err)
@@ -299,13 +300,13 @@ func TestV5Redirect(t *testing.T) {
 			require.Equal(t, tt.rc, ack.ReasonCode)
 			require.Equal(t, "other.example:8883", ack.Properties.ServerReference)
 			require.False(t, ack.SessionPresent, "[MQTT-3.2.2-6]")
-			waitConnections(t, srv, 0)
+			loomtest.WaitConnections(t, srv, 0)
 
 			// paho closes by itself on a refusal; a raw client sees the
 			// broker do it [MQTT-3.2.2-7].
-			r := rawDial(t, addr, proto.V5)
-			r.send(&proto.Connect{Version: proto.V5, CleanStart: true, ClientID: []byte("moved")})
-			got := r.rest()
+			r := loomtest.Dial(t, addr, proto.V5)
+			r.Send(&proto.Connect{Version: proto.V5, CleanStart: true, ClientID: []byte("moved")})
+			got := r.Rest()
 			require.Len(t, got, 1)
 			rack, ok := got[0].(*proto.Connack)
 			require.True(t, ok, "got %T", got[0])
@@ -319,7 +320,7 @@ func TestV311RedirectRefused(t *testing.T) {
 	// 3.1.1 has no Server Reference: the broker answers return code 3
 	// (Server unavailable), Session Present 0 [MQTT-3.2.2-4 v3.1.1], and
 	// closes [MQTT-3.2.2-5 v3.1.1].
-	srv, addr := startBroker(t, loom.Options{Capabilities: loom.Capabilities{Redirect: "other.example:1883"}})
+	srv, addr := loomtest.Start(t, loom.Options{Capabilities: loom.Capabilities{Redirect: "other.example:1883"}})
 	c := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("moved3").
 		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(v5Wait))
 	tok := c.Connect()
@@ -329,11 +330,11 @@ func TestV311RedirectRefused(t *testing.T) {
 	require.True(t, ok, "got %T", tok)
 	require.EqualValues(t, proto.V3ServerUnavailable, ct.ReturnCode())
 	require.False(t, ct.SessionPresent(), "[MQTT-3.2.2-4 v3.1.1]")
-	waitConnections(t, srv, 0)
+	loomtest.WaitConnections(t, srv, 0)
 
-	r := rawDial(t, addr, proto.V311)
-	r.send(&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte("moved3")})
-	got := r.rest()
+	r := loomtest.Dial(t, addr, proto.V311)
+	r.Send(&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte("moved3")})
+	got := r.Rest()
 	require.Len(t, got, 1, "[MQTT-3.2.2-5 v3.1.1]")
 	require.Equal(t, proto.V3ServerUnavailable, got[0].(*proto.Connack).Reason)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -18,7 +19,7 @@ import (
 // above the Maximum Packet Size it gave in CONNECT [MQTT-3.1.2-24]; such a
 // message is dropped as if sent [MQTT-3.1.2-25], and later ones still come.
 func TestV5ClientMaximumPacketSize(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	got := make(chan *paho.Publish, 8)
@@ -49,7 +50,7 @@ func TestV5ClientMaximumPacketSize(t *testing.T) {
 // that does not keep up is told DISCONNECT 0x97 (Quota exceeded) and
 // disconnected, and the publisher is not held back.
 func TestV5QueueFullQuotaExceeded(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{Limits: loom.Limits{MaxQueued: 3, DisconnectOnQueueFull: true}})
+	_, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{MaxQueued: 3, DisconnectOnQueueFull: true}})
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	disc := make(chan *paho.Disconnect, 1)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -19,7 +20,7 @@ import (
 // [MQTT-4.3.2-4] [MQTT-4.3.3-8] PUBACK / PUBREC for inbound QoS 1 / 2
 // [MQTT-3.8.4-6] one SUBACK code per filter, here the QoS asked for
 func TestV5QoSMatrix(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	sub, _ := connectV5(t, addr, v5Conf{id: "matrix-sub"})
 	sub.sub(t, v5Opt("m/s0/#", 0), v5Opt("m/s1/#", 1), v5Opt("m/s2/#", 2))
 	pub, _ := connectV5(t, addr, v5Conf{id: "matrix-pub"})
@@ -58,7 +59,7 @@ func TestV5QoSMatrix(t *testing.T) {
 // [MQTT-3.3.2-17] [MQTT-3.3.2-18] all User Properties, in order
 // [MQTT-3.3.2-20] Content Type
 func TestV5PropertiesForwarded(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	sub, _ := connectV5(t, addr, v5Conf{id: "props-sub"})
 	sub.sub(t, v5Opt("props/#", 2))
 	pub, _ := connectV5(t, addr, v5Conf{id: "props-pub"})
@@ -109,7 +110,7 @@ func TestV5PropertiesForwarded(t *testing.T) {
 // [MQTT-4.3.3-10] no duplicate onward delivery of a QoS 2 message
 // [MQTT-4.6.0-6] one publisher's messages on one topic stay in order
 func TestV5QoS2DeliveredOnce(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	sub, _ := connectV5(t, addr, v5Conf{id: "once-sub"})
 	sub.sub(t, v5Opt("once/t", 2))
 	pub, _ := connectV5(t, addr, v5Conf{id: "once-pub"})
@@ -137,34 +138,34 @@ func TestV5QoS2DeliveredOnce(t *testing.T) {
 // [MQTT-4.3.3-11] PUBREL is answered by PUBCOMP with the same id
 // [MQTT-4.3.3-12] after PUBCOMP the id denotes a new message
 func TestV5QoS2ResentPublishNotDuplicated(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	sub, _ := connectV5(t, addr, v5Conf{id: "dedup-sub"})
 	sub.sub(t, v5Opt("dedup/t", 2))
-	raw, _ := rawConnect(t, addr, proto.V5, proto.Connect{ClientID: []byte("dedup-raw"), CleanStart: true})
+	raw, _ := loomtest.Connect(t, addr, proto.V5, proto.Connect{ClientID: []byte("dedup-raw"), CleanStart: true})
 
 	first := &proto.Publish{QoS: 2, Topic: []byte("dedup/t"), PacketID: 7, Payload: []byte("once")}
-	raw.send(first)
-	require.Equal(t, proto.Success, raw.readAck(proto.PUBREC).Reason)
+	raw.Send(first)
+	require.Equal(t, proto.Success, raw.ReadAck(proto.PUBREC).Reason)
 	again := *first
 	again.Dup = true
-	raw.send(&again)
-	rec := raw.readAck(proto.PUBREC)
+	raw.Send(&again)
+	rec := raw.ReadAck(proto.PUBREC)
 	require.Equal(t, uint16(7), rec.PacketID)
 	require.Equal(t, proto.Success, rec.Reason)
-	raw.ack(proto.PUBREL, 7)
-	comp := raw.readAck(proto.PUBCOMP)
+	raw.Ack(proto.PUBREL, 7)
+	comp := raw.ReadAck(proto.PUBCOMP)
 	require.Equal(t, uint16(7), comp.PacketID)
 	require.Equal(t, proto.Success, comp.Reason)
 
 	// The same id, released: a new application message.
-	raw.send(&proto.Publish{QoS: 2, Topic: []byte("dedup/t"), PacketID: 7, Payload: []byte("new")})
-	raw.readAck(proto.PUBREC)
-	raw.ack(proto.PUBREL, 7)
-	raw.readAck(proto.PUBCOMP)
+	raw.Send(&proto.Publish{QoS: 2, Topic: []byte("dedup/t"), PacketID: 7, Payload: []byte("new")})
+	raw.ReadAck(proto.PUBREC)
+	raw.Ack(proto.PUBREL, 7)
+	raw.ReadAck(proto.PUBCOMP)
 
 	// A QoS 0 marker from the same publisher on the same topic closes the
 	// sequence: whatever the broker forwarded comes before it.
-	raw.send(&proto.Publish{Topic: []byte("dedup/t"), Payload: []byte("end")})
+	raw.Send(&proto.Publish{Topic: []byte("dedup/t"), Payload: []byte("end")})
 	var got []string
 	for {
 		p := sub.recv(t)

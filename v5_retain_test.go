@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 )
 
 // TestV5RetainedSetReplaceDelete stores a retained message, replaces it,
@@ -22,7 +23,7 @@ import (
 func TestV5RetainedSetReplaceDelete(t *testing.T) {
 	// Without $SYS, whose topics are retained too, the count at the end is
 	// this test's topics alone.
-	srv, addr := startBroker(t, loom.Options{SysInterval: -1})
+	srv, addr := loomtest.Start(t, loom.Options{SysInterval: -1})
 	pub, _ := connectV5(t, addr, v5Conf{id: "ret-pub"})
 	pub.say(t, "r/a", 1, true, "one")
 	pub.say(t, "r/a", 1, true, "two")
@@ -56,7 +57,7 @@ func TestV5RetainedSetReplaceDelete(t *testing.T) {
 // [MQTT-3.3.1-9] retained messages matching the filter are sent
 // [MQTT-3.8.4-8] at min(published QoS, granted QoS)
 func TestV5RetainedWildcard(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	pub, _ := connectV5(t, addr, v5Conf{id: "wild-pub"})
 	pub.say(t, "w/a/x", 2, true, "ax")
 	pub.say(t, "w/b/x", 0, true, "bx")
@@ -105,7 +106,7 @@ func TestV5RetainedWildcard(t *testing.T) {
 // [MQTT-3.3.1-10] 1: sent only if the subscription did not exist
 // [MQTT-3.3.1-11] 2: never sent
 func TestV5RetainHandling(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	pub, _ := connectV5(t, addr, v5Conf{id: "rh-pub"})
 	pub.say(t, "rh/t", 1, true, "kept")
 
@@ -138,7 +139,7 @@ func TestV5RetainHandling(t *testing.T) {
 // [MQTT-3.3.1-12] Retain As Published 0: RETAIN 0 when forwarding
 // [MQTT-3.3.1-13] Retain As Published 1: RETAIN as published
 func TestV5RetainAsPublished(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	asIs, _ := connectV5(t, addr, v5Conf{id: "rap-1"})
 	asIs.sub(t, paho.SubscribeOptions{Topic: "rap/t", QoS: 1, RetainAsPublished: true})
 	plain, _ := connectV5(t, addr, v5Conf{id: "rap-0"})

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -18,7 +19,7 @@ import (
 // [MQTT-3.1.4-3] DISCONNECT 0x8E to the existing client, which is closed
 // [MQTT-3.1.2-5] [MQTT-3.2.2-3] Clean Start 0 resumes: Session Present 1
 func TestV5Takeover(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	first, ack := connectV5(t, addr, v5Conf{id: "taken", keep: true, expiry: 300})
 	require.False(t, ack.SessionPresent)
 	first.sub(t, v5Opt("take/t", 1))
@@ -38,7 +39,7 @@ func TestV5Takeover(t *testing.T) {
 	case <-time.After(v5Wait):
 		t.Fatal("the first connection was not closed")
 	}
-	waitConnections(t, srv, 2)
+	loomtest.WaitConnections(t, srv, 2)
 
 	// The subscription made on the first connection now serves the second.
 	pub.say(t, "take/t", 1, false, "after takeover")
@@ -54,13 +55,13 @@ func TestV5Takeover(t *testing.T) {
 // [MQTT-3.1.2-5] [MQTT-3.2.2-3] resumed with Session Present 1
 // [MQTT-4.6.0-6] in the order published
 func TestV5PersistentSession(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	sub, ack := connectV5(t, addr, v5Conf{id: "keeper", keep: true, expiry: 300})
 	require.False(t, ack.SessionPresent)
 	sub.sub(t, v5Opt("keep/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	pub, _ := connectV5(t, addr, v5Conf{id: "keep-pub"})
-	waitConnections(t, srv, 1) // the subscriber's DISCONNECT was handled
+	loomtest.WaitConnections(t, srv, 1) // the subscriber's DISCONNECT was handled
 
 	const n = 100
 	want := make([]string, n)
@@ -88,12 +89,12 @@ func TestV5PersistentSession(t *testing.T) {
 // [MQTT-3.3.1-1] DUP set on a re-delivery
 // [MQTT-4.3.3-6] once PUBREL is sent the PUBLISH is not sent again
 func TestV5InflightRedelivered(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	cp := proto.Connect{ClientID: []byte("inflight"), KeepAlive: 30, Props: v5Expiry(300)}
-	raw, ack := rawConnect(t, addr, proto.V5, cp)
+	raw, ack := loomtest.Connect(t, addr, proto.V5, cp)
 	require.False(t, ack.SessionPresent)
-	raw.subscribe("inf/q1", 1)
-	raw.subscribe("inf/q2", 2)
+	raw.Subscribe("inf/q1", 1)
+	raw.Subscribe("inf/q2", 2)
 	pub, _ := connectV5(t, addr, v5Conf{id: "inf-pub"})
 
 	type sent struct {
@@ -103,34 +104,34 @@ func TestV5InflightRedelivered(t *testing.T) {
 	var q1 []sent
 	for _, m := range []string{"a", "b", "c"} {
 		pub.say(t, "inf/q1", 1, false, m)
-		p := raw.readPublish()
+		p := raw.ReadPublish()
 		require.False(t, p.Dup, "a first delivery has DUP 0")
 		require.Equal(t, byte(1), p.QoS)
 		q1 = append(q1, sent{p.PacketID, string(p.Payload)})
 	}
 	// QoS 2: "d" gets as far as PUBREL, "e" is never acknowledged.
 	pub.say(t, "inf/q2", 2, false, "d")
-	d := raw.readPublish()
-	raw.ack(proto.PUBREC, d.PacketID)
-	require.Equal(t, d.PacketID, raw.readAck(proto.PUBREL).PacketID)
+	d := raw.ReadPublish()
+	raw.Ack(proto.PUBREC, d.PacketID)
+	require.Equal(t, d.PacketID, raw.ReadAck(proto.PUBREL).PacketID)
 	pub.say(t, "inf/q2", 2, false, "e")
-	e := raw.readPublish()
+	e := raw.ReadPublish()
 	require.False(t, e.Dup)
-	_ = raw.conn.Close()
+	_ = raw.Close()
 
-	raw, ack = rawConnect(t, addr, proto.V5, cp)
+	raw, ack = loomtest.Connect(t, addr, proto.V5, cp)
 	require.True(t, ack.SessionPresent)
 	for _, want := range q1 {
-		p := raw.readPublish()
+		p := raw.ReadPublish()
 		require.True(t, p.Dup, "re-sent PUBLISH without DUP")
 		require.Equal(t, want.pid, p.PacketID)
 		require.Equal(t, want.payload, string(p.Payload))
 		require.Equal(t, "inf/q1", string(p.Topic))
-		raw.ack(proto.PUBACK, p.PacketID)
+		raw.Ack(proto.PUBACK, p.PacketID)
 	}
-	rel := raw.readAck(proto.PUBREL)
+	rel := raw.ReadAck(proto.PUBREL)
 	require.Equal(t, d.PacketID, rel.PacketID)
-	p := raw.readPublish()
+	p := raw.ReadPublish()
 	require.True(t, p.Dup)
 	require.Equal(t, e.PacketID, p.PacketID)
 	require.Equal(t, "e", string(p.Payload))
@@ -138,12 +139,12 @@ func TestV5InflightRedelivered(t *testing.T) {
 
 	// Finish both QoS 2 flows; the session then holds nothing in flight and
 	// a new message comes fresh.
-	raw.ack(proto.PUBCOMP, d.PacketID)
-	raw.ack(proto.PUBREC, e.PacketID)
-	require.Equal(t, e.PacketID, raw.readAck(proto.PUBREL).PacketID)
-	raw.ack(proto.PUBCOMP, e.PacketID)
+	raw.Ack(proto.PUBCOMP, d.PacketID)
+	raw.Ack(proto.PUBREC, e.PacketID)
+	require.Equal(t, e.PacketID, raw.ReadAck(proto.PUBREL).PacketID)
+	raw.Ack(proto.PUBCOMP, e.PacketID)
 	pub.say(t, "inf/q1", 1, false, "fresh")
-	p = raw.readPublish()
+	p = raw.ReadPublish()
 	require.False(t, p.Dup)
 	require.Equal(t, "fresh", string(p.Payload))
 }
@@ -154,12 +155,12 @@ func TestV5InflightRedelivered(t *testing.T) {
 // [MQTT-3.1.2-4] Clean Start 1 discards the existing session
 // [MQTT-3.2.2-2] Session Present 0 with Clean Start 1
 func TestV5CleanStartDiscardsSession(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	old, _ := connectV5(t, addr, v5Conf{id: "cleaner", keep: true, expiry: 300})
 	old.sub(t, v5Opt("clean/t", 1))
 	require.NoError(t, old.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	pub, _ := connectV5(t, addr, v5Conf{id: "clean-pub"})
-	waitConnections(t, srv, 1)
+	loomtest.WaitConnections(t, srv, 1)
 	for i := range 5 {
 		pub.say(t, "clean/t", 1, false, fmt.Sprintf("queued-%d", i))
 	}
@@ -177,13 +178,13 @@ func TestV5CleanStartDiscardsSession(t *testing.T) {
 // [MQTT-3.1.2-23] only an interval above 0 keeps state after the close
 // [MQTT-3.2.2-3] Session Present 0 when the server holds no session
 func TestV5SessionExpiryZero(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	sub, _ := connectV5(t, addr, v5Conf{id: "brief", keep: true})
 	sub.sub(t, v5Opt("brief/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	pub, _ := connectV5(t, addr, v5Conf{id: "brief-pub"})
-	waitConnections(t, srv, 1)
-	eventually(t, "the session to end with its connection", func() bool { return srv.Stats().Sessions == 1 })
+	loomtest.WaitConnections(t, srv, 1)
+	loomtest.Eventually(t, "the session to end with its connection", func() bool { return srv.Stats().Sessions == 1 })
 	pub.say(t, "brief/t", 1, false, "while away")
 
 	back, ack := connectV5(t, addr, v5Conf{id: "brief", keep: true})
@@ -197,16 +198,16 @@ func TestV5SessionExpiryZero(t *testing.T) {
 // [MQTT-4.1.0-2] the server discards the session once the interval passes
 // [MQTT-3.2.2-3] Session Present 0 when the server holds no session
 func TestV5SessionExpires(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	pub, _ := connectV5(t, addr, v5Conf{id: "short-pub"})
 	sub, _ := connectV5(t, addr, v5Conf{id: "short", keep: true, expiry: 1})
 	sub.sub(t, v5Opt("short/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
-	waitConnections(t, srv, 1)
+	loomtest.WaitConnections(t, srv, 1)
 	// Queued unless the machine is so slow the session expired already:
 	// the test holds either way.
 	pub.say(t, "short/t", 1, false, "queued")
-	eventually(t, "the session to expire", func() bool { return srv.Stats().Sessions == 1 })
+	loomtest.Eventually(t, "the session to expire", func() bool { return srv.Stats().Sessions == 1 })
 
 	back, ack := connectV5(t, addr, v5Conf{id: "short", keep: true, expiry: 1})
 	require.False(t, ack.SessionPresent)
@@ -219,7 +220,7 @@ func TestV5SessionExpires(t *testing.T) {
 // [MQTT-3.2.2-16] CONNACK carries an Assigned Client Identifier
 // [MQTT-3.1.3-6] the assigned id is unique
 func TestV5AssignedClientID(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	a, ackA := connectV5(t, addr, v5Conf{})
 	b, ackB := connectV5(t, addr, v5Conf{})
 	for _, ack := range []*paho.Connack{ackA, ackB} {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 )
 
 // TestV5SharedSubscription sends 300 messages to a group of three members
@@ -19,7 +20,7 @@ import (
 // [MQTT-4.6.0-6] non-shared subscriptions get one publisher's messages in order
 // (4.8.2: a message to a shared subscription goes to one session of the group)
 func TestV5SharedSubscription(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	granted := []byte{1, 1, 2}
 	members := make([]*v5Client, len(granted))
 	for i, q := range granted {
@@ -65,7 +66,7 @@ func TestV5SharedSubscription(t *testing.T) {
 // [MQTT-4.8.2-3] each member at its granted QoS
 // (4.8.2: every shared subscription gets its own copy, sent to one member)
 func TestV5SharedGroupsIndependent(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	groups := map[string][]*v5Client{}
 	for _, g := range []string{"ga", "gb"} {
 		for i := range 2 {

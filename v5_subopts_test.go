@@ -2,10 +2,8 @@ package loom_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -13,26 +11,27 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
 // soSubscribe sends one SUBSCRIBE from a raw client, with a Subscription
 // Identifier unless id is 0, and requires each filter granted its QoS.
-func soSubscribe(r *rawClient, pid uint16, id uint32, subs ...proto.Subscription) {
-	r.t.Helper()
+func soSubscribe(r *loomtest.Client, pid uint16, id uint32, subs ...proto.Subscription) {
+	r.T().Helper()
 	s := &proto.Subscribe{PacketID: pid, Subscriptions: subs}
 	if id != 0 {
 		s.Props.SubscriptionIDs = []uint32{id}
 		s.Props.Set(proto.PropSubscriptionID)
 	}
-	r.send(s)
-	ack := expect[*proto.Suback](r)
-	require.Equal(r.t, pid, ack.PacketID)
+	r.Send(s)
+	ack := loomtest.Expect[*proto.Suback](r)
+	require.Equal(r.T(), pid, ack.PacketID)
 	want := make([]proto.ReasonCode, len(subs))
 	for i, sb := range subs {
 		want[i] = proto.ReasonCode(sb.QoS)
 	}
-	require.Equal(r.t, want, ack.Reasons)
+	require.Equal(r.T(), want, ack.Reasons)
 }
 
 // soSubID subscribes a paho client to filter at QoS 1, with Subscription
@@ -59,24 +58,12 @@ func soIDs(p *proto.Publish) []uint32 {
 	return p.Props.SubscriptionIDs
 }
 
-// soQuiet requires that a raw client receives nothing for d. Like quiet, it
-// is for what no marker can order (here, a PUBLISH held back by the
-// window): a slow machine can only make it pass, never fail.
-func soQuiet(r *rawClient, d time.Duration) {
-	r.t.Helper()
-	if len(r.buf) > 0 {
-		r.t.Fatalf("unexpected bytes % x", r.buf)
-	}
-	err := r.fill(time.Now().Add(d))
-	require.True(r.t, errors.Is(err, os.ErrDeadlineExceeded), "something arrived (% x), err %v", r.buf, err)
-}
-
 func TestV5NoLocal(t *testing.T) {
 	t.Parallel()
 	// [MQTT-3.8.3-3] with No Local set, a client's own messages are not
 	// sent back to it; everyone else's still are, and other subscribers get
 	// its messages as usual.
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	a, _ := connectV5(t, addr, v5Conf{id: "nl-a"})
 	a.sub(t, paho.SubscribeOptions{Topic: "nl/t", QoS: 1, NoLocal: true})
 	b, _ := connectV5(t, addr, v5Conf{id: "nl-b"})
@@ -100,15 +87,15 @@ func TestV5NoLocalOverlapping(t *testing.T) {
 	// QoS and with only its Subscription Identifier [MQTT-3.8.3-3]
 	// [MQTT-3.3.4-3]; a topic only the No Local filter matches brings
 	// nothing back.
-	_, addr := startBroker(t, loom.Options{})
-	r := rawDial(t, addr, proto.V5)
-	r.connect("nlo", nil)
+	_, addr := loomtest.Start(t, loom.Options{})
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Connect("nlo", nil)
 	soSubscribe(r, 1, 1, proto.Subscription{Filter: []byte("nlo/#"), QoS: 1, NoLocal: true})
 	soSubscribe(r, 2, 2, proto.Subscription{Filter: []byte("nlo/x"), QoS: 0})
 
-	confPublish(r, "nlo/y", "own-y", 1, 10) // only the No Local filter matches
-	confPublish(r, "nlo/x", "own-x", 1, 11)
-	p := r.readPublish()
+	r.Publish("nlo/y", "own-y", 1, 10) // only the No Local filter matches
+	r.Publish("nlo/x", "own-x", 1, 11)
+	p := r.ReadPublish()
 	require.Equal(t, "own-x", string(p.Payload), "[MQTT-3.8.3-3] own-y was sent back")
 	require.EqualValues(t, 0, p.QoS, "QoS of the No Local subscription applied")
 	require.Equal(t, []uint32{2}, soIDs(p), "identifier of the No Local subscription sent")
@@ -116,20 +103,20 @@ func TestV5NoLocalOverlapping(t *testing.T) {
 	// Someone else's message on the same topic goes through both filters.
 	other, _ := connectV5(t, addr, v5Conf{id: "nlo-other"})
 	other.say(t, "nlo/x", 1, false, "theirs")
-	p = r.readPublish()
+	p = r.ReadPublish()
 	require.Equal(t, "theirs", string(p.Payload))
 	require.EqualValues(t, 1, p.QoS, "[MQTT-3.3.4-2]")
 	require.ElementsMatch(t, []uint32{1, 2}, soIDs(p), "[MQTT-3.3.4-4]")
-	r.ack(proto.PUBACK, p.PacketID)
-	v5Ping(r)
+	r.Ack(proto.PUBACK, p.PacketID)
+	r.Ping()
 }
 
 func TestV5SubscriptionIdentifiersOfOverlappingSubscriptions(t *testing.T) {
 	t.Parallel()
 	// paho.golang keeps one identifier per PUBLISH, so a raw client looks.
-	_, addr := startBroker(t, loom.Options{})
-	r := rawDial(t, addr, proto.V5)
-	r.connect("sid", nil)
+	_, addr := loomtest.Start(t, loom.Options{})
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Connect("sid", nil)
 	soSubscribe(r, 1, 1, proto.Subscription{Filter: []byte("sid/#"), QoS: 1})
 	soSubscribe(r, 2, 268435455, proto.Subscription{Filter: []byte("sid/+/x"), QoS: 0}) // the largest identifier
 	soSubscribe(r, 3, 0, proto.Subscription{Filter: []byte("sid/a/+"), QoS: 0})
@@ -151,13 +138,13 @@ func TestV5SubscriptionIdentifiersOfOverlappingSubscriptions(t *testing.T) {
 		{"plain/t", nil},
 	} {
 		pub.say(t, tt.topic, 1, false, "m")
-		p := r.readPublish()
+		p := r.ReadPublish()
 		require.Equal(t, tt.topic, string(p.Topic))
 		require.ElementsMatch(t, tt.ids, soIDs(p), "identifiers on %s [MQTT-3.3.4-4]", tt.topic)
 		if p.QoS == 1 {
-			r.ack(proto.PUBACK, p.PacketID)
+			r.Ack(proto.PUBACK, p.PacketID)
 		}
-		v5Ping(r) // one copy only
+		r.Ping() // one copy only
 	}
 }
 
@@ -166,7 +153,7 @@ func TestV5SubscriptionIdentifierReplacedOnResubscribe(t *testing.T) {
 	// [MQTT-3.8.4-3] subscribing again to the same filter replaces the
 	// subscription, identifier included: the next message carries the new
 	// one (or none) and arrives once.
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	c, _ := connectV5(t, addr, v5Conf{id: "rsid"})
 	pub, _ := connectV5(t, addr, v5Conf{id: "rsid-pub"})
 	for i, id := range []int{5, 9, 0, 12} {
@@ -231,7 +218,7 @@ func TestV5ReceiveMaximumHoldsQoS1(t *testing.T) {
 	// [MQTT-3.3.4-9] a client with Receive Maximum 2 that does not
 	// acknowledge has at most two QoS 1 PUBLISH packets outstanding; each
 	// PUBACK lets exactly one more through, in order.
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	sub, msgs := soFlowClient(t, addr, "rm-sub", 2)
 	ctx, cancel := context.WithTimeout(context.Background(), v5Wait)
 	defer cancel()
@@ -279,35 +266,35 @@ func TestV5ReceiveMaximumQoS2Slots(t *testing.T) {
 	t.Parallel()
 	// [MQTT-3.3.4-9] a QoS 2 PUBLISH holds its slot until PUBCOMP, or until
 	// a PUBREC with a Reason Code of 0x80 or more ends its flow.
-	_, addr := startBroker(t, loom.Options{})
-	r := rawDial(t, addr, proto.V5)
-	r.connect("rm2", func(p *proto.Connect) {
+	_, addr := loomtest.Start(t, loom.Options{})
+	r := loomtest.Dial(t, addr, proto.V5)
+	r.Connect("rm2", func(p *proto.Connect) {
 		p.Props.ReceiveMaximum = 2
 		p.Props.Set(proto.PropReceiveMaximum)
 	})
-	r.subscribe("rm2/t", 2)
+	r.Subscribe("rm2/t", 2)
 	pub, _ := connectV5(t, addr, v5Conf{id: "rm2-pub"})
 	for i := range 4 {
 		pub.say(t, "rm2/t", 2, false, fmt.Sprint(i))
 	}
-	p0, p1 := r.readPublish(), r.readPublish()
+	p0, p1 := r.ReadPublish(), r.ReadPublish()
 	require.Equal(t, []string{"0", "1"}, []string{string(p0.Payload), string(p1.Payload)})
-	soQuiet(r, 300*time.Millisecond)
+	r.Quiet(300 * time.Millisecond)
 
 	// PUBREC alone does not free the slot: PUBREL comes, no PUBLISH.
-	r.ack(proto.PUBREC, p0.PacketID)
-	require.Equal(t, p0.PacketID, r.readAck(proto.PUBREL).PacketID)
-	soQuiet(r, 300*time.Millisecond)
+	r.Ack(proto.PUBREC, p0.PacketID)
+	require.Equal(t, p0.PacketID, r.ReadAck(proto.PUBREL).PacketID)
+	r.Quiet(300 * time.Millisecond)
 	// PUBCOMP does.
-	r.ack(proto.PUBCOMP, p0.PacketID)
-	p2 := r.readPublish()
+	r.Ack(proto.PUBCOMP, p0.PacketID)
+	p2 := r.ReadPublish()
 	require.Equal(t, "2", string(p2.Payload))
-	soQuiet(r, 300*time.Millisecond)
+	r.Quiet(300 * time.Millisecond)
 
 	// A PUBREC refusing the message ends its flow and frees the slot too:
 	// the next PUBLISH comes, no PUBREL for the refused one.
-	r.send(&proto.Ack{Type: proto.PUBREC, PacketID: p1.PacketID, Reason: proto.UnspecifiedError})
-	p3 := r.readPublish()
+	r.Send(&proto.Ack{Type: proto.PUBREC, PacketID: p1.PacketID, Reason: proto.UnspecifiedError})
+	p3 := r.ReadPublish()
 	require.Equal(t, "3", string(p3.Payload))
-	soQuiet(r, 300*time.Millisecond)
+	r.Quiet(300 * time.Millisecond)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -28,7 +29,7 @@ func v5WillDelay(sec uint32) *paho.WillProperties {
 // [MQTT-3.1.3-10] will User Properties keep their order
 // [MQTT-3.1.2-15] Will Retain 1 publishes it as a retained message
 func TestV5WillOnAbruptClose(t *testing.T) {
-	_, addr := startBroker(t, loom.Options{})
+	_, addr := loomtest.Start(t, loom.Options{})
 	watch, _ := connectV5(t, addr, v5Conf{id: "will-watch"})
 	watch.sub(t, v5Opt("will/#", 2))
 
@@ -45,10 +46,10 @@ func TestV5WillOnAbruptClose(t *testing.T) {
 		proto.PropResponseTopic, proto.PropCorrelationData, proto.PropUserProperty} {
 		wp.Set(id)
 	}
-	dying, _ := rawConnect(t, addr, proto.V5, proto.Connect{ClientID: []byte("dying"), CleanStart: true,
+	dying, _ := loomtest.Connect(t, addr, proto.V5, proto.Connect{ClientID: []byte("dying"), CleanStart: true,
 		WillFlag: true, WillQoS: 1, WillRetain: true, WillTopic: []byte("will/dying"),
 		WillPayload: []byte("gone:will/dying"), WillProps: wp})
-	_ = dying.conn.Close()
+	_ = dying.Close()
 
 	got := watch.recv(t)
 	require.Equal(t, "will/dying", got.Topic)
@@ -77,14 +78,14 @@ func TestV5WillOnAbruptClose(t *testing.T) {
 // [MQTT-3.1.2-10] and removed from the session
 // [MQTT-3.1.2-8] DISCONNECT 0x04 does not delete it: it is published
 func TestV5WillAndDisconnect(t *testing.T) {
-	srv, addr := startBroker(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	watch, _ := connectV5(t, addr, v5Conf{id: "disc-watch"})
 	watch.sub(t, v5Opt("disc/#", 1))
 	pub, _ := connectV5(t, addr, v5Conf{id: "disc-pub"})
 
 	normal, _ := connectV5(t, addr, v5Conf{id: "disc-normal", will: v5Will("disc/normal", false)})
 	require.NoError(t, normal.Disconnect(&paho.Disconnect{ReasonCode: 0x00}))
-	waitConnections(t, srv, 2)
+	loomtest.WaitConnections(t, srv, 2)
 	// The will would be routed as the connection closes, right after the
 	// count drops; the marker and the pause both leave it time to show.
 	require.Empty(t, watch.until(t, pub, "disc/normal"), "will published after DISCONNECT 0x00")
@@ -106,7 +107,7 @@ func TestV5WillAndDisconnect(t *testing.T) {
 func TestV5WillDelay(t *testing.T) {
 	t.Run("published after the delay", func(t *testing.T) {
 		t.Parallel()
-		_, addr := startBroker(t, loom.Options{})
+		_, addr := loomtest.Start(t, loom.Options{})
 		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
 		watch.sub(t, v5Opt("wd/#", 1))
 		c, _ := connectV5(t, addr, v5Conf{id: "wd-late", keep: true, expiry: 60,
@@ -121,13 +122,13 @@ func TestV5WillDelay(t *testing.T) {
 	})
 	t.Run("reconnect within the delay cancels it", func(t *testing.T) {
 		t.Parallel()
-		srv, addr := startBroker(t, loom.Options{})
+		srv, addr := loomtest.Start(t, loom.Options{})
 		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
 		watch.sub(t, v5Opt("wd/#", 1))
 		c, _ := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60,
 			will: v5Will("wd/back", false), willProps: v5WillDelay(3)})
 		c.cut()
-		waitConnections(t, srv, 1)
+		loomtest.WaitConnections(t, srv, 1)
 		back, ack := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60})
 		require.True(t, ack.SessionPresent)
 		// Past the three-second delay, which left the reconnect ample time;
@@ -138,7 +139,7 @@ func TestV5WillDelay(t *testing.T) {
 	})
 	t.Run("session end comes first", func(t *testing.T) {
 		t.Parallel()
-		_, addr := startBroker(t, loom.Options{})
+		_, addr := loomtest.Start(t, loom.Options{})
 		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
 		watch.sub(t, v5Opt("wd/#", 1))
 		// Session Expiry 0: the session ends with the connection, long
@@ -166,7 +167,7 @@ func TestV5WillOnTakeover(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, addr := startBroker(t, loom.Options{})
+			_, addr := loomtest.Start(t, loom.Options{})
 			watch, _ := connectV5(t, addr, v5Conf{id: "to-watch"})
 			watch.sub(t, v5Opt("to/#", 1))
 			old, _ := connectV5(t, addr, v5Conf{id: "to-id", keep: true, expiry: 60,

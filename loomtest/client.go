@@ -180,3 +180,41 @@ func (c *Client) Quiet(d time.Duration) {
 	c.t.Helper()
 	c.check(c.Conn.Quiet(d))
 }
+
+// Ping sends PINGREQ and requires PINGRESP as the next packet: with nothing
+// else owed, a barrier that shows the broker sent nothing before it.
+func (c *Client) Ping() {
+	c.t.Helper()
+	c.Send(&proto.Ping{Type: proto.PINGREQ})
+	if p := Expect[*proto.Ping](c); p.Type != proto.PINGRESP {
+		c.t.Fatalf("loomtest: got %v where PINGRESP was due", p.Type)
+	}
+}
+
+// Publish sends a PUBLISH and completes its QoS flow as the publisher:
+// the broker's PUBACK, or PUBREC, PUBREL and PUBCOMP, must each carry id
+// and succeed. At QoS 0 id is ignored.
+func (c *Client) Publish(topic, payload string, qos byte, id uint16) {
+	c.t.Helper()
+	if qos == 0 {
+		id = 0
+	}
+	c.Send(&proto.Publish{Topic: []byte(topic), Payload: []byte(payload), QoS: qos, PacketID: id})
+	want := func(typ proto.Type) {
+		c.t.Helper()
+		if a := c.ReadAck(typ); a.PacketID != id || a.Reason >= 0x80 {
+			c.t.Fatalf("loomtest: %v for packet id %d, reason 0x%02X; want id %d", typ, a.PacketID, byte(a.Reason), id)
+		}
+	}
+	switch qos {
+	case 1:
+		want(proto.PUBACK)
+	case 2:
+		want(proto.PUBREC)
+		c.Ack(proto.PUBREL, id)
+		want(proto.PUBCOMP)
+	}
+}
+
+// For is the same connection failing another test (a subtest's).
+func (c *Client) For(t testing.TB) *Client { return &Client{Conn: c.Conn, t: t} }

@@ -325,8 +325,9 @@ func expect[T proto.Packet](c *Conn, deadline time.Time) (T, error) {
 // linger for the broker to close first, so that TIME_WAIT stays on the
 // broker's side and a tool that connects again and again does not run out
 // of ports. Then it closes.
+// With linger 0 it closes at once.
 func (c *Conn) Disconnect(linger time.Duration) {
-	_ = c.nc.SetWriteDeadline(time.Now().Add(linger))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(max(linger, time.Second)))
 	if c.Send(&proto.Disconnect{}) == nil && linger > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(linger))
 		_, _ = io.Copy(io.Discard, c.r)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -113,14 +114,14 @@ func crashRun(t *testing.T, bin, policy string) {
 	sub, ack, err := crashDial(b.addr, crashSubID, true, crashExpiry)
 	require.NoError(t, err)
 	require.False(t, ack.SessionPresent, "[MQTT-3.2.2-2] Clean Start 1 gives Session Present 0")
-	require.NoError(t, sub.send(&proto.Subscribe{PacketID: 1,
+	require.NoError(t, sub.Send(&proto.Subscribe{PacketID: 1,
 		Subscriptions: []proto.Subscription{{Filter: []byte("crash/#"), QoS: 2}}}))
-	pk, err := sub.next(time.Now().Add(crashIOWait))
+	pk, err := sub.Next(time.Now().Add(crashIOWait))
 	require.NoError(t, err)
 	suback, ok := pk.(*proto.Suback)
 	require.True(t, ok, "got %T where SUBACK was due", pk)
 	require.Equal(t, []proto.ReasonCode{proto.GrantedQoS2}, suback.Reasons)
-	sub.disconnect()
+	sub.Disconnect(0)
 
 	p := &crashPublisher{lastAckedRet: map[string]int{}, retInFlight: map[string]bool{}}
 	var delays []time.Duration
@@ -237,7 +238,7 @@ func (p *crashPublisher) runLife(b *crashBroker, killAfter time.Duration) error 
 	if err != nil {
 		return fmt.Errorf("publisher connect: %w", err)
 	}
-	defer c.close()
+	defer c.Close()
 	if !p.started {
 		if ack.SessionPresent {
 			return fmt.Errorf("[MQTT-3.2.2-2] Session Present 1 on Clean Start 1")
@@ -290,7 +291,7 @@ func (p *crashPublisher) runLife(b *crashBroker, killAfter time.Duration) error 
 	deadline := began.Add(crashLifeBound)
 	for time.Now().Before(deadline) {
 		if killAfter == 0 && len(p.inflight) == 0 {
-			c.disconnect()
+			c.Disconnect(0)
 			return nil
 		}
 		allowed := min(crashMaxMessages, int((p.upTime+time.Since(began)).Seconds()*crashRate))
@@ -303,8 +304,8 @@ func (p *crashPublisher) runLife(b *crashBroker, killAfter time.Duration) error 
 		if killAfter > 0 && len(p.inflight) < window && len(p.msgs) < crashMaxMessages {
 			wait = crashTick // held back by the pace, not by the window
 		}
-		pk, err := c.next(time.Now().Add(wait))
-		if crashTimedOut(err) {
+		pk, err := c.Next(time.Now().Add(wait))
+		if loomtest.TimedOut(err) {
 			continue
 		}
 		if err != nil {
@@ -341,7 +342,7 @@ func (p *crashPublisher) broken(b *crashBroker, err error) error {
 // every crashRetainEvery-th message is instead a retained QoS 1 message on
 // crash/ret/<k>, unless an earlier retained message on that topic is still
 // unacknowledged (see crashPublisher.check for why).
-func (p *crashPublisher) publishNew(c *crashConn, life int) error {
+func (p *crashPublisher) publishNew(c *loomtest.Conn, life int) error {
 	seq := len(p.msgs) + 1
 	m := &crashMsg{seq: seq, state: crashSent}
 	if seq%crashRetainEvery == 0 {
@@ -361,7 +362,7 @@ func (p *crashPublisher) publishNew(c *crashConn, life int) error {
 	// In flight before the write: if the write fails the message may or may
 	// not have reached the broker, so it is re-sent with DUP set.
 	p.inflight = append(p.inflight, m)
-	return c.send(&proto.Publish{QoS: m.qos, Retain: m.retain, Topic: []byte(m.topic),
+	return c.Send(&proto.Publish{QoS: m.qos, Retain: m.retain, Topic: []byte(m.topic),
 		PacketID: m.pid, Payload: []byte(strconv.Itoa(seq))})
 }
 
@@ -387,23 +388,23 @@ func (p *crashPublisher) byPid(pid uint16) *crashMsg {
 }
 
 // resend re-sends an open flow on a resumed connection [MQTT-4.4.0-1].
-func (p *crashPublisher) resend(c *crashConn, m *crashMsg, life int) error {
+func (p *crashPublisher) resend(c *loomtest.Conn, m *crashMsg, life int) error {
 	if m.state == crashReleased {
 		// [MQTT-4.3.3-6] past PUBREC only the PUBREL is sent again.
 		p.relResends++
 		m.note(life, "PUBREL again after kill %d", life-1)
-		return c.send(&proto.Ack{Type: proto.PUBREL, PacketID: m.pid})
+		return c.Send(&proto.Ack{Type: proto.PUBREL, PacketID: m.pid})
 	}
 	p.dupSends++
 	m.note(life, "PUBLISH again DUP after kill %d", life-1)
-	return c.send(&proto.Publish{Dup: true, QoS: m.qos, Retain: m.retain, Topic: []byte(m.topic),
+	return c.Send(&proto.Publish{Dup: true, QoS: m.qos, Retain: m.retain, Topic: []byte(m.topic),
 		PacketID: m.pid, Payload: []byte(strconv.Itoa(m.seq))})
 }
 
 // handle processes one packet from the broker and reports whether it
 // acknowledged a message. An error is a failed write (a PUBREL) or a
 // DISCONNECT; packets that make no sense are noted as anomalies.
-func (p *crashPublisher) handle(c *crashConn, pk proto.Packet, life int) (bool, error) {
+func (p *crashPublisher) handle(c *loomtest.Conn, pk proto.Packet, life int) (bool, error) {
 	a, ok := pk.(*proto.Ack)
 	if !ok {
 		if d, ok := pk.(*proto.Disconnect); ok {
@@ -438,7 +439,7 @@ func (p *crashPublisher) handle(c *crashConn, pk proto.Packet, life int) (bool, 
 		}
 		m.owned = true
 		m.state = crashReleased                                               // before the write: a PUBREL that may be lost is sent again
-		return false, c.send(&proto.Ack{Type: proto.PUBREL, PacketID: m.pid}) // [MQTT-4.3.3-4]
+		return false, c.Send(&proto.Ack{Type: proto.PUBREL, PacketID: m.pid}) // [MQTT-4.3.3-4]
 	case a.Type == proto.PUBCOMP && m.state == crashReleased:
 		m.note(life, "PUBCOMP 0x%02X", byte(a.Reason))
 		if a.Reason == proto.PacketIdentifierNotFound {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -16,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -24,105 +23,37 @@ import (
 // measure of speed.
 const crashIOWait = 10 * time.Second
 
-// crashConn is a hand-driven MQTT 5 connection for the crash test.
-//
-// It is raw rather than paho.golang for two reasons. The publisher must
-// own its session state across connections: choose its packet ids, re-send
-// an unacknowledged PUBLISH with DUP set and the same id, and re-send PUBREL
-// for a QoS 2 message whose PUBREC it had [MQTT-4.4.0-1]; paho.golang
-// v0.23.0 does not let a test control any of that reliably. And the
-// subscriber must see every delivery as the broker sends it: a library
-// that drops a repeated QoS 2 message would hide exactly the duplicate the
-// test looks for.
-//
-// Its methods return errors instead of failing the test: the broker is
-// killed under it on purpose, and the caller decides what a broken
-// connection means.
-type crashConn struct {
-	c   net.Conn
-	buf []byte // received bytes not yet decoded
-}
-
 // crashDial connects to addr and completes a v5 CONNECT for id. The
 // CONNACK must accept the connection.
-func crashDial(addr, id string, cleanStart bool, expiry uint32) (*crashConn, *proto.Connack, error) {
-	nc, err := net.DialTimeout("tcp", addr, crashIOWait)
+//
+// The crash test's clients are raw (loomtest.Conn) rather than paho.golang
+// for two reasons. The publisher must own its session state across
+// connections: choose its packet ids, re-send an unacknowledged PUBLISH
+// with DUP set and the same id, and re-send PUBREL for a QoS 2 message
+// whose PUBREC it had [MQTT-4.4.0-1]; paho.golang v0.23.0 does not let a
+// test control any of that reliably. And the subscriber must see every
+// delivery as the broker sends it: a library that drops a repeated QoS 2
+// message would hide exactly the duplicate the test looks for. Their
+// methods return errors instead of failing the test: the broker is killed
+// under them on purpose, and the caller decides what a broken connection
+// means.
+func crashDial(addr, id string, cleanStart bool, expiry uint32) (*loomtest.Conn, *proto.Connack, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), crashIOWait)
+	defer cancel()
+	c, err := loomtest.Dialer{Version: proto.V5}.Dial(ctx, addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &crashConn{c: nc}
-	cp := proto.Connect{Version: proto.V5, CleanStart: cleanStart, KeepAlive: 60, ClientID: []byte(id)}
+	cp := proto.Connect{CleanStart: cleanStart, KeepAlive: 60, ClientID: []byte(id)}
 	cp.Props.SessionExpiry = expiry
 	cp.Props.Set(proto.PropSessionExpiry)
-	if err := c.send(&cp); err != nil {
-		c.close()
-		return nil, nil, err
-	}
-	p, err := c.next(time.Now().Add(crashIOWait))
+	ack, err := c.Connect(cp, time.Now().Add(crashIOWait))
 	if err != nil {
-		c.close()
-		return nil, nil, fmt.Errorf("waiting for CONNACK: %w", err)
-	}
-	ack, ok := p.(*proto.Connack)
-	if !ok {
-		c.close()
-		return nil, nil, fmt.Errorf("got %T where CONNACK was due", p)
-	}
-	if ack.Reason != proto.Success {
-		c.close()
-		return nil, nil, fmt.Errorf("CONNACK refused %s: reason 0x%02X", id, byte(ack.Reason))
+		_ = c.Close()
+		return nil, nil, err
 	}
 	return c, ack, nil
 }
-
-// send encodes p in v5 and writes it.
-func (c *crashConn) send(p proto.Packet) error {
-	return c.write(p.Append(nil, proto.V5))
-}
-
-// write sends b as it is.
-func (c *crashConn) write(b []byte) error {
-	_ = c.c.SetWriteDeadline(time.Now().Add(crashIOWait))
-	_, err := c.c.Write(b)
-	return err
-}
-
-// next returns the next packet from the broker, waiting until deadline;
-// crashTimedOut tells a timeout from a broken connection.
-func (c *crashConn) next(deadline time.Time) (proto.Packet, error) {
-	var tmp [16 << 10]byte
-	for {
-		if len(c.buf) > 0 {
-			p, n, err := proto.Decode(c.buf, proto.V5)
-			if !errors.Is(err, proto.ErrIncomplete) {
-				if err != nil {
-					return nil, fmt.Errorf("undecodable bytes from the broker % x: %w", c.buf[:min(len(c.buf), 64)], err)
-				}
-				// A fresh slice for the rest: the packet aliases the old one.
-				c.buf = append([]byte(nil), c.buf[n:]...)
-				return p, nil
-			}
-		}
-		_ = c.c.SetReadDeadline(deadline)
-		n, err := c.c.Read(tmp[:])
-		c.buf = append(c.buf, tmp[:n]...)
-		if n == 0 && err != nil {
-			return nil, err
-		}
-	}
-}
-
-// disconnect sends a Normal disconnection and closes.
-func (c *crashConn) disconnect() {
-	_ = c.send(&proto.Disconnect{})
-	c.close()
-}
-
-func (c *crashConn) close() { _ = c.c.Close() }
-
-// crashTimedOut reports whether err is a read deadline passing, as opposed
-// to the connection breaking.
-func crashTimedOut(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // crashGot is what the subscriber received.
 type crashGot struct {
@@ -141,7 +72,7 @@ func crashCollect(addr string, p *crashPublisher) (*crashGot, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
+	defer c.Close()
 	if !ack.SessionPresent {
 		// [MQTT-3.1.2-5] [MQTT-3.2.2-3]
 		return nil, fmt.Errorf("[MQTT-3.2.2-3] Session Present 0: the broker lost the subscriber's session")
@@ -150,12 +81,12 @@ func crashCollect(addr string, p *crashPublisher) (*crashGot, error) {
 	open := map[uint16]int{} // QoS 2 id → seq, PUBREC sent, PUBREL due
 	end := time.Now().Add(60 * time.Second)
 	for time.Now().Before(end) {
-		pk, err := c.next(time.Now().Add(crashQuiet))
-		if crashTimedOut(err) {
+		pk, err := c.Next(time.Now().Add(crashQuiet))
+		if loomtest.TimedOut(err) {
 			if len(open) > 0 {
 				return got, fmt.Errorf("quiet for %v with %d QoS 2 deliveries awaiting PUBREL", crashQuiet, len(open))
 			}
-			c.disconnect()
+			c.Disconnect(0)
 			return got, nil
 		}
 		if err != nil {
@@ -169,7 +100,7 @@ func crashCollect(addr string, p *crashPublisher) (*crashGot, error) {
 					// The same delivery again before PUBREL: the receiver's
 					// side of [MQTT-4.3.3-10], not a second delivery.
 					got.sameID++
-					if err := c.send(&proto.Ack{Type: proto.PUBREC, PacketID: pk.PacketID}); err != nil {
+					if err := c.Send(&proto.Ack{Type: proto.PUBREC, PacketID: pk.PacketID}); err != nil {
 						return got, err
 					}
 					continue
@@ -178,10 +109,10 @@ func crashCollect(addr string, p *crashPublisher) (*crashGot, error) {
 			seq := got.record(pk, p)
 			switch pk.QoS {
 			case 1:
-				err = c.send(&proto.Ack{Type: proto.PUBACK, PacketID: pk.PacketID})
+				err = c.Send(&proto.Ack{Type: proto.PUBACK, PacketID: pk.PacketID})
 			case 2:
 				open[pk.PacketID] = seq
-				err = c.send(&proto.Ack{Type: proto.PUBREC, PacketID: pk.PacketID})
+				err = c.Send(&proto.Ack{Type: proto.PUBREC, PacketID: pk.PacketID})
 			}
 			if err != nil {
 				return got, err
@@ -196,7 +127,7 @@ func crashCollect(addr string, p *crashPublisher) (*crashGot, error) {
 				got.bad = append(got.bad, fmt.Sprintf("PUBREL for pid %d, which has no open delivery", pk.PacketID))
 			}
 			delete(open, pk.PacketID)
-			if err := c.send(&proto.Ack{Type: proto.PUBCOMP, PacketID: pk.PacketID, Reason: rc}); err != nil {
+			if err := c.Send(&proto.Ack{Type: proto.PUBCOMP, PacketID: pk.PacketID, Reason: rc}); err != nil {
 				return got, err
 			}
 		default:
@@ -239,17 +170,17 @@ func crashRetained(addr string) (map[string]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
-	if err := c.send(&proto.Subscribe{PacketID: 1,
+	defer c.Close()
+	if err := c.Send(&proto.Subscribe{PacketID: 1,
 		Subscriptions: []proto.Subscription{{Filter: []byte("crash/ret/#"), QoS: 1}}}); err != nil {
 		return nil, err
 	}
 	vals := map[string]int{}
 	end := time.Now().Add(20 * time.Second)
 	for time.Now().Before(end) {
-		pk, err := c.next(time.Now().Add(time.Second))
-		if crashTimedOut(err) {
-			c.disconnect()
+		pk, err := c.Next(time.Now().Add(time.Second))
+		if loomtest.TimedOut(err) {
+			c.Disconnect(0)
 			return vals, nil
 		}
 		if err != nil {
@@ -274,7 +205,7 @@ func crashRetained(addr string) (map[string]int, error) {
 			}
 			vals[topic] = seq
 			if pk.QoS > 0 {
-				if err := c.send(&proto.Ack{Type: proto.PUBACK, PacketID: pk.PacketID}); err != nil {
+				if err := c.Send(&proto.Ack{Type: proto.PUBACK, PacketID: pk.PacketID}); err != nil {
 					return vals, err
 				}
 			}

@@ -1,4 +1,4 @@
-package loom_test
+package broker_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package loom_test
+package conformance_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package loom_test
+package conformance_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // Conformance tests for the operational behaviour of chapter 4 (QoS flows,
@@ -19,6 +20,10 @@ import (
 // clients so that every flag and packet id on the wire is visible. Where a
 // rule is the same in 5.0 and 3.1.1 the test runs in both versions and
 // carries both tags.
+
+// The publishers here use loomtest.Client.Publish, which completes the QoS
+// flow and requires the broker's acknowledgements to carry the PUBLISH's
+// packet id [MQTT-2.3.1-5 v3.1.1].
 
 // confVersions are the versions a shared rule is checked in.
 var confVersions = []proto.Version{proto.V5, proto.V311}
@@ -36,7 +41,7 @@ func confConnect(t testing.TB, addr string, v proto.Version, id string, persiste
 	t.Helper()
 	cp := proto.Connect{ClientID: []byte(id), CleanStart: !persistent}
 	if persistent && v == proto.V5 {
-		cp.Props = v5Expiry(600)
+		cp.Props = pahotest.V5Expiry(600)
 	}
 	return loomtest.Connect(t, addr, v, cp)
 }

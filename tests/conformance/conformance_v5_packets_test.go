@@ -1,4 +1,4 @@
-package loom_test
+package conformance_test
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // MQTT 5.0 packet statements (chapters 2 and 3) checked against a live
@@ -55,7 +56,7 @@ func v5Pub(topic string, qos byte, pid uint16, payload string) *proto.Publish {
 // clean or resuming, and returns the client and its CONNACK.
 func v5Persistent(t *testing.T, addr, id string, clean bool) (*loomtest.Client, *proto.Connack) {
 	t.Helper()
-	return loomtest.Connect(t, addr, proto.V5, proto.Connect{CleanStart: clean, ClientID: []byte(id), Props: v5Expiry(60)})
+	return loomtest.Connect(t, addr, proto.V5, proto.Connect{CleanStart: clean, ClientID: []byte(id), Props: pahotest.V5Expiry(60)})
 }
 
 func TestV5PacketIdentifiers(t *testing.T) {
@@ -354,7 +355,7 @@ func TestV5ConnackFirstAndOnce(t *testing.T) {
 	// first packet on the new connection is the CONNACK 0x00, and only then
 	// the PUBLISH packets; [MQTT-3.1.4-4] Clean Start 0 resumed the session.
 	r := loomtest.Dial(t, addr, proto.V5)
-	r.Send(&proto.Connect{Version: proto.V5, ClientID: []byte("cf-a"), Props: v5Expiry(60)})
+	r.Send(&proto.Connect{Version: proto.V5, ClientID: []byte("cf-a"), Props: pahotest.V5Expiry(60)})
 	ack := loomtest.Expect[*proto.Connack](r)
 	require.Equal(t, proto.Success, ack.Reason)
 	require.True(t, ack.SessionPresent)

@@ -1,4 +1,4 @@
-package loom_test
+package conformance_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // MQTT 5.0 statements of SUBSCRIBE, UNSUBSCRIBE and the server's
@@ -62,10 +63,10 @@ func TestV5SubscribeEachFilterInTurn(t *testing.T) {
 func TestV5ResubscribeResendsRetainedLosesNothing(t *testing.T) {
 	t.Parallel()
 	_, addr := loomtest.Start(t, loom.Options{})
-	p, _ := connectV5(t, addr, v5Conf{id: "rs4-pub"})
-	p.say(t, "rs4/retained", 1, true, "kept")
-	c, _ := connectV5(t, addr, v5Conf{id: "rs4-sub"})
-	c.sub(t, v5Opt("rs4/#", 1))
+	p, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rs4-pub"})
+	p.Say(t, "rs4/retained", 1, true, "kept")
+	c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rs4-sub"})
+	c.Sub(t, pahotest.V5Opt("rs4/#", 1))
 
 	// Live messages flow while the subscription is replaced five times.
 	const live, resubs = 200, 5
@@ -80,7 +81,7 @@ func TestV5ResubscribeResendsRetainedLosesNothing(t *testing.T) {
 		done <- nil
 	}()
 	for range resubs {
-		c.sub(t, v5Opt("rs4/#", 1)) // Retain Handling 0
+		c.Sub(t, pahotest.V5Opt("rs4/#", 1)) // Retain Handling 0
 	}
 	require.NoError(t, <-done)
 
@@ -88,7 +89,7 @@ func TestV5ResubscribeResendsRetainedLosesNothing(t *testing.T) {
 	// retained message, and no live message is lost to a replacement.
 	retained, seen := 0, make(map[string]bool)
 	for len(seen) < live || retained < 1+resubs {
-		m := c.recv(t)
+		m := c.Recv(t)
 		if m.Topic == "rs4/retained" {
 			retained++
 			continue

@@ -1,4 +1,4 @@
-package loom_test
+package interop_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // The mosquitto command-line clients are an independent implementation of
@@ -47,9 +48,9 @@ func mosqArgs(t testing.TB, addr string) []string {
 func mosqSubscribe(t testing.TB, srv *loom.Server, addr string, args ...string) *mosqProc {
 	t.Helper()
 	before := srv.Stats().Subscriptions
-	ctx, cancel := context.WithTimeout(context.Background(), 2*v3Wait)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*loomtest.Wait)
 	t.Cleanup(cancel)
-	all := append(mosqArgs(t, addr), "-W", fmt.Sprint(int(2*v3Wait/time.Second)), "-F", mosqFormat)
+	all := append(mosqArgs(t, addr), "-W", fmt.Sprint(int(2*loomtest.Wait/time.Second)), "-F", mosqFormat)
 	cmd := exec.CommandContext(ctx, "mosquitto_sub", append(all, args...)...)
 	p := &mosqProc{done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = &p.out, &p.errb
@@ -74,7 +75,7 @@ func (p *mosqProc) wait(t testing.TB) []string {
 	select {
 	case err := <-p.done:
 		require.NoError(t, err, "mosquitto_sub: %s", p.errb.String())
-	case <-time.After(3 * v3Wait):
+	case <-time.After(3 * loomtest.Wait):
 		t.Fatal("mosquitto_sub did not exit")
 	}
 	return strings.Split(strings.TrimSuffix(p.out.String(), "\n"), "\n")
@@ -84,7 +85,7 @@ func (p *mosqProc) wait(t testing.TB) []string {
 // only after the broker's acknowledgement.
 func mosqPublish(t testing.TB, addr string, stdin string, args ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*v3Wait)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*loomtest.Wait)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "mosquitto_pub", append(mosqArgs(t, addr), args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -95,7 +96,7 @@ func mosqPublish(t testing.TB, addr string, stdin string, args ...string) {
 // TestMosquittoQoS publishes at QoS 0, 1 and 2 with mosquitto_pub to a
 // mosquitto_sub, in 3.1.1 and in 5.
 func TestMosquittoQoS(t *testing.T) {
-	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
+	pahotest.V3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
 	for _, v := range mosqVersions {
 		t.Run(v, func(t *testing.T) {
 			srv, addr := loomtest.Start(t, loom.Options{})
@@ -129,7 +130,7 @@ func TestMosquittoQoS(t *testing.T) {
 // TestMosquittoRetained stores a retained message with mosquitto_pub -r and
 // has a later mosquitto_sub receive it.
 func TestMosquittoRetained(t *testing.T) {
-	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
+	pahotest.V3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
 	for _, v := range mosqVersions {
 		t.Run(v, func(t *testing.T) {
 			srv, addr := loomtest.Start(t, loom.Options{})
@@ -148,7 +149,7 @@ func TestMosquittoRetained(t *testing.T) {
 // TestMosquittoCountExit checks mosquitto_sub -C N exits after N of more
 // messages.
 func TestMosquittoCountExit(t *testing.T) {
-	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
+	pahotest.V3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
 	for _, v := range mosqVersions {
 		t.Run(v, func(t *testing.T) {
 			srv, addr := loomtest.Start(t, loom.Options{})
@@ -169,7 +170,7 @@ func TestMosquittoCountExit(t *testing.T) {
 // TestMosquittoUserProperties sends v5 user properties from mosquitto_pub
 // to a v5 mosquitto_sub and to a 3.1.1 one.
 func TestMosquittoUserProperties(t *testing.T) {
-	v3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
+	pahotest.V3NeedBinary(t, "mosquitto_sub", "mosquitto_pub")
 	srv, addr := loomtest.Start(t, loom.Options{})
 	const topic = "mosq/props"
 	v5 := mosqSubscribe(t, srv, addr, "-V", "mqttv5", "-q", "1", "-C", "1", "-t", topic)

@@ -1,4 +1,4 @@
-package loom_test
+package limits_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // The hostile subscriber of issue 15 over real sockets, scaled down: a v5
@@ -32,14 +33,14 @@ func TestStalledSubscriberIsBounded(t *testing.T) {
 	hog.Connect("hog", nil)
 	hog.Subscribe("#", 1) // and never reads again
 
-	healthy, _ := connectV5(t, addr, v5Conf{id: "healthy"})
-	healthy.sub(t, v5Opt("healthy/#", 1))
-	pub, _ := connectV5(t, addr, v5Conf{id: "pub"})
+	healthy, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "healthy"})
+	healthy.Sub(t, pahotest.V5Opt("healthy/#", 1))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "pub"})
 
 	payload := bytes.Repeat([]byte{'x'}, size)
 	codes := map[byte]int{}
 	for i := range n {
-		ctx, cancel := context.WithTimeout(context.Background(), v5Wait)
+		ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 		r, err := pub.Publish(ctx, &paho.Publish{Topic: "big/t", QoS: 1, Payload: payload})
 		cancel()
 		require.NotNil(t, r, "PUBACK %d: %v", i, err)
@@ -48,22 +49,22 @@ func TestStalledSubscriberIsBounded(t *testing.T) {
 			require.Equal(t, byte(proto.QuotaExceeded), r.ReasonCode, "the only failure is the bound")
 		}
 		if i%10 == 0 {
-			pub.say(t, "healthy/t", 1, false, "ok")
+			pub.Say(t, "healthy/t", 1, false, "ok")
 		}
 	}
 	require.Positive(t, codes[byte(proto.QuotaExceeded)], "PUBACK codes %v", codes)
-	require.Len(t, healthy.recvN(t, n/10), n/10, "the healthy subscriber got every message")
+	require.Len(t, healthy.RecvN(t, n/10), n/10, "the healthy subscriber got every message")
 
 	st := srv.Stats()
 	require.Positive(t, st.Drops.SessionBytes)
 	held := st.HeldBytes - st.SpoolBytes
 	require.LessOrEqual(t, held, limits.MaxSessionBytes+(64<<10), "what the broker holds for the hog, messages on their way included")
 
-	watcher, _ := connectV5(t, addr, v5Conf{id: "sys"})
-	watcher.sub(t, v5Opt("$SYS/broker/publish/messages/dropped/#", 0))
-	w := &sysWatch{c: watcher, last: make(map[string]string)}
-	w.until(t, "drops by cause", func(v map[string]string) bool {
+	watcher, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sys"})
+	watcher.Sub(t, pahotest.V5Opt("$SYS/broker/publish/messages/dropped/#", 0))
+	w := pahotest.WatchSys(watcher)
+	w.Until(t, "drops by cause", func(v map[string]string) bool {
 		_, ok := v["$SYS/broker/publish/messages/dropped/session_bytes"]
-		return ok && sysNum(t, v, "$SYS/broker/publish/messages/dropped/session_bytes") == srv.Stats().Drops.SessionBytes
+		return ok && pahotest.SysNum(t, v, "$SYS/broker/publish/messages/dropped/session_bytes") == srv.Stats().Drops.SessionBytes
 	})
 }

@@ -1,4 +1,4 @@
-package loom_test
+package limits_test
 
 import (
 	"testing"

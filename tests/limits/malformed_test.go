@@ -1,4 +1,4 @@
-package loom_test
+package limits_test
 
 import (
 	"fmt"
@@ -19,8 +19,8 @@ import (
 
 // The robustness tests (malformed_test.go, idle_test.go, keepalive_test.go,
 // limits_test.go) drive the broker over raw connections, so that nothing in
-// a client library can hide or repair what the broker does (rawClient, in
-// rawclient_test.go). Their own helpers carry the prefix rb.
+// a client library can hide or repair what the broker does (loomtest's
+// Client). Their own helpers carry the prefix rb.
 
 // Limits of the broker the malformed table runs against, small enough that
 // the cases can cross them.

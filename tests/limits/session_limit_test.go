@@ -1,4 +1,4 @@
-package loom_test
+package limits_test
 
 import (
 	"testing"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // TestSessionExpiryDefaultMaximum: a broker with default options keeps a
@@ -15,7 +16,7 @@ import (
 // client so in CONNACK (section 3.2.2.3.2).
 func TestSessionExpiryDefaultMaximum(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	_, ack := connectV5(t, addr, v5Conf{id: "forever", expiry: 0xFFFFFFFF})
+	_, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "forever", Expiry: 0xFFFFFFFF})
 	require.NotNil(t, ack.Properties)
 	require.NotNil(t, ack.Properties.SessionExpiryInterval)
 	require.EqualValues(t, 7*24*3600, *ack.Properties.SessionExpiryInterval)
@@ -23,40 +24,40 @@ func TestSessionExpiryDefaultMaximum(t *testing.T) {
 
 func TestPersistentSessionLimit(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{MaxPersistentSessions: 2}})
-	_, ack := connectV5(t, addr, v5Conf{id: "kept-5", keep: true, expiry: 3600})
+	_, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "kept-5", Keep: true, Expiry: 3600})
 	require.True(t, ack.Properties == nil || ack.Properties.SessionExpiryInterval == nil)
-	v3, _ := v3Connect(t, v3Options(addr, "kept-3").SetCleanSession(false))
+	v3, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "kept-3").SetCleanSession(false))
 	v3.Disconnect(50) // offline, its session kept
 
 	t.Run("v5 past the limit is given Session Expiry 0", func(t *testing.T) {
-		c, ack := connectV5(t, addr, v5Conf{id: "late-5", keep: true, expiry: 3600})
+		c, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "late-5", Keep: true, Expiry: 3600})
 		require.NotNil(t, ack.Properties)
 		require.NotNil(t, ack.Properties.SessionExpiryInterval, "section 3.2.2.3.2: the client is told")
 		require.Zero(t, *ack.Properties.SessionExpiryInterval)
 		sessions := srv.Stats().Sessions
-		c.cut()
+		c.Cut()
 		// Once the broker has ended the session with its connection (a
 		// reconnect before that would take over the live session), nothing
 		// was kept: back again, there is no session [MQTT-3.2.2-3].
 		loomtest.Eventually(t, "the session ends with its connection", func() bool {
 			return srv.Stats().Sessions == sessions-1
 		})
-		_, ack = connectV5(t, addr, v5Conf{id: "late-5", keep: true, expiry: 3600})
+		_, ack = pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "late-5", Keep: true, Expiry: 3600})
 		require.False(t, ack.SessionPresent)
 	})
 	t.Run("v3.1.1 past the limit gets return code 3", func(t *testing.T) {
-		c := mqtt3.NewClient(v3Options(addr, "late-3").SetCleanSession(false))
+		c := mqtt3.NewClient(pahotest.V3Options(addr, "late-3").SetCleanSession(false))
 		tok := c.Connect()
-		require.True(t, tok.WaitTimeout(v3Wait))
+		require.True(t, tok.WaitTimeout(loomtest.Wait))
 		require.Error(t, tok.Error())
 		require.EqualValues(t, 3, tok.(*mqtt3.ConnectToken).ReturnCode(), "Server unavailable")
 		// A clean session is not turned down.
-		v3Connect(t, v3Options(addr, "late-3").SetCleanSession(true))
+		pahotest.V3Connect(t, pahotest.V3Options(addr, "late-3").SetCleanSession(true))
 	})
 	t.Run("existing sessions resume past the limit", func(t *testing.T) {
-		_, present := v3Connect(t, v3Options(addr, "kept-3").SetCleanSession(false))
+		_, present := pahotest.V3Connect(t, pahotest.V3Options(addr, "kept-3").SetCleanSession(false))
 		require.True(t, present, "[MQTT-3.2.2-2]")
-		_, ack := connectV5(t, addr, v5Conf{id: "kept-5", keep: true, expiry: 3600})
+		_, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "kept-5", Keep: true, Expiry: 3600})
 		require.True(t, ack.SessionPresent, "[MQTT-3.2.2-2] taken over, still present")
 		require.True(t, ack.Properties == nil || ack.Properties.SessionExpiryInterval == nil)
 	})

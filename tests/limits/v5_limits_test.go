@@ -1,4 +1,4 @@
-package loom_test
+package limits_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // TestV5ClientMaximumPacketSize: the broker never sends a client a packet
@@ -34,9 +35,9 @@ func TestV5ClientMaximumPacketSize(t *testing.T) {
 	_, err = sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "size/#", QoS: 1}}})
 	require.NoError(t, err)
 
-	pub, _ := connectV5(t, addr, v5Conf{id: "sizer"})
-	pub.pub(t, &paho.Publish{Topic: "size/big", QoS: 1, Payload: []byte(strings.Repeat("x", 1000))})
-	pub.pub(t, &paho.Publish{Topic: "size/small", QoS: 1, Payload: []byte("fits")})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sizer"})
+	pub.Pub(t, &paho.Publish{Topic: "size/big", QoS: 1, Payload: []byte(strings.Repeat("x", 1000))})
+	pub.Pub(t, &paho.Publish{Topic: "size/small", QoS: 1, Payload: []byte("fits")})
 
 	select {
 	case p := <-got:
@@ -65,10 +66,10 @@ func TestV5QueueFullQuotaExceeded(t *testing.T) {
 	_, err = sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "quota", QoS: 1}}})
 	require.NoError(t, err)
 
-	pub, _ := connectV5(t, addr, v5Conf{id: "flood"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "flood"})
 	// One in flight (never acknowledged), three queued, the fifth overflows.
 	for range 5 {
-		pub.pub(t, &paho.Publish{Topic: "quota", QoS: 1, Payload: []byte("m")})
+		pub.Pub(t, &paho.Publish{Topic: "quota", QoS: 1, Payload: []byte("m")})
 	}
 	select {
 	case d := <-disc:

@@ -1,4 +1,4 @@
-package loom_test
+package restart_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // sysTotals are the counters that continue across a restart on the same
@@ -39,16 +40,16 @@ func TestRestartKeepsSysCounters(t *testing.T) {
 	dir := t.TempDir()
 	srv, addr, _ := storedBroker(t, dir, so)
 
-	pub5, _ := connectV5(t, addr, v5Conf{id: "sc-pub5"})
+	pub5, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sc-pub5"})
 	for range 4 {
-		pub5.say(t, "sc/x", 1, false, "0123456789")
+		pub5.Say(t, "sc/x", 1, false, "0123456789")
 	}
-	pub3, _ := v3Connect(t, v3Options(addr, "sc-pub3"))
+	pub3, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "sc-pub3"))
 	for range 3 {
-		v3Publish(t, pub3, "sc/y", 1, false, "0123456789")
+		pahotest.V3Publish(t, pub3, "sc/y", 1, false, "0123456789")
 	}
 	pub3.Disconnect(100)
-	pub5.cut()
+	pub5.Cut()
 	loomtest.WaitConnections(t, srv, 0)
 	before := totals(srv.Stats())
 	require.GreaterOrEqual(t, before.MessagesIn, int64(7))
@@ -60,22 +61,22 @@ func TestRestartKeepsSysCounters(t *testing.T) {
 	require.Equal(t, before, after, "every counter back as it was at the stop")
 
 	// The first values a v5 subscriber sees are the continued ones.
-	watch, _ := connectV5(t, addr2, v5Conf{id: "sc-watch5"})
-	watch.sub(t, v5Opt("$SYS/broker/#", 0))
-	w := &sysWatch{c: watch, last: make(map[string]string)}
-	w.until(t, "every topic", func(v map[string]string) bool { return len(v) == len(sysTopics) })
-	require.Equal(t, before.MessagesIn, sysNum(t, w.last, "$SYS/broker/messages/received"))
-	require.Equal(t, before.MessagesOut, sysNum(t, w.last, "$SYS/broker/messages/sent"))
-	require.Equal(t, before.BytesIn, sysNum(t, w.last, "$SYS/broker/bytes/received"))
-	require.Equal(t, before.BytesOut, sysNum(t, w.last, "$SYS/broker/bytes/sent"))
-	require.Equal(t, before.MaxConnected, sysNum(t, w.last, "$SYS/broker/clients/maximum"))
-	require.Less(t, sysNum(t, w.last, "$SYS/broker/uptime"), int64(60), "uptime starts again")
+	watch, _ := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "sc-watch5"})
+	watch.Sub(t, pahotest.V5Opt("$SYS/broker/#", 0))
+	w := pahotest.WatchSys(watch)
+	w.Until(t, "every topic", func(v map[string]string) bool { return len(v) == len(pahotest.SysTopics) })
+	require.Equal(t, before.MessagesIn, pahotest.SysNum(t, w.Last, "$SYS/broker/messages/received"))
+	require.Equal(t, before.MessagesOut, pahotest.SysNum(t, w.Last, "$SYS/broker/messages/sent"))
+	require.Equal(t, before.BytesIn, pahotest.SysNum(t, w.Last, "$SYS/broker/bytes/received"))
+	require.Equal(t, before.BytesOut, pahotest.SysNum(t, w.Last, "$SYS/broker/bytes/sent"))
+	require.Equal(t, before.MaxConnected, pahotest.SysNum(t, w.Last, "$SYS/broker/clients/maximum"))
+	require.Less(t, pahotest.SysNum(t, w.Last, "$SYS/broker/uptime"), int64(60), "uptime starts again")
 
 	// And a 3.1.1 one.
-	in3 := newV3Inbox()
-	c3, _ := v3Connect(t, v3Options(addr2, "sc-watch3"))
-	v3Subscribe(t, c3, "$SYS/broker/messages/received", 0, in3)
-	m := in3.next(t)
+	in3 := pahotest.NewV3Inbox()
+	c3, _ := pahotest.V3Connect(t, pahotest.V3Options(addr2, "sc-watch3"))
+	pahotest.V3Subscribe(t, c3, "$SYS/broker/messages/received", 0, in3)
+	m := in3.Next(t)
 	require.True(t, m.Retained())
 	n, err := strconv.ParseInt(string(m.Payload()), 10, 64)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package loom_test
+package restart_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // persistentBroker runs a broker whose store lives in dir; stopping it
@@ -30,19 +31,19 @@ func TestRestartKeepsSessionsSubscriptionsAndRetained(t *testing.T) {
 	dir := t.TempDir()
 	srv, addr := persistentBroker(t, dir)
 
-	v5, _ := connectV5(t, addr, v5Conf{id: "dev5", keep: true, expiry: 3600})
-	v5.sub(t, v5Opt("home/+/temp", 1))
-	v3, _ := v3Connect(t, v3Options(addr, "dev3").SetCleanSession(false))
-	v3Subscribe(t, v3, "home/#", 1, newV3Inbox())
-	clean, _ := connectV5(t, addr, v5Conf{id: "passer"})
-	clean.sub(t, v5Opt("home/#", 0))
+	v5, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "dev5", Keep: true, Expiry: 3600})
+	v5.Sub(t, pahotest.V5Opt("home/+/temp", 1))
+	v3, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "dev3").SetCleanSession(false))
+	pahotest.V3Subscribe(t, v3, "home/#", 1, pahotest.NewV3Inbox())
+	clean, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "passer"})
+	clean.Sub(t, pahotest.V5Opt("home/#", 0))
 
-	pub, _ := connectV5(t, addr, v5Conf{id: "pub"})
-	pub.pub(t, &paho.Publish{Topic: "home/kitchen/temp", QoS: 1, Retain: true, Payload: []byte("21.5"),
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "pub"})
+	pub.Pub(t, &paho.Publish{Topic: "home/kitchen/temp", QoS: 1, Retain: true, Payload: []byte("21.5"),
 		Properties: &paho.PublishProperties{ContentType: "text/plain"}})
-	pub.pub(t, &paho.Publish{Topic: "home/gone", QoS: 0, Retain: true, Payload: []byte("x")})
-	pub.pub(t, &paho.Publish{Topic: "home/gone", QoS: 0, Retain: true}) // deleted again
-	v5.cut()
+	pub.Pub(t, &paho.Publish{Topic: "home/gone", QoS: 0, Retain: true, Payload: []byte("x")})
+	pub.Pub(t, &paho.Publish{Topic: "home/gone", QoS: 0, Retain: true}) // deleted again
+	v5.Cut()
 	v3.Disconnect(100)
 	require.NoError(t, srv.Close(context.Background()))
 
@@ -50,37 +51,37 @@ func TestRestartKeepsSessionsSubscriptionsAndRetained(t *testing.T) {
 	require.Equal(t, 2, srv2.Stats().Sessions, "the two persistent sessions, not the clean one")
 
 	// v5: Session Present, and the subscription delivers without a new SUBSCRIBE.
-	v5b, ack := connectV5(t, addr2, v5Conf{id: "dev5", keep: true, expiry: 3600})
+	v5b, ack := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "dev5", Keep: true, Expiry: 3600})
 	require.True(t, ack.SessionPresent, "[MQTT-3.2.2-2]")
 	// 3.1.1 likewise.
-	in3 := newV3Inbox()
-	o3 := v3Options(addr2, "dev3").SetCleanSession(false)
-	o3.SetDefaultPublishHandler(in3.handle)
-	v3b, present := v3Connect(t, o3)
+	in3 := pahotest.NewV3Inbox()
+	o3 := pahotest.V3Options(addr2, "dev3").SetCleanSession(false)
+	o3.SetDefaultPublishHandler(in3.Handle)
+	v3b, present := pahotest.V3Connect(t, o3)
 	require.True(t, present, "[MQTT-3.2.2-2 v3.1.1]")
 	defer v3b.Disconnect(100)
 
-	pub2, _ := connectV5(t, addr2, v5Conf{id: "pub2"})
-	pub2.pub(t, &paho.Publish{Topic: "home/hall/temp", QoS: 1, Payload: []byte("19")})
+	pub2, _ := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "pub2"})
+	pub2.Pub(t, &paho.Publish{Topic: "home/hall/temp", QoS: 1, Payload: []byte("19")})
 	// The QoS 1 "21.5" may not have been acknowledged by dev5 before the
 	// cut (or not even sent to it yet): then it comes again, before the new
 	// message — at least once, never lost.
-	for _, m := range v5b.upTo(t, "home/hall/temp", "19") {
+	for _, m := range v5b.UpTo(t, "home/hall/temp", "19") {
 		require.Equal(t, "21.5", string(m.Payload))
 	}
-	for m := in3.next(t); string(m.Payload()) != "19"; m = in3.next(t) {
+	for m := in3.Next(t); string(m.Payload()) != "19"; m = in3.Next(t) {
 		require.Equal(t, "21.5", string(m.Payload()), "only the unacknowledged QoS 1 message may come first")
 	}
 
 	// The retained message came back with its properties; the deleted one did not.
-	late, _ := connectV5(t, addr2, v5Conf{id: "late"})
-	late.sub(t, v5Opt("home/#", 1))
-	got := late.recv(t)
+	late, _ := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "late"})
+	late.Sub(t, pahotest.V5Opt("home/#", 1))
+	got := late.Recv(t)
 	require.Equal(t, "home/kitchen/temp", got.Topic)
 	require.True(t, got.Retain)
 	require.Equal(t, "21.5", string(got.Payload))
 	require.Equal(t, "text/plain", got.Properties.ContentType)
-	late.quiet(t, 300*time.Millisecond)
+	late.Quiet(t, 300*time.Millisecond)
 }
 
 // TestRestartKeepsQueuedMessages: QoS 1 and 2 messages queued for offline
@@ -90,36 +91,36 @@ func TestRestartKeepsSessionsSubscriptionsAndRetained(t *testing.T) {
 func TestRestartKeepsQueuedMessages(t *testing.T) {
 	dir := t.TempDir()
 	srv, addr := persistentBroker(t, dir)
-	v5, _ := connectV5(t, addr, v5Conf{id: "q5", keep: true, expiry: 3600})
-	v5.sub(t, v5Opt("q/#", 2))
-	v5.cut()
-	v3, _ := v3Connect(t, v3Options(addr, "q3").SetCleanSession(false))
-	v3Subscribe(t, v3, "q/#", 2, newV3Inbox())
+	v5, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "q5", Keep: true, Expiry: 3600})
+	v5.Sub(t, pahotest.V5Opt("q/#", 2))
+	v5.Cut()
+	v3, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "q3").SetCleanSession(false))
+	pahotest.V3Subscribe(t, v3, "q/#", 2, pahotest.NewV3Inbox())
 	v3.Disconnect(100)
 	loomtest.WaitConnections(t, srv, 0)
 
-	pub, _ := connectV5(t, addr, v5Conf{id: "qpub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "qpub"})
 	const n = 20
 	for i := range n {
-		pub.pub(t, &paho.Publish{Topic: "q/x", QoS: byte(1 + i%2), Payload: []byte{byte('a' + i)}})
+		pub.Pub(t, &paho.Publish{Topic: "q/x", QoS: byte(1 + i%2), Payload: []byte{byte('a' + i)}})
 	}
 	require.NoError(t, srv.Close(context.Background()))
 
 	_, addr2 := persistentBroker(t, dir)
-	in3 := newV3Inbox()
-	o3 := v3Options(addr2, "q3").SetCleanSession(false)
-	o3.SetDefaultPublishHandler(in3.handle)
-	v3b, present := v3Connect(t, o3)
+	in3 := pahotest.NewV3Inbox()
+	o3 := pahotest.V3Options(addr2, "q3").SetCleanSession(false)
+	o3.SetDefaultPublishHandler(in3.Handle)
+	v3b, present := pahotest.V3Connect(t, o3)
 	require.True(t, present)
 	defer v3b.Disconnect(100)
-	v5b, ack := connectV5(t, addr2, v5Conf{id: "q5", keep: true, expiry: 3600})
+	v5b, ack := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "q5", Keep: true, Expiry: 3600})
 	require.True(t, ack.SessionPresent)
 	for i := range n {
 		want := string([]byte{byte('a' + i)})
-		require.Equal(t, want, string(v5b.recv(t).Payload), "v5 message %d", i)
-		require.Equal(t, want, string(in3.next(t).Payload()), "3.1.1 message %d", i)
+		require.Equal(t, want, string(v5b.Recv(t).Payload), "v5 message %d", i)
+		require.Equal(t, want, string(in3.Next(t).Payload()), "3.1.1 message %d", i)
 	}
-	v5b.quiet(t, 300*time.Millisecond)
+	v5b.Quiet(t, 300*time.Millisecond)
 }
 
 // TestRestartKeepsInflightAndInboundQoS2 restarts the broker in the middle

@@ -1,4 +1,4 @@
-package loom_test
+package restart_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/persist"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // storedBroker is persistentBroker with session options and the store
@@ -37,28 +38,28 @@ func TestRestartKeepsDelayedWills(t *testing.T) {
 	const delay = 2
 	dir := t.TempDir()
 	srv, addr, _ := storedBroker(t, dir, loom.Options{})
-	watch, _ := connectV5(t, addr, v5Conf{id: "dw-watch", keep: true, expiry: 3600})
-	watch.sub(t, v5Opt("will/#", 1))
-	dying, _ := connectV5(t, addr, v5Conf{id: "dw-dying", keep: true, expiry: 3600,
-		will: v5Will("will/dying", false), willProps: v5WillDelay(delay)})
-	back, _ := connectV5(t, addr, v5Conf{id: "dw-back", keep: true, expiry: 3600,
-		will: v5Will("will/back", false), willProps: v5WillDelay(delay)})
-	watch.cut()
+	watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "dw-watch", Keep: true, Expiry: 3600})
+	watch.Sub(t, pahotest.V5Opt("will/#", 1))
+	dying, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "dw-dying", Keep: true, Expiry: 3600,
+		Will: pahotest.V5Will("will/dying", false), WillProps: pahotest.V5WillDelay(delay)})
+	back, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "dw-back", Keep: true, Expiry: 3600,
+		Will: pahotest.V5Will("will/back", false), WillProps: pahotest.V5WillDelay(delay)})
+	watch.Cut()
 	cut := time.Now()
-	dying.cut()
-	back.cut()
+	dying.Cut()
+	back.Cut()
 	loomtest.WaitConnections(t, srv, 0)
 	require.NoError(t, srv.Close(context.Background()))
 
 	_, addr2, _ := storedBroker(t, dir, loom.Options{})
-	connectV5(t, addr2, v5Conf{id: "dw-back", keep: true, expiry: 3600}) // in time, without a will
-	watch2, ack := connectV5(t, addr2, v5Conf{id: "dw-watch", keep: true, expiry: 3600})
+	pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "dw-back", Keep: true, Expiry: 3600}) // in time, without a will
+	watch2, ack := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "dw-watch", Keep: true, Expiry: 3600})
 	require.True(t, ack.SessionPresent)
-	got := watch2.recv(t)
+	got := watch2.Recv(t)
 	require.Equal(t, "will/dying", got.Topic)
 	require.Equal(t, "gone:will/dying", string(got.Payload))
 	require.GreaterOrEqual(t, time.Since(cut), delay*time.Second, "published before its delay")
-	watch2.quiet(t, 500*time.Millisecond) // dw-back's would have been due with it
+	watch2.Quiet(t, 500*time.Millisecond) // dw-back's would have been due with it
 }
 
 // TestRestartAfterCrashPublishesWills: clients connected when the broker
@@ -70,15 +71,15 @@ func TestRestartAfterCrashPublishesWills(t *testing.T) {
 	const delay = 1
 	dir := t.TempDir()
 	srv, addr, st := storedBroker(t, dir, loom.Options{})
-	watch5, _ := connectV5(t, addr, v5Conf{id: "cw-watch5", keep: true, expiry: 3600})
-	watch5.sub(t, v5Opt("will/#", 1))
-	w3, _ := v3Connect(t, v3Options(addr, "cw-watch3").SetCleanSession(false))
-	v3Subscribe(t, w3, "will/#", 1, newV3Inbox())
+	watch5, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cw-watch5", Keep: true, Expiry: 3600})
+	watch5.Sub(t, pahotest.V5Opt("will/#", 1))
+	w3, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "cw-watch3").SetCleanSession(false))
+	pahotest.V3Subscribe(t, w3, "will/#", 1, pahotest.NewV3Inbox())
 	w3.Disconnect(100)
-	watch5.cut()
-	connectV5(t, addr, v5Conf{id: "cw-v5", keep: true, expiry: 3600,
-		will: v5Will("will/v5", false), willProps: v5WillDelay(delay)})
-	v3Connect(t, v3Options(addr, "cw-v3").SetCleanSession(false).SetWill("will/v3", "gone:will/v3", 1, false))
+	watch5.Cut()
+	pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cw-v5", Keep: true, Expiry: 3600,
+		Will: pahotest.V5Will("will/v5", false), WillProps: pahotest.V5WillDelay(delay)})
+	pahotest.V3Connect(t, pahotest.V3Options(addr, "cw-v3").SetCleanSession(false).SetWill("will/v3", "gone:will/v3", 1, false))
 	loomtest.WaitConnections(t, srv, 2)
 	// The crash: the store stops here, so what the broker does as it
 	// closes the two connections below never reaches the disk.
@@ -87,16 +88,16 @@ func TestRestartAfterCrashPublishesWills(t *testing.T) {
 
 	restart := time.Now()
 	_, addr2, _ := storedBroker(t, dir, loom.Options{})
-	in3 := newV3Inbox()
-	o3 := v3Options(addr2, "cw-watch3").SetCleanSession(false)
-	o3.SetDefaultPublishHandler(in3.handle)
-	_, present := v3Connect(t, o3)
+	in3 := pahotest.NewV3Inbox()
+	o3 := pahotest.V3Options(addr2, "cw-watch3").SetCleanSession(false)
+	o3.SetDefaultPublishHandler(in3.Handle)
+	_, present := pahotest.V3Connect(t, o3)
 	require.True(t, present)
-	watch5b, _ := connectV5(t, addr2, v5Conf{id: "cw-watch5", keep: true, expiry: 3600})
+	watch5b, _ := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "cw-watch5", Keep: true, Expiry: 3600})
 
 	got5 := map[string]time.Duration{}
 	for range 2 {
-		m := watch5b.recv(t)
+		m := watch5b.Recv(t)
 		got5[m.Topic] = time.Since(restart)
 		require.Equal(t, "gone:"+m.Topic, string(m.Payload))
 	}
@@ -105,11 +106,11 @@ func TestRestartAfterCrashPublishesWills(t *testing.T) {
 	require.GreaterOrEqual(t, got5["will/v5"], delay*time.Second, "the v5 delay runs from the restart")
 	got3 := map[string]string{}
 	for range 2 {
-		m := in3.next(t)
+		m := in3.Next(t)
 		got3[m.Topic()] = string(m.Payload())
 	}
 	require.Equal(t, map[string]string{"will/v3": "gone:will/v3", "will/v5": "gone:will/v5"}, got3)
-	watch5b.quiet(t, 300*time.Millisecond) // each once
+	watch5b.Quiet(t, 300*time.Millisecond) // each once
 }
 
 // TestRestartWillCancelledByReconnectAfterCrash: a v5 client connected at
@@ -118,20 +119,20 @@ func TestRestartAfterCrashPublishesWills(t *testing.T) {
 func TestRestartWillCancelledByReconnectAfterCrash(t *testing.T) {
 	dir := t.TempDir()
 	srv, addr, st := storedBroker(t, dir, loom.Options{})
-	watch, _ := connectV5(t, addr, v5Conf{id: "rw-watch", keep: true, expiry: 3600})
-	watch.sub(t, v5Opt("will/#", 1))
-	watch.cut()
-	connectV5(t, addr, v5Conf{id: "rw-v5", keep: true, expiry: 3600,
-		will: v5Will("will/v5", false), willProps: v5WillDelay(1)})
+	watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rw-watch", Keep: true, Expiry: 3600})
+	watch.Sub(t, pahotest.V5Opt("will/#", 1))
+	watch.Cut()
+	pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rw-v5", Keep: true, Expiry: 3600,
+		Will: pahotest.V5Will("will/v5", false), WillProps: pahotest.V5WillDelay(1)})
 	loomtest.WaitConnections(t, srv, 1)
 	require.NoError(t, st.Close())
 	require.NoError(t, srv.Close(context.Background()))
 
 	_, addr2, _ := storedBroker(t, dir, loom.Options{})
-	_, ack := connectV5(t, addr2, v5Conf{id: "rw-v5", keep: true, expiry: 3600})
+	_, ack := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "rw-v5", Keep: true, Expiry: 3600})
 	require.True(t, ack.SessionPresent)
-	watch2, _ := connectV5(t, addr2, v5Conf{id: "rw-watch", keep: true, expiry: 3600})
-	watch2.quiet(t, 1500*time.Millisecond)
-	pub, _ := connectV5(t, addr2, v5Conf{id: "rw-pub"})
-	require.Empty(t, watch2.until(t, pub, "will/marker"), "the cancelled will came")
+	watch2, _ := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "rw-watch", Keep: true, Expiry: 3600})
+	watch2.Quiet(t, 1500*time.Millisecond)
+	pub, _ := pahotest.ConnectV5(t, addr2, pahotest.V5Conf{ID: "rw-pub"})
+	require.Empty(t, watch2.Until(t, pub, "will/marker"), "the cancelled will came")
 }

@@ -1,4 +1,4 @@
-package loom_test
+package v311_test
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // TestV311PersistentSession leaves a Clean Session 0 client offline while
@@ -17,43 +18,43 @@ func TestV311PersistentSession(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{})
 	const topic = "persist/t"
 
-	c1, present := v3Connect(t, v3Options(addr, "v3-persist").SetCleanSession(false))
+	c1, present := pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-persist").SetCleanSession(false))
 	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1] no session was stored yet
-	v3Subscribe(t, c1, topic, 1, newV3Inbox())
+	pahotest.V3Subscribe(t, c1, topic, 1, pahotest.NewV3Inbox())
 	c1.Disconnect(250)
 	loomtest.Eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
 
-	pub, _ := v3Connect(t, v3Options(addr, "v3-persist-pub"))
-	want := []v3Message{
-		{topic: topic, payload: "queued 1", qos: 1},
-		{topic: topic, payload: "queued 2", qos: 1},
-		{topic: topic, payload: "queued 3", qos: 1},
+	pub, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-persist-pub"))
+	want := []pahotest.V3Message{
+		{Topic: topic, Payload: "queued 1", QoS: 1},
+		{Topic: topic, Payload: "queued 2", QoS: 1},
+		{Topic: topic, Payload: "queued 3", QoS: 1},
 		// Published at 2, held for a QoS 1 subscription [MQTT-3.8.4-6 v3.1.1].
-		{topic: topic, payload: "queued at 2", qos: 1},
+		{Topic: topic, Payload: "queued at 2", QoS: 1},
 	}
 	for i, m := range want {
 		qos := byte(1)
 		if i == len(want)-1 {
 			qos = 2
 		}
-		v3Publish(t, pub, topic, qos, false, m.payload)
+		pahotest.V3Publish(t, pub, topic, qos, false, m.Payload)
 	}
 
 	// The reconnecting client has not subscribed on this connection: what
 	// arrives comes from the session, through the default handler.
-	in := newV3Inbox()
-	c2, present := v3Connect(t, v3Options(addr, "v3-persist").SetCleanSession(false).SetDefaultPublishHandler(in.handle))
+	in := pahotest.NewV3Inbox()
+	c2, present := pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-persist").SetCleanSession(false).SetDefaultPublishHandler(in.Handle))
 	// [MQTT-3.2.2-2 v3.1.1] the broker held the session.
 	require.True(t, present)
 	// [MQTT-3.1.2-5 v3.1.1] the QoS 1 and 2 messages published while it was away
 	// were stored with the session [MQTT-4.5.0-1 v3.1.1] and now arrive, in the
 	// order published [MQTT-4.6.0-6 v3.1.1].
 	for _, m := range want {
-		in.expect(t, m)
+		in.Expect(t, m)
 	}
 	// [MQTT-3.1.2-4 v3.1.1] the subscription is part of the resumed session.
-	v3Publish(t, pub, topic, 1, false, "live")
-	in.expect(t, v3Message{topic: topic, payload: "live", qos: 1})
+	pahotest.V3Publish(t, pub, topic, 1, false, "live")
+	in.Expect(t, pahotest.V3Message{Topic: topic, Payload: "live", QoS: 1})
 	require.True(t, c2.IsConnectionOpen())
 }
 
@@ -64,34 +65,34 @@ func TestV311CleanSessionDiscards(t *testing.T) {
 	const topic = "clean/t"
 	const marker = "clean/marker"
 
-	c1, _ := v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
-	v3Subscribe(t, c1, topic, 1, newV3Inbox())
+	c1, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-clean").SetCleanSession(false))
+	pahotest.V3Subscribe(t, c1, topic, 1, pahotest.NewV3Inbox())
 	c1.Disconnect(250)
 	loomtest.Eventually(t, "the persistent client's connection to close", func() bool { return srv.Stats().OpenConnections == 0 })
 
-	pub, _ := v3Connect(t, v3Options(addr, "v3-clean-pub"))
-	v3Publish(t, pub, topic, 1, false, "queued while away")
+	pub, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-clean-pub"))
+	pahotest.V3Publish(t, pub, topic, 1, false, "queued while away")
 
-	in := newV3Inbox()
-	c2, present := v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(true).SetDefaultPublishHandler(in.handle))
+	in := pahotest.NewV3Inbox()
+	c2, present := pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-clean").SetCleanSession(true).SetDefaultPublishHandler(in.Handle))
 	// [MQTT-3.2.2-1 v3.1.1] Clean Session 1 is answered with Session Present 0.
 	require.False(t, present)
-	v3Subscribe(t, c2, marker, 1, in)
+	pahotest.V3Subscribe(t, c2, marker, 1, in)
 
 	// [MQTT-3.1.2-6 v3.1.1] the old session is gone: neither the queued message
 	// (it would come right after CONNACK) nor the old subscription (its
 	// topic has the same first level as the marker's, so the same router
 	// shard keeps the two publishes in order) reach the client before the
 	// marker.
-	v3Publish(t, pub, topic, 1, false, "to the old subscription")
-	v3Publish(t, pub, marker, 1, false, "marker")
-	in.expect(t, v3Message{topic: marker, payload: "marker", qos: 1})
+	pahotest.V3Publish(t, pub, topic, 1, false, "to the old subscription")
+	pahotest.V3Publish(t, pub, marker, 1, false, "marker")
+	in.Expect(t, pahotest.V3Message{Topic: marker, Payload: "marker", QoS: 1})
 
 	// [MQTT-3.1.2-6 v3.1.1] the clean session lasted as long as its connection:
 	// nothing is stored once it closes.
 	c2.Disconnect(250)
 	loomtest.Eventually(t, "the clean client's session to end", func() bool { return srv.Stats().Sessions == 1 })
-	_, present = v3Connect(t, v3Options(addr, "v3-clean").SetCleanSession(false))
+	_, present = pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-clean").SetCleanSession(false))
 	require.False(t, present) // [MQTT-3.2.2-3 v3.1.1]
 }
 
@@ -129,8 +130,8 @@ func TestV311EmptyClientID(t *testing.T) {
 			r.Send(&proto.Subscribe{PacketID: uint16(i + 1), Subscriptions: []proto.Subscription{{Filter: []byte("anon/t"), QoS: 1}}})
 			require.Equal(t, []proto.ReasonCode{1}, loomtest.Expect[*proto.Suback](r).Reasons)
 		}
-		pub, _ := v3Connect(t, v3Options(addr, "v3-anon-pub"))
-		v3Publish(t, pub, "anon/t", 1, false, "to both")
+		pub, _ := pahotest.V3Connect(t, pahotest.V3Options(addr, "v3-anon-pub"))
+		pahotest.V3Publish(t, pub, "anon/t", 1, false, "to both")
 		for i, r := range rs {
 			p := loomtest.Expect[*proto.Publish](r)
 			require.Equal(t, "to both", string(p.Payload), fmt.Sprintf("client %d", i))

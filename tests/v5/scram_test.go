@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // capLean is a broker without any of the optional v5 capabilities.
@@ -33,7 +34,7 @@ func capConnect(t testing.TB, addr string, cp *paho.Connect) (*paho.Client, *pah
 		_ = c.Disconnect(&paho.Disconnect{})
 		_ = conn.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), v5Wait)
+	ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 	defer cancel()
 	ack, err := c.Connect(ctx, cp)
 	return c, ack, err
@@ -129,9 +130,9 @@ func TestV5PublishBeyondCapabilities(t *testing.T) {
 	}{
 		// Section 3.3.1.2: a QoS the broker did not offer is 0x9B.
 		{"qos 2 on a qos 1 broker", loom.Capabilities{MaxQoS: loom.MaxQoS1},
-			v5Pub("cap/t", 2, 1, "x"), proto.QoSNotSupported},
+			&proto.Publish{Topic: []byte("cap/t"), QoS: 2, PacketID: 1, Payload: []byte("x")}, proto.QoSNotSupported},
 		{"qos 1 on a qos 0 broker", loom.Capabilities{MaxQoS: loom.MaxQoS0},
-			v5Pub("cap/t", 1, 1, "x"), proto.QoSNotSupported},
+			&proto.Publish{Topic: []byte("cap/t"), QoS: 1, PacketID: 1, Payload: []byte("x")}, proto.QoSNotSupported},
 		// Section 3.3.1.3: RETAIN where Retain Available is 0 is 0x9A.
 		{"retained without retain", loom.Capabilities{DisableRetain: true},
 			&proto.Publish{Retain: true, Topic: []byte("cap/t"), Payload: []byte("x")}, proto.RetainNotSupported},
@@ -139,8 +140,8 @@ func TestV5PublishBeyondCapabilities(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, addr := loomtest.Start(t, loom.Options{Capabilities: tt.opts})
-			sub, _ := connectV5(t, addr, v5Conf{id: "cap-sub"})
-			sub.sub(t, v5Opt("cap/t", 0))
+			sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cap-sub"})
+			sub.Sub(t, pahotest.V5Opt("cap/t", 0))
 
 			// paho.golang refuses to send these itself, so a raw client does.
 			r := loomtest.Dial(t, addr, proto.V5)
@@ -154,9 +155,9 @@ func TestV5PublishBeyondCapabilities(t *testing.T) {
 
 			// The refused message went nowhere: the next one on the topic is
 			// the first the subscriber sees.
-			other, _ := connectV5(t, addr, v5Conf{id: "cap-other"})
-			other.say(t, "cap/t", 0, false, "after")
-			require.Equal(t, "after", string(sub.recv(t).Payload), "the refused PUBLISH was forwarded")
+			other, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cap-other"})
+			other.Say(t, "cap/t", 0, false, "after")
+			require.Equal(t, "after", string(sub.Recv(t).Payload), "the refused PUBLISH was forwarded")
 		})
 	}
 }
@@ -235,15 +236,15 @@ func TestV5SubscribeBeyondCapabilities(t *testing.T) {
 			// Only the plain filter took effect, at the granted QoS: a QoS 1
 			// (or, on a QoS 0 broker, QoS 0) message on a topic every filter
 			// matches arrives once, at the lower of the two [MQTT-3.8.4-8].
-			pub, _ := connectV5(t, addr, v5Conf{id: "cap-pub"})
-			pub.say(t, "cap/plain", byte(tt.granted), false, "m")
+			pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cap-pub"})
+			pub.Say(t, "cap/plain", byte(tt.granted), false, "m")
 			p := r.ReadPublish()
 			require.Equal(t, "m", string(p.Payload))
 			require.Equal(t, byte(tt.granted), p.QoS)
 			if p.QoS == 1 {
 				r.Ack(proto.PUBACK, p.PacketID)
 			}
-			pub.say(t, "cap/x", 0, false, "wild")
+			pub.Say(t, "cap/x", 0, false, "wild")
 			r.Ping() // nothing for the refused filters
 		})
 	}
@@ -260,7 +261,7 @@ func TestV5SubscriptionIdentifierRefused(t *testing.T) {
 	require.False(t, ack.Properties.SubIDAvailable)
 
 	r := loomtest.Dial(t, addr, proto.V5)
-	r.Connect("cap-sid-raw", func(p *proto.Connect) { p.Props = v5Expiry(600) })
+	r.Connect("cap-sid-raw", func(p *proto.Connect) { p.Props = pahotest.V5Expiry(600) })
 	s := &proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("cap/sid"), QoS: 1}}}
 	s.Props.SubscriptionIDs = []uint32{3}
 	s.Props.Set(proto.PropSubscriptionID)
@@ -273,10 +274,10 @@ func TestV5SubscriptionIdentifierRefused(t *testing.T) {
 
 	// The session lives on without the subscription.
 	r = loomtest.Dial(t, addr, proto.V5)
-	cack := r.Connect("cap-sid-raw", func(p *proto.Connect) { p.CleanStart = false; p.Props = v5Expiry(600) })
+	cack := r.Connect("cap-sid-raw", func(p *proto.Connect) { p.CleanStart = false; p.Props = pahotest.V5Expiry(600) })
 	require.True(t, cack.SessionPresent)
-	pub, _ := connectV5(t, addr, v5Conf{id: "cap-sid-pub"})
-	pub.say(t, "cap/sid", 1, false, "x")
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cap-sid-pub"})
+	pub.Say(t, "cap/sid", 1, false, "x")
 	r.Ping()
 }
 
@@ -322,9 +323,9 @@ func TestV311RedirectRefused(t *testing.T) {
 	// closes [MQTT-3.2.2-5 v3.1.1].
 	srv, addr := loomtest.Start(t, loom.Options{Capabilities: loom.Capabilities{Redirect: "other.example:1883"}})
 	c := mqtt3.NewClient(mqtt3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("moved3").
-		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(v5Wait))
+		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(loomtest.Wait))
 	tok := c.Connect()
-	require.True(t, tok.WaitTimeout(v5Wait))
+	require.True(t, tok.WaitTimeout(loomtest.Wait))
 	require.Error(t, tok.Error())
 	ct, ok := tok.(*mqtt3.ConnectToken)
 	require.True(t, ok, "got %T", tok)

@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // TestV5QoSMatrix publishes at QoS 0, 1 and 2 to subscriptions granted
@@ -21,9 +22,9 @@ import (
 // [MQTT-3.8.4-6] one SUBACK code per filter, here the QoS asked for
 func TestV5QoSMatrix(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	sub, _ := connectV5(t, addr, v5Conf{id: "matrix-sub"})
-	sub.sub(t, v5Opt("m/s0/#", 0), v5Opt("m/s1/#", 1), v5Opt("m/s2/#", 2))
-	pub, _ := connectV5(t, addr, v5Conf{id: "matrix-pub"})
+	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "matrix-sub"})
+	sub.Sub(t, pahotest.V5Opt("m/s0/#", 0), pahotest.V5Opt("m/s1/#", 1), pahotest.V5Opt("m/s2/#", 2))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "matrix-pub"})
 
 	for _, tc := range []struct{ pubQoS, subQoS, want byte }{
 		{0, 0, 0}, {0, 1, 0}, {0, 2, 0},
@@ -33,8 +34,8 @@ func TestV5QoSMatrix(t *testing.T) {
 		t.Run(fmt.Sprintf("pub%d-sub%d", tc.pubQoS, tc.subQoS), func(t *testing.T) {
 			topic := fmt.Sprintf("m/s%d/p%d", tc.subQoS, tc.pubQoS)
 			payload := "payload-" + topic
-			pub.say(t, topic, tc.pubQoS, false, payload)
-			got := sub.recv(t)
+			pub.Say(t, topic, tc.pubQoS, false, payload)
+			got := sub.Recv(t)
 			require.Equal(t, topic, got.Topic)
 			require.Equal(t, payload, string(got.Payload))
 			require.Equal(t, tc.want, got.QoS, "delivered QoS")
@@ -47,7 +48,7 @@ func TestV5QoSMatrix(t *testing.T) {
 		})
 	}
 	// Nothing was delivered twice or to the wrong filter.
-	require.Empty(t, sub.until(t, pub, "m/s1/end"))
+	require.Empty(t, sub.Until(t, pub, "m/s1/end"))
 }
 
 // TestV5PropertiesForwarded sends every application property a publisher
@@ -60,9 +61,9 @@ func TestV5QoSMatrix(t *testing.T) {
 // [MQTT-3.3.2-20] Content Type
 func TestV5PropertiesForwarded(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	sub, _ := connectV5(t, addr, v5Conf{id: "props-sub"})
-	sub.sub(t, v5Opt("props/#", 2))
-	pub, _ := connectV5(t, addr, v5Conf{id: "props-pub"})
+	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "props-sub"})
+	sub.Sub(t, pahotest.V5Opt("props/#", 2))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "props-pub"})
 
 	for qos := range byte(3) {
 		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
@@ -74,7 +75,7 @@ func TestV5PropertiesForwarded(t *testing.T) {
 				{Key: "b-key", Value: "third"}, // a repeated name is allowed and kept
 			}
 			topic := fmt.Sprintf("props/q%d", qos)
-			pub.pub(t, &paho.Publish{
+			pub.Pub(t, &paho.Publish{
 				Topic: topic, QoS: qos, Payload: []byte(`{"n":1}`),
 				Properties: &paho.PublishProperties{
 					PayloadFormat:   &format,
@@ -85,7 +86,7 @@ func TestV5PropertiesForwarded(t *testing.T) {
 					User:            user,
 				},
 			})
-			got := sub.recv(t)
+			got := sub.Recv(t)
 			require.Equal(t, topic, got.Topic)
 			require.Equal(t, qos, got.QoS)
 			require.Equal(t, `{"n":1}`, string(got.Payload))
@@ -111,23 +112,23 @@ func TestV5PropertiesForwarded(t *testing.T) {
 // [MQTT-4.6.0-6] one publisher's messages on one topic stay in order
 func TestV5QoS2DeliveredOnce(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	sub, _ := connectV5(t, addr, v5Conf{id: "once-sub"})
-	sub.sub(t, v5Opt("once/t", 2))
-	pub, _ := connectV5(t, addr, v5Conf{id: "once-pub"})
+	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "once-sub"})
+	sub.Sub(t, pahotest.V5Opt("once/t", 2))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "once-pub"})
 
 	const n = 100
 	want := make([]string, n)
 	for i := range n {
 		want[i] = fmt.Sprintf("q2-%03d", i)
-		pub.say(t, "once/t", 2, false, want[i])
+		pub.Say(t, "once/t", 2, false, want[i])
 	}
-	got := sub.recvN(t, n)
+	got := sub.RecvN(t, n)
 	for _, p := range got {
 		require.Equal(t, byte(2), p.QoS)
 		require.False(t, p.Duplicate())
 	}
-	require.Equal(t, want, v5Payloads(got))
-	require.Empty(t, sub.until(t, pub, "once/t"), "a QoS 2 message came twice")
+	require.Equal(t, want, pahotest.V5Payloads(got))
+	require.Empty(t, sub.Until(t, pub, "once/t"), "a QoS 2 message came twice")
 }
 
 // TestV5QoS2ResentPublishNotDuplicated re-sends an inbound QoS 2 PUBLISH
@@ -139,8 +140,8 @@ func TestV5QoS2DeliveredOnce(t *testing.T) {
 // [MQTT-4.3.3-12] after PUBCOMP the id denotes a new message
 func TestV5QoS2ResentPublishNotDuplicated(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	sub, _ := connectV5(t, addr, v5Conf{id: "dedup-sub"})
-	sub.sub(t, v5Opt("dedup/t", 2))
+	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "dedup-sub"})
+	sub.Sub(t, pahotest.V5Opt("dedup/t", 2))
 	raw, _ := loomtest.Connect(t, addr, proto.V5, proto.Connect{ClientID: []byte("dedup-raw"), CleanStart: true})
 
 	first := &proto.Publish{QoS: 2, Topic: []byte("dedup/t"), PacketID: 7, Payload: []byte("once")}
@@ -168,7 +169,7 @@ func TestV5QoS2ResentPublishNotDuplicated(t *testing.T) {
 	raw.Send(&proto.Publish{Topic: []byte("dedup/t"), Payload: []byte("end")})
 	var got []string
 	for {
-		p := sub.recv(t)
+		p := sub.Recv(t)
 		if string(p.Payload) == "end" {
 			break
 		}

@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"sort"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // TestV5RetainedSetReplaceDelete stores a retained message, replaces it,
@@ -24,30 +25,30 @@ func TestV5RetainedSetReplaceDelete(t *testing.T) {
 	// Without $SYS, whose topics are retained too, the count at the end is
 	// this test's topics alone.
 	srv, addr := loomtest.Start(t, loom.Options{SysInterval: -1})
-	pub, _ := connectV5(t, addr, v5Conf{id: "ret-pub"})
-	pub.say(t, "r/a", 1, true, "one")
-	pub.say(t, "r/a", 1, true, "two")
-	pub.say(t, "r/a", 1, false, "not retained")
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "ret-pub"})
+	pub.Say(t, "r/a", 1, true, "one")
+	pub.Say(t, "r/a", 1, true, "two")
+	pub.Say(t, "r/a", 1, false, "not retained")
 
-	s1, _ := connectV5(t, addr, v5Conf{id: "ret-s1"})
-	s1.sub(t, v5Opt("r/a", 1))
-	got := s1.recv(t)
+	s1, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "ret-s1"})
+	s1.Sub(t, pahotest.V5Opt("r/a", 1))
+	got := s1.Recv(t)
 	require.Equal(t, "two", string(got.Payload))
 	require.True(t, got.Retain, "a retained message sent for a new subscription has RETAIN 1")
 	require.Equal(t, byte(1), got.QoS)
-	require.Empty(t, s1.until(t, pub, "r/a"), "only the last retained message is kept")
+	require.Empty(t, s1.Until(t, pub, "r/a"), "only the last retained message is kept")
 
 	// Delete: the empty message still reaches the existing subscriber, as
 	// a normal (RETAIN 0) message.
-	pub.say(t, "r/a", 1, true, "")
-	got = s1.recv(t)
+	pub.Say(t, "r/a", 1, true, "")
+	got = s1.Recv(t)
 	require.Equal(t, "r/a", got.Topic)
 	require.Empty(t, got.Payload)
 	require.False(t, got.Retain)
 
-	s2, _ := connectV5(t, addr, v5Conf{id: "ret-s2"})
-	s2.sub(t, v5Opt("r/a", 1), v5Opt("r/#", 1))
-	require.Empty(t, s2.until(t, pub, "r/a"), "a deleted retained message was sent")
+	s2, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "ret-s2"})
+	s2.Sub(t, pahotest.V5Opt("r/a", 1), pahotest.V5Opt("r/#", 1))
+	require.Empty(t, s2.Until(t, pub, "r/a"), "a deleted retained message was sent")
 	require.Zero(t, srv.Stats().Retained, "the deleted message is still stored")
 }
 
@@ -58,12 +59,12 @@ func TestV5RetainedSetReplaceDelete(t *testing.T) {
 // [MQTT-3.8.4-8] at min(published QoS, granted QoS)
 func TestV5RetainedWildcard(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	pub, _ := connectV5(t, addr, v5Conf{id: "wild-pub"})
-	pub.say(t, "w/a/x", 2, true, "ax")
-	pub.say(t, "w/b/x", 0, true, "bx")
-	pub.say(t, "w/b/y", 1, true, "by")
-	pub.say(t, "v/a/x", 1, true, "vx")
-	pub.say(t, "w/c/x", 1, false, "not retained")
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wild-pub"})
+	pub.Say(t, "w/a/x", 2, true, "ax")
+	pub.Say(t, "w/b/x", 0, true, "bx")
+	pub.Say(t, "w/b/y", 1, true, "by")
+	pub.Say(t, "v/a/x", 1, true, "vx")
+	pub.Say(t, "w/c/x", 1, false, "not retained")
 
 	type seen struct {
 		topic, payload string
@@ -93,9 +94,9 @@ func TestV5RetainedWildcard(t *testing.T) {
 			{"v/a/x", "vx", 1}, {"w/a/x", "ax", 1}, {"w/b/x", "bx", 0}, {"w/b/y", "by", 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, _ := connectV5(t, addr, v5Conf{id: "wild-" + tc.name})
-			c.sub(t, v5Opt(tc.filter, tc.qos))
-			require.Equal(t, tc.matches, collect(c.until(t, pub, tc.fence...)))
+			c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wild-" + tc.name})
+			c.Sub(t, pahotest.V5Opt(tc.filter, tc.qos))
+			require.Equal(t, tc.matches, collect(c.Until(t, pub, tc.fence...)))
 		})
 	}
 }
@@ -107,8 +108,8 @@ func TestV5RetainedWildcard(t *testing.T) {
 // [MQTT-3.3.1-11] 2: never sent
 func TestV5RetainHandling(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	pub, _ := connectV5(t, addr, v5Conf{id: "rh-pub"})
-	pub.say(t, "rh/t", 1, true, "kept")
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rh-pub"})
+	pub.Say(t, "rh/t", 1, true, "kept")
 
 	for _, tc := range []struct {
 		handling      byte
@@ -119,11 +120,11 @@ func TestV5RetainHandling(t *testing.T) {
 		{2, 0, 0},
 	} {
 		t.Run(string(rune('0'+tc.handling)), func(t *testing.T) {
-			c, _ := connectV5(t, addr, v5Conf{id: "rh-" + string(rune('0'+tc.handling))})
+			c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rh-" + string(rune('0'+tc.handling))})
 			o := paho.SubscribeOptions{Topic: "rh/t", QoS: 1, RetainHandling: tc.handling}
 			for i, want := range []int{tc.first, tc.repeat} {
-				c.sub(t, o)
-				got := c.until(t, pub, "rh/t")
+				c.Sub(t, o)
+				got := c.Until(t, pub, "rh/t")
 				require.Len(t, got, want, "SUBSCRIBE #%d", i+1)
 				for _, p := range got {
 					require.Equal(t, "kept", string(p.Payload))
@@ -140,23 +141,23 @@ func TestV5RetainHandling(t *testing.T) {
 // [MQTT-3.3.1-13] Retain As Published 1: RETAIN as published
 func TestV5RetainAsPublished(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	asIs, _ := connectV5(t, addr, v5Conf{id: "rap-1"})
-	asIs.sub(t, paho.SubscribeOptions{Topic: "rap/t", QoS: 1, RetainAsPublished: true})
-	plain, _ := connectV5(t, addr, v5Conf{id: "rap-0"})
-	plain.sub(t, v5Opt("rap/t", 1))
-	pub, _ := connectV5(t, addr, v5Conf{id: "rap-pub"})
+	asIs, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rap-1"})
+	asIs.Sub(t, paho.SubscribeOptions{Topic: "rap/t", QoS: 1, RetainAsPublished: true})
+	plain, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rap-0"})
+	plain.Sub(t, pahotest.V5Opt("rap/t", 1))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rap-pub"})
 
-	pub.say(t, "rap/t", 1, true, "flagged")
-	pub.say(t, "rap/t", 1, false, "unflagged")
+	pub.Say(t, "rap/t", 1, true, "flagged")
+	pub.Say(t, "rap/t", 1, false, "unflagged")
 	for _, tc := range []struct {
-		c    *v5Client
+		c    *pahotest.V5Client
 		want []bool
 	}{
 		{asIs, []bool{true, false}},
 		{plain, []bool{false, false}},
 	} {
-		got := tc.c.recvN(t, 2)
-		require.Equal(t, []string{"flagged", "unflagged"}, v5Payloads(got))
+		got := tc.c.RecvN(t, 2)
+		require.Equal(t, []string{"flagged", "unflagged"}, pahotest.V5Payloads(got))
 		require.Equal(t, tc.want, []bool{got[0].Retain, got[1].Retain}, "client %s", tc.c.ClientID())
 	}
 }

@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // TestV5Takeover connects a second client with the id of a connected one:
@@ -20,33 +21,33 @@ import (
 // [MQTT-3.1.2-5] [MQTT-3.2.2-3] Clean Start 0 resumes: Session Present 1
 func TestV5Takeover(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{})
-	first, ack := connectV5(t, addr, v5Conf{id: "taken", keep: true, expiry: 300})
+	first, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "taken", Keep: true, Expiry: 300})
 	require.False(t, ack.SessionPresent)
-	first.sub(t, v5Opt("take/t", 1))
-	pub, _ := connectV5(t, addr, v5Conf{id: "take-pub"})
+	first.Sub(t, pahotest.V5Opt("take/t", 1))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "take-pub"})
 
-	second, ack := connectV5(t, addr, v5Conf{id: "taken", keep: true, expiry: 300})
+	second, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "taken", Keep: true, Expiry: 300})
 	require.True(t, ack.SessionPresent)
 
 	select {
-	case d := <-first.srvDisc:
+	case d := <-first.Disconnects:
 		require.Equal(t, byte(proto.SessionTakenOver), d.ReasonCode)
-	case <-time.After(v5Wait):
+	case <-time.After(loomtest.Wait):
 		t.Fatal("the first connection got no DISCONNECT")
 	}
 	select {
 	case <-first.Done():
-	case <-time.After(v5Wait):
+	case <-time.After(loomtest.Wait):
 		t.Fatal("the first connection was not closed")
 	}
 	loomtest.WaitConnections(t, srv, 2)
 
 	// The subscription made on the first connection now serves the second.
-	pub.say(t, "take/t", 1, false, "after takeover")
-	got := second.recv(t)
+	pub.Say(t, "take/t", 1, false, "after takeover")
+	got := second.Recv(t)
 	require.Equal(t, "after takeover", string(got.Payload))
 	require.Equal(t, byte(1), got.QoS)
-	require.Empty(t, first.msgs, "the old connection still received messages")
+	require.Empty(t, first.Msgs, "the old connection still received messages")
 }
 
 // TestV5PersistentSession queues QoS 1 messages for an offline subscriber
@@ -56,29 +57,29 @@ func TestV5Takeover(t *testing.T) {
 // [MQTT-4.6.0-6] in the order published
 func TestV5PersistentSession(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{})
-	sub, ack := connectV5(t, addr, v5Conf{id: "keeper", keep: true, expiry: 300})
+	sub, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "keeper", Keep: true, Expiry: 300})
 	require.False(t, ack.SessionPresent)
-	sub.sub(t, v5Opt("keep/t", 1))
+	sub.Sub(t, pahotest.V5Opt("keep/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
-	pub, _ := connectV5(t, addr, v5Conf{id: "keep-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "keep-pub"})
 	loomtest.WaitConnections(t, srv, 1) // the subscriber's DISCONNECT was handled
 
 	const n = 100
 	want := make([]string, n)
 	for i := range n {
 		want[i] = fmt.Sprintf("offline-%03d", i)
-		pub.say(t, "keep/t", 1, false, want[i])
+		pub.Say(t, "keep/t", 1, false, want[i])
 	}
 
-	back, ack := connectV5(t, addr, v5Conf{id: "keeper", keep: true, expiry: 300})
+	back, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "keeper", Keep: true, Expiry: 300})
 	require.True(t, ack.SessionPresent)
-	got := back.recvN(t, n)
-	require.Equal(t, want, v5Payloads(got))
+	got := back.RecvN(t, n)
+	require.Equal(t, want, pahotest.V5Payloads(got))
 	for _, p := range got {
 		require.Equal(t, byte(1), p.QoS)
 	}
 	// Still subscribed, and nothing more was held back.
-	require.Empty(t, back.until(t, pub, "keep/t"))
+	require.Empty(t, back.Until(t, pub, "keep/t"))
 }
 
 // TestV5InflightRedelivered leaves QoS 1 deliveries unacknowledged and a
@@ -90,12 +91,12 @@ func TestV5PersistentSession(t *testing.T) {
 // [MQTT-4.3.3-6] once PUBREL is sent the PUBLISH is not sent again
 func TestV5InflightRedelivered(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	cp := proto.Connect{ClientID: []byte("inflight"), KeepAlive: 30, Props: v5Expiry(300)}
+	cp := proto.Connect{ClientID: []byte("inflight"), KeepAlive: 30, Props: pahotest.V5Expiry(300)}
 	raw, ack := loomtest.Connect(t, addr, proto.V5, cp)
 	require.False(t, ack.SessionPresent)
 	raw.Subscribe("inf/q1", 1)
 	raw.Subscribe("inf/q2", 2)
-	pub, _ := connectV5(t, addr, v5Conf{id: "inf-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "inf-pub"})
 
 	type sent struct {
 		pid     uint16
@@ -103,18 +104,18 @@ func TestV5InflightRedelivered(t *testing.T) {
 	}
 	var q1 []sent
 	for _, m := range []string{"a", "b", "c"} {
-		pub.say(t, "inf/q1", 1, false, m)
+		pub.Say(t, "inf/q1", 1, false, m)
 		p := raw.ReadPublish()
 		require.False(t, p.Dup, "a first delivery has DUP 0")
 		require.Equal(t, byte(1), p.QoS)
 		q1 = append(q1, sent{p.PacketID, string(p.Payload)})
 	}
 	// QoS 2: "d" gets as far as PUBREL, "e" is never acknowledged.
-	pub.say(t, "inf/q2", 2, false, "d")
+	pub.Say(t, "inf/q2", 2, false, "d")
 	d := raw.ReadPublish()
 	raw.Ack(proto.PUBREC, d.PacketID)
 	require.Equal(t, d.PacketID, raw.ReadAck(proto.PUBREL).PacketID)
-	pub.say(t, "inf/q2", 2, false, "e")
+	pub.Say(t, "inf/q2", 2, false, "e")
 	e := raw.ReadPublish()
 	require.False(t, e.Dup)
 	_ = raw.Close()
@@ -143,7 +144,7 @@ func TestV5InflightRedelivered(t *testing.T) {
 	raw.Ack(proto.PUBREC, e.PacketID)
 	require.Equal(t, e.PacketID, raw.ReadAck(proto.PUBREL).PacketID)
 	raw.Ack(proto.PUBCOMP, e.PacketID)
-	pub.say(t, "inf/q1", 1, false, "fresh")
+	pub.Say(t, "inf/q1", 1, false, "fresh")
 	p = raw.ReadPublish()
 	require.False(t, p.Dup)
 	require.Equal(t, "fresh", string(p.Payload))
@@ -156,21 +157,21 @@ func TestV5InflightRedelivered(t *testing.T) {
 // [MQTT-3.2.2-2] Session Present 0 with Clean Start 1
 func TestV5CleanStartDiscardsSession(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{})
-	old, _ := connectV5(t, addr, v5Conf{id: "cleaner", keep: true, expiry: 300})
-	old.sub(t, v5Opt("clean/t", 1))
+	old, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cleaner", Keep: true, Expiry: 300})
+	old.Sub(t, pahotest.V5Opt("clean/t", 1))
 	require.NoError(t, old.Disconnect(&paho.Disconnect{ReasonCode: 0}))
-	pub, _ := connectV5(t, addr, v5Conf{id: "clean-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "clean-pub"})
 	loomtest.WaitConnections(t, srv, 1)
 	for i := range 5 {
-		pub.say(t, "clean/t", 1, false, fmt.Sprintf("queued-%d", i))
+		pub.Say(t, "clean/t", 1, false, fmt.Sprintf("queued-%d", i))
 	}
 
-	c, ack := connectV5(t, addr, v5Conf{id: "cleaner", expiry: 300})
+	c, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "cleaner", Expiry: 300})
 	require.False(t, ack.SessionPresent)
 	// The old subscription is gone: this message has no one to go to.
-	pub.say(t, "clean/t", 1, false, "unsubscribed")
-	c.sub(t, v5Opt("clean/t", 1))
-	require.Empty(t, c.until(t, pub, "clean/t"), "queued or old-subscription messages came")
+	pub.Say(t, "clean/t", 1, false, "unsubscribed")
+	c.Sub(t, pahotest.V5Opt("clean/t", 1))
+	require.Empty(t, c.Until(t, pub, "clean/t"), "queued or old-subscription messages came")
 }
 
 // TestV5SessionExpiryZero ends the session with the connection when the
@@ -179,18 +180,18 @@ func TestV5CleanStartDiscardsSession(t *testing.T) {
 // [MQTT-3.2.2-3] Session Present 0 when the server holds no session
 func TestV5SessionExpiryZero(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{})
-	sub, _ := connectV5(t, addr, v5Conf{id: "brief", keep: true})
-	sub.sub(t, v5Opt("brief/t", 1))
+	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "brief", Keep: true})
+	sub.Sub(t, pahotest.V5Opt("brief/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
-	pub, _ := connectV5(t, addr, v5Conf{id: "brief-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "brief-pub"})
 	loomtest.WaitConnections(t, srv, 1)
 	loomtest.Eventually(t, "the session to end with its connection", func() bool { return srv.Stats().Sessions == 1 })
-	pub.say(t, "brief/t", 1, false, "while away")
+	pub.Say(t, "brief/t", 1, false, "while away")
 
-	back, ack := connectV5(t, addr, v5Conf{id: "brief", keep: true})
+	back, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "brief", Keep: true})
 	require.False(t, ack.SessionPresent)
-	back.sub(t, v5Opt("brief/t", 1))
-	require.Empty(t, back.until(t, pub, "brief/t"), "a message was kept for an ended session")
+	back.Sub(t, pahotest.V5Opt("brief/t", 1))
+	require.Empty(t, back.Until(t, pub, "brief/t"), "a message was kept for an ended session")
 }
 
 // TestV5SessionExpires keeps a session for a one-second interval only: once
@@ -199,20 +200,20 @@ func TestV5SessionExpiryZero(t *testing.T) {
 // [MQTT-3.2.2-3] Session Present 0 when the server holds no session
 func TestV5SessionExpires(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{})
-	pub, _ := connectV5(t, addr, v5Conf{id: "short-pub"})
-	sub, _ := connectV5(t, addr, v5Conf{id: "short", keep: true, expiry: 1})
-	sub.sub(t, v5Opt("short/t", 1))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "short-pub"})
+	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "short", Keep: true, Expiry: 1})
+	sub.Sub(t, pahotest.V5Opt("short/t", 1))
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	loomtest.WaitConnections(t, srv, 1)
 	// Queued unless the machine is so slow the session expired already:
 	// the test holds either way.
-	pub.say(t, "short/t", 1, false, "queued")
+	pub.Say(t, "short/t", 1, false, "queued")
 	loomtest.Eventually(t, "the session to expire", func() bool { return srv.Stats().Sessions == 1 })
 
-	back, ack := connectV5(t, addr, v5Conf{id: "short", keep: true, expiry: 1})
+	back, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "short", Keep: true, Expiry: 1})
 	require.False(t, ack.SessionPresent)
-	back.sub(t, v5Opt("short/t", 1))
-	require.Empty(t, back.until(t, pub, "short/t"), "a message outlived its expired session")
+	back.Sub(t, pahotest.V5Opt("short/t", 1))
+	require.Empty(t, back.Until(t, pub, "short/t"), "a message outlived its expired session")
 }
 
 // TestV5AssignedClientID connects with an empty client id: CONNACK names
@@ -221,8 +222,8 @@ func TestV5SessionExpires(t *testing.T) {
 // [MQTT-3.1.3-6] the assigned id is unique
 func TestV5AssignedClientID(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	a, ackA := connectV5(t, addr, v5Conf{})
-	b, ackB := connectV5(t, addr, v5Conf{})
+	a, ackA := pahotest.ConnectV5(t, addr, pahotest.V5Conf{})
+	b, ackB := pahotest.ConnectV5(t, addr, pahotest.V5Conf{})
 	for _, ack := range []*paho.Connack{ackA, ackB} {
 		require.Equal(t, byte(0), ack.ReasonCode)
 		require.NotNil(t, ack.Properties)
@@ -230,12 +231,12 @@ func TestV5AssignedClientID(t *testing.T) {
 	}
 	require.NotEqual(t, ackA.Properties.AssignedClientID, ackB.Properties.AssignedClientID)
 
-	a.sub(t, v5Opt("anon/t", 1))
-	b.say(t, "anon/t", 1, false, "hello")
-	require.Equal(t, "hello", string(a.recv(t).Payload))
+	a.Sub(t, pahotest.V5Opt("anon/t", 1))
+	b.Say(t, "anon/t", 1, false, "hello")
+	require.Equal(t, "hello", string(a.Recv(t).Payload))
 
 	// A named client gets no assigned id.
-	_, ack := connectV5(t, addr, v5Conf{id: "named"})
+	_, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "named"})
 	if ack.Properties != nil {
 		require.Empty(t, ack.Properties.AssignedClientID)
 	}

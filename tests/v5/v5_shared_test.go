@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // TestV5SharedSubscription sends 300 messages to a group of three members
@@ -22,33 +23,33 @@ import (
 func TestV5SharedSubscription(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
 	granted := []byte{1, 1, 2}
-	members := make([]*v5Client, len(granted))
+	members := make([]*pahotest.V5Client, len(granted))
 	for i, q := range granted {
-		members[i], _ = connectV5(t, addr, v5Conf{id: fmt.Sprintf("member-%d", i)})
+		members[i], _ = pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: fmt.Sprintf("member-%d", i)})
 		// The plain marker subscription, on the group's shard but not
 		// matching its filter, closes each member's stream below.
-		members[i].sub(t, v5Opt("$share/g/sh/t", q), v5Opt("sh/marker", 0))
+		members[i].Sub(t, pahotest.V5Opt("$share/g/sh/t", q), pahotest.V5Opt("sh/marker", 0))
 	}
-	plain, _ := connectV5(t, addr, v5Conf{id: "plain"})
-	plain.sub(t, v5Opt("sh/t", 1))
-	pub, _ := connectV5(t, addr, v5Conf{id: "share-pub"})
+	plain, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "plain"})
+	plain.Sub(t, pahotest.V5Opt("sh/t", 1))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "share-pub"})
 
 	const n = 300
 	want := make([]string, n)
 	for i := range n {
 		want[i] = fmt.Sprintf("s-%03d", i)
-		pub.say(t, "sh/t", 2, false, want[i])
+		pub.Say(t, "sh/t", 2, false, want[i])
 	}
 
-	all := plain.recvN(t, n)
-	require.Equal(t, want, v5Payloads(all))
+	all := plain.RecvN(t, n)
+	require.Equal(t, want, pahotest.V5Payloads(all))
 
 	// One marker through the same shard, after every message, closes each
 	// member's stream.
-	pub.say(t, "sh/marker", 1, false, "end")
+	pub.Say(t, "sh/marker", 1, false, "end")
 	owner := make(map[string]int, n)
 	for i, m := range members {
-		got := m.upTo(t, "sh/marker", "end")
+		got := m.UpTo(t, "sh/marker", "end")
 		require.GreaterOrEqual(t, len(got), 50, "member %d got an unfair share", i)
 		for _, p := range got {
 			require.Equal(t, "sh/t", p.Topic)
@@ -67,26 +68,26 @@ func TestV5SharedSubscription(t *testing.T) {
 // (4.8.2: every shared subscription gets its own copy, sent to one member)
 func TestV5SharedGroupsIndependent(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	groups := map[string][]*v5Client{}
+	groups := map[string][]*pahotest.V5Client{}
 	for _, g := range []string{"ga", "gb"} {
 		for i := range 2 {
-			c, _ := connectV5(t, addr, v5Conf{id: fmt.Sprintf("%s-%d", g, i)})
+			c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: fmt.Sprintf("%s-%d", g, i)})
 			// "grp" shares the group's shard and is outside its filter.
-			c.sub(t, paho.SubscribeOptions{Topic: "$share/" + g + "/grp/+", QoS: 1}, v5Opt("grp", 0))
+			c.Sub(t, paho.SubscribeOptions{Topic: "$share/" + g + "/grp/+", QoS: 1}, pahotest.V5Opt("grp", 0))
 			groups[g] = append(groups[g], c)
 		}
 	}
-	pub, _ := connectV5(t, addr, v5Conf{id: "grp-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "grp-pub"})
 	const n = 40
 	for i := range n {
-		pub.say(t, fmt.Sprintf("grp/%d", i%4), 1, false, fmt.Sprintf("g-%02d", i))
+		pub.Say(t, fmt.Sprintf("grp/%d", i%4), 1, false, fmt.Sprintf("g-%02d", i))
 	}
-	pub.say(t, "grp", 1, false, "end")
+	pub.Say(t, "grp", 1, false, "end")
 
 	for g, cs := range groups {
 		seen := map[string]bool{}
 		for _, c := range cs {
-			for _, p := range c.upTo(t, "grp", "end") {
+			for _, p := range c.UpTo(t, "grp", "end") {
 				require.Equal(t, byte(1), p.QoS)
 				require.False(t, seen[string(p.Payload)], "group %s got %q twice", g, p.Payload)
 				seen[string(p.Payload)] = true

@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
 // soSubscribe sends one SUBSCRIBE from a raw client, with a Subscription
@@ -36,13 +37,13 @@ func soSubscribe(r *loomtest.Client, pid uint16, id uint32, subs ...proto.Subscr
 
 // soSubID subscribes a paho client to filter at QoS 1, with Subscription
 // Identifier id unless it is 0.
-func soSubID(t testing.TB, c *v5Client, filter string, id int) {
+func soSubID(t testing.TB, c *pahotest.V5Client, filter string, id int) {
 	t.Helper()
 	s := &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}
 	if id != 0 {
 		s.Properties = &paho.SubscribeProperties{SubscriptionIdentifier: &id}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), v5Wait)
+	ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 	defer cancel()
 	ack, err := c.Subscribe(ctx, s)
 	require.NoError(t, err)
@@ -64,19 +65,19 @@ func TestV5NoLocal(t *testing.T) {
 	// sent back to it; everyone else's still are, and other subscribers get
 	// its messages as usual.
 	_, addr := loomtest.Start(t, loom.Options{})
-	a, _ := connectV5(t, addr, v5Conf{id: "nl-a"})
-	a.sub(t, paho.SubscribeOptions{Topic: "nl/t", QoS: 1, NoLocal: true})
-	b, _ := connectV5(t, addr, v5Conf{id: "nl-b"})
-	b.sub(t, v5Opt("nl/t", 1))
+	a, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "nl-a"})
+	a.Sub(t, paho.SubscribeOptions{Topic: "nl/t", QoS: 1, NoLocal: true})
+	b, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "nl-b"})
+	b.Sub(t, pahotest.V5Opt("nl/t", 1))
 
 	for i, qos := range []byte{0, 1} {
 		own, theirs := fmt.Sprintf("own-%d", i), fmt.Sprintf("theirs-%d", i)
-		a.say(t, "nl/t", qos, false, own)
-		require.Equal(t, own, string(b.recv(t).Payload), "the other subscriber misses it")
-		b.say(t, "nl/t", qos, false, theirs)
+		a.Say(t, "nl/t", qos, false, own)
+		require.Equal(t, own, string(b.Recv(t).Payload), "the other subscriber misses it")
+		b.Say(t, "nl/t", qos, false, theirs)
 		// a's own message came first on the topic, so it would be here.
-		require.Equal(t, theirs, string(a.recv(t).Payload), "[MQTT-3.8.3-3] own message sent back")
-		require.Equal(t, theirs, string(b.recv(t).Payload), "b has no No Local")
+		require.Equal(t, theirs, string(a.Recv(t).Payload), "[MQTT-3.8.3-3] own message sent back")
+		require.Equal(t, theirs, string(b.Recv(t).Payload), "b has no No Local")
 	}
 }
 
@@ -101,8 +102,8 @@ func TestV5NoLocalOverlapping(t *testing.T) {
 	require.Equal(t, []uint32{2}, soIDs(p), "identifier of the No Local subscription sent")
 
 	// Someone else's message on the same topic goes through both filters.
-	other, _ := connectV5(t, addr, v5Conf{id: "nlo-other"})
-	other.say(t, "nlo/x", 1, false, "theirs")
+	other, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "nlo-other"})
+	other.Say(t, "nlo/x", 1, false, "theirs")
 	p = r.ReadPublish()
 	require.Equal(t, "theirs", string(p.Payload))
 	require.EqualValues(t, 1, p.QoS, "[MQTT-3.3.4-2]")
@@ -121,7 +122,7 @@ func TestV5SubscriptionIdentifiersOfOverlappingSubscriptions(t *testing.T) {
 	soSubscribe(r, 2, 268435455, proto.Subscription{Filter: []byte("sid/+/x"), QoS: 0}) // the largest identifier
 	soSubscribe(r, 3, 0, proto.Subscription{Filter: []byte("sid/a/+"), QoS: 0})
 	soSubscribe(r, 4, 0, proto.Subscription{Filter: []byte("plain/t"), QoS: 0})
-	pub, _ := connectV5(t, addr, v5Conf{id: "sid-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sid-pub"})
 
 	for _, tt := range []struct {
 		topic string
@@ -137,7 +138,7 @@ func TestV5SubscriptionIdentifiersOfOverlappingSubscriptions(t *testing.T) {
 		// No identifier on the only matching subscription: no property.
 		{"plain/t", nil},
 	} {
-		pub.say(t, tt.topic, 1, false, "m")
+		pub.Say(t, tt.topic, 1, false, "m")
 		p := r.ReadPublish()
 		require.Equal(t, tt.topic, string(p.Topic))
 		require.ElementsMatch(t, tt.ids, soIDs(p), "identifiers on %s [MQTT-3.3.4-4]", tt.topic)
@@ -154,13 +155,13 @@ func TestV5SubscriptionIdentifierReplacedOnResubscribe(t *testing.T) {
 	// subscription, identifier included: the next message carries the new
 	// one (or none) and arrives once.
 	_, addr := loomtest.Start(t, loom.Options{})
-	c, _ := connectV5(t, addr, v5Conf{id: "rsid"})
-	pub, _ := connectV5(t, addr, v5Conf{id: "rsid-pub"})
+	c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rsid"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rsid-pub"})
 	for i, id := range []int{5, 9, 0, 12} {
 		soSubID(t, c, "rsid/t", id)
 		payload := fmt.Sprint(i)
-		pub.say(t, "rsid/t", 1, false, payload)
-		p := c.recv(t)
+		pub.Say(t, "rsid/t", 1, false, payload)
+		p := c.Recv(t)
 		require.Equal(t, payload, string(p.Payload))
 		if id == 0 {
 			require.Nil(t, p.Properties.SubscriptionIdentifier, "identifier of the replaced subscription")
@@ -168,14 +169,14 @@ func TestV5SubscriptionIdentifierReplacedOnResubscribe(t *testing.T) {
 			require.NotNil(t, p.Properties.SubscriptionIdentifier, "[MQTT-3.3.4-3]")
 			require.Equal(t, id, *p.Properties.SubscriptionIdentifier, "[MQTT-3.8.4-3]")
 		}
-		require.Empty(t, c.until(t, pub, "rsid/t"), "a second copy: the subscription was added, not replaced")
+		require.Empty(t, c.Until(t, pub, "rsid/t"), "a second copy: the subscription was added, not replaced")
 	}
 
 	// A retained message sent on subscribing carries the identifier of the
 	// subscription that brought it [MQTT-3.3.4-3].
-	pub.say(t, "rsid/kept", 1, true, "kept")
+	pub.Say(t, "rsid/kept", 1, true, "kept")
 	soSubID(t, c, "rsid/kept", 77)
-	p := c.recv(t)
+	p := c.Recv(t)
 	require.Equal(t, "kept", string(p.Payload))
 	require.True(t, p.Retain)
 	require.NotNil(t, p.Properties.SubscriptionIdentifier, "[MQTT-3.3.4-3]")
@@ -205,7 +206,7 @@ func soFlowClient(t testing.TB, addr, id string, recvMax uint16) (*paho.Client, 
 		_ = c.Disconnect(&paho.Disconnect{})
 		_ = conn.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), v5Wait)
+	ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 	defer cancel()
 	_, err = c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, CleanStart: true,
 		Properties: &paho.ConnectProperties{ReceiveMaximum: &recvMax}})
@@ -220,14 +221,14 @@ func TestV5ReceiveMaximumHoldsQoS1(t *testing.T) {
 	// PUBACK lets exactly one more through, in order.
 	_, addr := loomtest.Start(t, loom.Options{})
 	sub, msgs := soFlowClient(t, addr, "rm-sub", 2)
-	ctx, cancel := context.WithTimeout(context.Background(), v5Wait)
+	ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 	defer cancel()
 	_, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "rm/t", QoS: 1}}})
 	require.NoError(t, err)
-	pub, _ := connectV5(t, addr, v5Conf{id: "rm-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rm-pub"})
 	const n = 6
 	for i := range n {
-		pub.say(t, "rm/t", 1, false, fmt.Sprint(i)) // routed once acknowledged
+		pub.Say(t, "rm/t", 1, false, fmt.Sprint(i)) // routed once acknowledged
 	}
 
 	next := func() *paho.Publish {
@@ -235,7 +236,7 @@ func TestV5ReceiveMaximumHoldsQoS1(t *testing.T) {
 		select {
 		case p := <-msgs:
 			return p
-		case <-time.After(v5Wait):
+		case <-time.After(loomtest.Wait):
 			t.Fatal("no PUBLISH")
 			return nil
 		}
@@ -273,9 +274,9 @@ func TestV5ReceiveMaximumQoS2Slots(t *testing.T) {
 		p.Props.Set(proto.PropReceiveMaximum)
 	})
 	r.Subscribe("rm2/t", 2)
-	pub, _ := connectV5(t, addr, v5Conf{id: "rm2-pub"})
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "rm2-pub"})
 	for i := range 4 {
-		pub.say(t, "rm2/t", 2, false, fmt.Sprint(i))
+		pub.Say(t, "rm2/t", 2, false, fmt.Sprint(i))
 	}
 	p0, p1 := r.ReadPublish(), r.ReadPublish()
 	require.Equal(t, []string{"0", "1"}, []string{string(p0.Payload), string(p1.Payload)})

@@ -1,4 +1,4 @@
-package loom_test
+package v5_test
 
 import (
 	"testing"
@@ -10,17 +10,8 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
-
-// v5Will is the Will Message these tests give their clients.
-func v5Will(topic string, retain bool) *paho.WillMessage {
-	return &paho.WillMessage{Topic: topic, QoS: 1, Retain: retain, Payload: []byte("gone:" + topic)}
-}
-
-// v5WillDelay is will properties with a Will Delay Interval.
-func v5WillDelay(sec uint32) *paho.WillProperties {
-	return &paho.WillProperties{WillDelayInterval: &sec}
-}
 
 // TestV5WillOnAbruptClose drops a connection without DISCONNECT: the broker
 // publishes its will with the will properties, and stores it as retained
@@ -30,8 +21,8 @@ func v5WillDelay(sec uint32) *paho.WillProperties {
 // [MQTT-3.1.2-15] Will Retain 1 publishes it as a retained message
 func TestV5WillOnAbruptClose(t *testing.T) {
 	_, addr := loomtest.Start(t, loom.Options{})
-	watch, _ := connectV5(t, addr, v5Conf{id: "will-watch"})
-	watch.sub(t, v5Opt("will/#", 2))
+	watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "will-watch"})
+	watch.Sub(t, pahotest.V5Opt("will/#", 2))
 
 	// A raw CONNECT: paho.golang v0.23.0 encodes will properties with the
 	// CONNECT property set and so drops the application ones.
@@ -51,7 +42,7 @@ func TestV5WillOnAbruptClose(t *testing.T) {
 		WillPayload: []byte("gone:will/dying"), WillProps: wp})
 	_ = dying.Close()
 
-	got := watch.recv(t)
+	got := watch.Recv(t)
 	require.Equal(t, "will/dying", got.Topic)
 	require.Equal(t, "gone:will/dying", string(got.Payload))
 	require.Equal(t, byte(1), got.QoS)
@@ -65,9 +56,9 @@ func TestV5WillOnAbruptClose(t *testing.T) {
 	require.Equal(t, paho.UserProperties{{Key: "k", Value: "2"}, {Key: "k", Value: "1"}, {Key: "a", Value: "0"}},
 		got.Properties.User)
 
-	late, _ := connectV5(t, addr, v5Conf{id: "will-late"})
-	late.sub(t, v5Opt("will/dying", 1))
-	kept := late.recv(t)
+	late, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "will-late"})
+	late.Sub(t, pahotest.V5Opt("will/dying", 1))
+	kept := late.Recv(t)
 	require.Equal(t, "gone:will/dying", string(kept.Payload))
 	require.True(t, kept.Retain)
 }
@@ -79,21 +70,21 @@ func TestV5WillOnAbruptClose(t *testing.T) {
 // [MQTT-3.1.2-8] DISCONNECT 0x04 does not delete it: it is published
 func TestV5WillAndDisconnect(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{})
-	watch, _ := connectV5(t, addr, v5Conf{id: "disc-watch"})
-	watch.sub(t, v5Opt("disc/#", 1))
-	pub, _ := connectV5(t, addr, v5Conf{id: "disc-pub"})
+	watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "disc-watch"})
+	watch.Sub(t, pahotest.V5Opt("disc/#", 1))
+	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "disc-pub"})
 
-	normal, _ := connectV5(t, addr, v5Conf{id: "disc-normal", will: v5Will("disc/normal", false)})
+	normal, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "disc-normal", Will: pahotest.V5Will("disc/normal", false)})
 	require.NoError(t, normal.Disconnect(&paho.Disconnect{ReasonCode: 0x00}))
 	loomtest.WaitConnections(t, srv, 2)
 	// The will would be routed as the connection closes, right after the
 	// count drops; the marker and the pause both leave it time to show.
-	require.Empty(t, watch.until(t, pub, "disc/normal"), "will published after DISCONNECT 0x00")
-	watch.quiet(t, 300*time.Millisecond)
+	require.Empty(t, watch.Until(t, pub, "disc/normal"), "will published after DISCONNECT 0x00")
+	watch.Quiet(t, 300*time.Millisecond)
 
-	withWill, _ := connectV5(t, addr, v5Conf{id: "disc-will", will: v5Will("disc/will", false)})
+	withWill, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "disc-will", Will: pahotest.V5Will("disc/will", false)})
 	require.NoError(t, withWill.Disconnect(&paho.Disconnect{ReasonCode: 0x04}))
-	got := watch.recv(t)
+	got := watch.Recv(t)
 	require.Equal(t, "disc/will", got.Topic)
 	require.Equal(t, "gone:disc/will", string(got.Payload))
 }
@@ -108,13 +99,13 @@ func TestV5WillDelay(t *testing.T) {
 	t.Run("published after the delay", func(t *testing.T) {
 		t.Parallel()
 		_, addr := loomtest.Start(t, loom.Options{})
-		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
-		watch.sub(t, v5Opt("wd/#", 1))
-		c, _ := connectV5(t, addr, v5Conf{id: "wd-late", keep: true, expiry: 60,
-			will: v5Will("wd/late", false), willProps: v5WillDelay(1)})
+		watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wd-watch"})
+		watch.Sub(t, pahotest.V5Opt("wd/#", 1))
+		c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wd-late", Keep: true, Expiry: 60,
+			Will: pahotest.V5Will("wd/late", false), WillProps: pahotest.V5WillDelay(1)})
 		cut := time.Now()
-		c.cut()
-		got := watch.recv(t)
+		c.Cut()
+		got := watch.Recv(t)
 		require.Equal(t, "gone:wd/late", string(got.Payload))
 		// The delay is counted from a close the broker sees after cut: it
 		// can only make this longer.
@@ -123,30 +114,30 @@ func TestV5WillDelay(t *testing.T) {
 	t.Run("reconnect within the delay cancels it", func(t *testing.T) {
 		t.Parallel()
 		srv, addr := loomtest.Start(t, loom.Options{})
-		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
-		watch.sub(t, v5Opt("wd/#", 1))
-		c, _ := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60,
-			will: v5Will("wd/back", false), willProps: v5WillDelay(3)})
-		c.cut()
+		watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wd-watch"})
+		watch.Sub(t, pahotest.V5Opt("wd/#", 1))
+		c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wd-back", Keep: true, Expiry: 60,
+			Will: pahotest.V5Will("wd/back", false), WillProps: pahotest.V5WillDelay(3)})
+		c.Cut()
 		loomtest.WaitConnections(t, srv, 1)
-		back, ack := connectV5(t, addr, v5Conf{id: "wd-back", keep: true, expiry: 60})
+		back, ack := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wd-back", Keep: true, Expiry: 60})
 		require.True(t, ack.SessionPresent)
 		// Past the three-second delay, which left the reconnect ample time;
 		// a timer can only fire late.
-		watch.quiet(t, 4*time.Second)
+		watch.Quiet(t, 4*time.Second)
 		require.NoError(t, back.Disconnect(&paho.Disconnect{ReasonCode: 0}))
-		watch.quiet(t, 300*time.Millisecond)
+		watch.Quiet(t, 300*time.Millisecond)
 	})
 	t.Run("session end comes first", func(t *testing.T) {
 		t.Parallel()
 		_, addr := loomtest.Start(t, loom.Options{})
-		watch, _ := connectV5(t, addr, v5Conf{id: "wd-watch"})
-		watch.sub(t, v5Opt("wd/#", 1))
+		watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wd-watch"})
+		watch.Sub(t, pahotest.V5Opt("wd/#", 1))
 		// Session Expiry 0: the session ends with the connection, long
 		// before the hour of will delay.
-		c, _ := connectV5(t, addr, v5Conf{id: "wd-end", will: v5Will("wd/end", false), willProps: v5WillDelay(3600)})
-		c.cut()
-		require.Equal(t, "gone:wd/end", string(watch.recv(t).Payload))
+		c, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "wd-end", Will: pahotest.V5Will("wd/end", false), WillProps: pahotest.V5WillDelay(3600)})
+		c.Cut()
+		require.Equal(t, "gone:wd/end", string(watch.Recv(t).Payload))
 	})
 }
 
@@ -168,21 +159,21 @@ func TestV5WillOnTakeover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, addr := loomtest.Start(t, loom.Options{})
-			watch, _ := connectV5(t, addr, v5Conf{id: "to-watch"})
-			watch.sub(t, v5Opt("to/#", 1))
-			old, _ := connectV5(t, addr, v5Conf{id: "to-id", keep: true, expiry: 60,
-				will: v5Will("to/old", false), willProps: v5WillDelay(tc.delay)})
-			_, _ = connectV5(t, addr, v5Conf{id: "to-id", keep: true, expiry: 60})
+			watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "to-watch"})
+			watch.Sub(t, pahotest.V5Opt("to/#", 1))
+			old, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "to-id", Keep: true, Expiry: 60,
+				Will: pahotest.V5Will("to/old", false), WillProps: pahotest.V5WillDelay(tc.delay)})
+			_, _ = pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "to-id", Keep: true, Expiry: 60})
 			select {
 			case <-old.Done():
-			case <-time.After(v5Wait):
+			case <-time.After(loomtest.Wait):
 				t.Fatal("the old connection was not closed")
 			}
 			if tc.published {
-				require.Equal(t, "gone:to/old", string(watch.recv(t).Payload))
+				require.Equal(t, "gone:to/old", string(watch.Recv(t).Payload))
 				return
 			}
-			watch.quiet(t, 2500*time.Millisecond)
+			watch.Quiet(t, 2500*time.Millisecond)
 		})
 	}
 }

@@ -107,7 +107,7 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 	defer func() {
 		// Reached only on a setup failure: the happy path closes below.
 		for _, c := range allConns {
-			c.nc.Close()
+			c.Close()
 		}
 		if t.subSession == persistentSession && !setupDone {
 			t.removeSubSessions() // best effort; the run already failed
@@ -123,7 +123,7 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 				return err
 			}
 			keep(c)
-			if err := c.subscribe(t.subTopics[i], t.qos, deadline); err != nil {
+			if _, err := c.Subscribe(t.subTopics[i], t.qos, deadline); err != nil {
 				return err
 			}
 			subs[i] = &subscriber{c: c, lat: make([]int64, 0, perSubCap)}
@@ -199,20 +199,20 @@ func runTraffic(ctx context.Context, t *traffic) (*trafficResult, error) {
 	// Stop: ask every connection to leave, give the broker a moment to close
 	// its side (TIME_WAIT then lands there), then close ours.
 	for _, p := range pubs {
-		p.c.nc.SetDeadline(time.Now().Add(2 * time.Second)) // unblocks a publisher stuck on a full socket
+		p.c.NetConn().SetDeadline(time.Now().Add(2 * time.Second)) // unblocks a publisher stuck on a full socket
 	}
 	<-allPublished
 	stopping.Store(true)
 	linger := time.Now().Add(2 * time.Second)
 	for _, c := range allConns {
-		c.nc.SetWriteDeadline(linger)
+		c.NetConn().SetWriteDeadline(linger)
 		var d proto.Disconnect
-		c.send(func(b []byte) []byte { return d.Append(b, c.v) }, true)
-		c.nc.SetReadDeadline(linger)
+		c.Encode(func(b []byte) []byte { return d.Append(b, c.Version()) }, true)
+		c.NetConn().SetReadDeadline(linger)
 	}
 	readers.Wait()
 	for _, c := range allConns {
-		c.nc.Close()
+		c.Close()
 	}
 	allConns = nil
 	if t.subSession == persistentSession {
@@ -286,7 +286,7 @@ func waitDeliveries(ctx context.Context, received *atomic.Int64, expected int64,
 func (s *subscriber) read(v proto.Version, received *atomic.Int64) error {
 	c := s.c
 	for {
-		h, body, err := c.readPacket()
+		h, body, err := c.ReadFrame()
 		if err != nil {
 			return err
 		}
@@ -304,15 +304,15 @@ func (s *subscriber) read(v proto.Version, received *atomic.Int64) error {
 			received.Add(1)
 			switch p.QoS {
 			case 1:
-				err = c.ack(proto.PUBACK, p.PacketID)
+				err = c.QueueAck(proto.PUBACK, p.PacketID)
 			case 2:
-				err = c.ack(proto.PUBREC, p.PacketID)
+				err = c.QueueAck(proto.PUBREC, p.PacketID)
 			}
 		case proto.PUBREL:
-			err = c.ack(proto.PUBCOMP, packetID(body))
+			err = c.QueueAck(proto.PUBCOMP, packetID(body))
 		}
 		if err == nil {
-			err = c.flushIfIdle()
+			err = c.FlushIfIdle()
 		}
 		if err != nil {
 			return err
@@ -336,7 +336,7 @@ func (p *publisher) publish(ctx context.Context, t *traffic, start <-chan struct
 		}
 		if interval > 0 {
 			if wait := t0 + int64(i)*interval - now(); wait > 0 {
-				if err := p.c.flush(); err != nil {
+				if err := p.c.Flush(); err != nil {
 					return err
 				}
 				time.Sleep(time.Duration(wait))
@@ -351,12 +351,12 @@ func (p *publisher) publish(ctx context.Context, t *traffic, start <-chan struct
 		}
 		binary.BigEndian.PutUint64(payload, uint64(now()))
 		m := proto.Publish{QoS: t.qos, Topic: p.topic, PacketID: id, Payload: payload}
-		if err := p.c.send(func(b []byte) []byte { return m.Append(b, p.c.v) }, interval > 0); err != nil {
+		if err := p.c.Encode(func(b []byte) []byte { return m.Append(b, p.c.Version()) }, interval > 0); err != nil {
 			return err
 		}
 		p.sent.Add(1)
 	}
-	if err := p.c.flush(); err != nil {
+	if err := p.c.Flush(); err != nil {
 		return err
 	}
 	if t.qos > 0 {
@@ -379,7 +379,7 @@ func (p *publisher) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
-	if err := p.c.flush(); err != nil {
+	if err := p.c.Flush(); err != nil {
 		return err
 	}
 	select {
@@ -410,7 +410,7 @@ func (p *publisher) nextFreeID() uint16 {
 func (p *publisher) readAcks(qos byte) {
 	c := p.c
 	for {
-		h, body, err := c.readPacket()
+		h, body, err := c.ReadFrame()
 		if err != nil {
 			p.ackErr = err
 			return
@@ -418,7 +418,7 @@ func (p *publisher) readAcks(qos byte) {
 		var a proto.Ack
 		switch h.Type {
 		case proto.PUBACK, proto.PUBREC, proto.PUBCOMP:
-			if err := a.Decode(h, body, c.v); err != nil {
+			if err := a.Decode(h, body, c.Version()); err != nil {
 				p.ackErr = err
 				return
 			}
@@ -432,14 +432,14 @@ func (p *publisher) readAcks(qos byte) {
 			// A v5 PUBREC with a failure reason ends the flow without PUBREL.
 			if a.Reason >= 0x80 {
 				done = true
-			} else if err := c.ack(proto.PUBREL, id); err != nil {
+			} else if err := c.QueueAck(proto.PUBREL, id); err != nil {
 				return
 			}
 		}
 		if done && id != 0 && p.inflight[id].CompareAndSwap(true, false) {
 			<-p.slots
 		}
-		if err := c.flushIfIdle(); err != nil {
+		if err := c.FlushIfIdle(); err != nil {
 			return
 		}
 	}

@@ -67,7 +67,7 @@ func runExhaust(args []string) error {
 	leaveAll := func(conns []*mqttConn) {
 		parallel(len(conns), 1000, func(i int) error {
 			if conns[i] != nil {
-				conns[i].disconnect(time.Second)
+				conns[i].Disconnect(time.Second)
 			}
 			return nil
 		})

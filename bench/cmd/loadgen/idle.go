@@ -108,7 +108,7 @@ func runIdle(args []string) error {
 	// Close in parallel, each waiting briefly for the broker to hang up first.
 	parallel(*n, c.concurrency*5, func(i int) error {
 		if conns[i] != nil {
-			conns[i].disconnect(2 * time.Second)
+			conns[i].Disconnect(2 * time.Second)
 		}
 		return nil
 	})

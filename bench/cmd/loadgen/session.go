@@ -66,7 +66,7 @@ func removeSessions(addr string, v proto.Version, clientIDs []string, concurrenc
 			errs[i] = fmt.Sprintf("removing session %s: %v", clientIDs[i], err)
 			return nil
 		}
-		c.disconnect(time.Second)
+		c.Disconnect(time.Second)
 		return nil
 	})
 	var out []string

@@ -74,8 +74,8 @@ func runSlow(args []string) error {
 		if err != nil {
 			return fmt.Errorf("slow subscriber: %w", err)
 		}
-		defer sc.nc.Close()
-		if err := sc.subscribe("bench/"+id+"/#", byte(f.qos), deadline); err != nil {
+		defer sc.Close()
+		if _, err := sc.Subscribe("bench/"+id+"/#", byte(f.qos), deadline); err != nil {
 			return fmt.Errorf("slow subscriber: %w", err)
 		}
 		if *reads {
@@ -120,7 +120,7 @@ func runSlow(args []string) error {
 		}
 	}
 	if sc != nil {
-		sc.nc.Close()
+		sc.Close()
 		sc = nil
 	}
 	wait := min(*release, *settle)
@@ -159,7 +159,7 @@ func runSlow(args []string) error {
 // none: the extra subscriber of -reads runs at QoS 0.
 func drain(c *mqttConn) {
 	for {
-		if _, _, err := c.readPacket(); err != nil {
+		if _, _, err := c.ReadFrame(); err != nil {
 			return
 		}
 	}
@@ -180,8 +180,8 @@ func watchSys(ctx context.Context, addr string, v proto.Version, clientID string
 	if err != nil {
 		return nil, err
 	}
-	if err := c.subscribe("$SYS/#", 0, deadline); err != nil {
-		c.nc.Close()
+	if _, err := c.Subscribe("$SYS/#", 0, deadline); err != nil {
+		c.Close()
 		return nil, err
 	}
 	w := &sysWatch{c: c, vals: map[string]float64{}, at: map[string]time.Time{}, done: make(chan struct{})}
@@ -195,7 +195,7 @@ func watchSys(ctx context.Context, addr string, v proto.Version, clientID string
 func (w *sysWatch) read() {
 	defer close(w.done)
 	for {
-		h, body, err := w.c.readPacket()
+		h, body, err := w.c.ReadFrame()
 		if err != nil {
 			return
 		}
@@ -203,7 +203,7 @@ func (w *sysWatch) read() {
 			continue
 		}
 		var p proto.Publish
-		if p.Decode(h, body, w.c.v) != nil {
+		if p.Decode(h, body, w.c.Version()) != nil {
 			return
 		}
 		v, err := strconv.ParseFloat(string(p.Payload), 64)
@@ -239,6 +239,6 @@ func (w *sysWatch) waitFresh(ctx context.Context, topic string, since time.Time,
 }
 
 func (w *sysWatch) close() {
-	w.c.disconnect(time.Second)
+	w.c.Disconnect(time.Second)
 	<-w.done
 }

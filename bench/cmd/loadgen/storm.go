@@ -128,7 +128,7 @@ func runStorm(args []string) error {
 		errs = append(errs, "probe after the storm: "+err.Error())
 	} else {
 		fig["probe_ok"] = 1
-		m.disconnect(time.Second)
+		m.Disconnect(time.Second)
 	}
 	res.Errors = append(res.Errors, errs...)
 	res.TimedOut = ctx.Err() != nil
@@ -153,13 +153,13 @@ func runStorm(args []string) error {
 func stormLeave(m *mqttConn) {
 	var d proto.Disconnect
 	deadline := time.Now().Add(time.Second)
-	m.nc.SetDeadline(deadline)
-	if m.send(func(b []byte) []byte { return d.Append(b, m.v) }, true) == nil {
+	m.NetConn().SetDeadline(deadline)
+	if m.Encode(func(b []byte) []byte { return d.Append(b, m.Version()) }, true) == nil {
 		var buf [64]byte
 		for {
-			if _, err := m.nc.Read(buf[:]); err != nil {
+			if _, err := m.NetConn().Read(buf[:]); err != nil {
 				if isTimeout(err) {
-					if tc, ok := m.nc.(*net.TCPConn); ok {
+					if tc, ok := m.NetConn().(*net.TCPConn); ok {
 						tc.SetLinger(0)
 					}
 				}
@@ -167,7 +167,7 @@ func stormLeave(m *mqttConn) {
 			}
 		}
 	}
-	m.nc.Close()
+	m.Close()
 }
 
 // isTimeout reports whether err is a deadline rather than a refusal.

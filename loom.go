@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loom-mqtt/loom/persist"
@@ -40,6 +41,9 @@ type Server struct {
 	running bool // the listeners opened: a goroutine waits for their end
 	closing bool
 	stopMem chan struct{} // closes the memory watcher; nil without ReturnMemory
+	// addrs are the bound listeners, set once Start has them: the reactor's
+	// own are written while Start runs, and Addrs may be called meanwhile.
+	addrs atomic.Pointer[[]net.Addr]
 
 	// ended is closed once the listeners have stopped (or at Close, if they
 	// never started); endErr is nil for a stop that Close asked for.
@@ -107,6 +111,8 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.running = true
+	addrs := s.reactor.Addrs()
+	s.addrs.Store(&addrs)
 	go func() {
 		s.endErr = <-s.reactor.Done()
 		close(s.ended)
@@ -195,8 +201,13 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // Addrs are the bound listener addresses, in the order of Options.Listeners;
-// nil before Start.
-func (s *Server) Addrs() []net.Addr { return s.reactor.Addrs() }
+// nil until Start has opened them.
+func (s *Server) Addrs() []net.Addr {
+	if a := s.addrs.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
 
 // Done yields nil once Close has stopped the listeners, or the error that
 // stopped them otherwise. Each call returns a channel of its own, so that

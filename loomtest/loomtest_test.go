@@ -26,7 +26,9 @@ func TestClientRoundTrip(t *testing.T) {
 		// The PUBACK and the delivery may come in either order.
 		var got *proto.Publish
 		for got == nil {
-			switch p := must(c.Next()).(type) {
+			p, err := c.Next()
+			require.NoError(t, err)
+			switch p := p.(type) {
 			case *proto.Ack:
 				require.Equal(t, proto.PUBACK, p.Type)
 				require.EqualValues(t, 7, p.PacketID)
@@ -74,11 +76,4 @@ func TestConnWithoutTest(t *testing.T) {
 	require.NoError(t, d.Send(&proto.Disconnect{}))
 	_, err = d.Next(deadline)
 	require.ErrorIs(t, err, io.EOF)
-}
-
-func must(p proto.Packet, err error) proto.Packet {
-	if err != nil {
-		panic(err)
-	}
-	return p
 }

@@ -48,6 +48,9 @@ type Broker struct {
 	// preLoops is the number of loops sharing PreConnectBudget (preconnect.go).
 	preLoops atomic.Int32
 
+	hooks  hookSet    // hooks.go
+	inline inlineSubs // inline.go
+
 	Stats Stats
 }
 
@@ -75,6 +78,12 @@ type Stats struct {
 	// CONNECT for Options.MaxConnectSize or Options.PreConnectBudget
 	// (preconnect.go).
 	PreConnectRefused atomic.Int64
+	// HookPanics counts hook calls that panicked and were recovered
+	// (hooks.go).
+	HookPanics atomic.Int64
+	// ACLDenied counts PUBLISH packets and subscriptions an ACL hook
+	// refused.
+	ACLDenied atomic.Int64
 }
 
 // NewBroker builds a broker and starts its router.
@@ -89,6 +98,7 @@ func NewBroker(opts Options) *Broker {
 	b.idPrefix = "loom-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]) + "-"
 	ro := b.opts.Router
 	ro.AfterBatch = b.checkRelief
+	ro.RetainedExpired = b.retainedExpired
 	b.router = router.New(ro, b.sink)
 	if b.opts.SysInterval > 0 {
 		b.sys = newSysPublisher(b)
@@ -126,6 +136,7 @@ func (b *Broker) Close() {
 			b.opts.Logger.Error("closing the store", "err", err)
 		}
 	}
+	b.stopHooks()
 }
 
 // now is the broker's monotonic clock in milliseconds.
@@ -180,15 +191,29 @@ func itoa(v uint64) string {
 	}
 }
 
+// Subscriber is what the router delivers to besides sessions: an inline
+// subscription (inline.go), later a cluster link. Deliver is called on a
+// router shard's goroutine with each delivery for it and must not block;
+// it decides itself what it may hold, and must not keep d.SubIDs past the
+// call.
+type Subscriber interface {
+	router.Client
+	Deliver(d router.Delivery)
+}
+
 // sink receives the router's deliveries on a shard goroutine and hands each
 // to the loop of its session's connection, one inbox lock per run of
-// deliveries bound for the same loop. It first decides which deliveries may
-// be held (admitDeliveries); with a store, the messages for stored sessions
-// are then written (storeRouted), so no loop sees one before its write is
-// queued and no dropped one is written.
+// deliveries bound for the same loop, or to its Subscriber. Hooks may
+// first drop some (OnSelectSubscribers). It then decides which deliveries
+// may be held (admitDeliveries); with a store, the messages for stored
+// sessions are then written (storeRouted), so no loop sees one before its
+// write is queued and no dropped one is written.
 func (b *Broker) sink(ds []router.Delivery) {
 	w := routeWorkPool.Get().(*routeWork)
 	defer routeWorkPool.Put(w)
+	if b.has(OnSelectSubscribers) {
+		b.selectSubscribers(w, ds)
+	}
 	b.admitDeliveries(w, ds)
 	var seqs []uint64
 	if b.opts.Store != nil {
@@ -204,7 +229,11 @@ func (b *Broker) sink(ds []router.Delivery) {
 		if seqs != nil {
 			seq = seqs[i]
 		}
-		s := ds[i].Client.(*Session)
+		s, ok := ds[i].Client.(*Session)
+		if !ok {
+			ds[i].Client.(Subscriber).Deliver(ds[i])
+			continue
+		}
 		c := s.client.Load()
 		if c == nil {
 			if held != nil {
@@ -226,17 +255,61 @@ func (b *Broker) sink(ds []router.Delivery) {
 	if held != nil {
 		held.unlockInbox()
 	}
+	if len(ds) > 0 && ds[0].Stored && b.has(OnRetainPublished) {
+		b.retainPublished(w, ds)
+	}
+	w.drop = nil
 }
 
-// publishWill routes a will message as if its client had published it.
-func (b *Broker) publishWill(m *router.Message) {
-	if m == nil {
-		return
+// selectSubscribers runs the OnSelectSubscribers hooks over each message's
+// deliveries in ds and marks those they drop in w.drop.
+func (b *Broker) selectSubscribers(w *routeWork, ds []router.Delivery) {
+	w.drop = make([]bool, len(ds))
+	for i := 0; i < len(ds); {
+		j := i + 1
+		for j < len(ds) && ds[j].Msg == ds[i].Msg {
+			j++
+		}
+		rs := make([]Recipient, 0, j-i)
+		for k := i; k < j; k++ {
+			rs = append(rs, Recipient{ClientID: ds[k].Client.ClientID(), QoS: ds[k].QoS, SubIDs: ds[k].SubIDs})
+		}
+		pk := publishView(ds[i].Msg)
+		for _, e := range b.hooks.load().by[OnSelectSubscribers] {
+			in := rs
+			if b.callOne(e, OnSelectSubscribers, func(h Hook) { rs = h.OnSelectSubscribers(pk, in) }) {
+				rs = in
+			}
+		}
+		keep := make(map[string]int, len(rs))
+		for _, r := range rs {
+			keep[r.ClientID]++
+		}
+		for k := i; k < j; k++ {
+			id := ds[k].Client.ClientID()
+			if keep[id] > 0 {
+				keep[id]--
+			} else {
+				w.drop[k] = true
+				b.drop(DropRejected)
+			}
+		}
+		i = j
 	}
-	b.Stats.MessagesIn.Add(1)
-	b.stampExpiry(m) // a will's expiry interval starts when it is published
-	b.storeRetained(m)
-	b.router.Publish(m)
+}
+
+// retainPublished fires OnRetainPublished for the retained messages of a
+// new subscription that were passed on.
+func (b *Broker) retainPublished(w *routeWork, ds []router.Delivery) {
+	for i := range ds {
+		if w.skip[i] || !ds[i].Stored {
+			continue
+		}
+		// On the shard, only the id is known of the client: the rest
+		// belongs to its loop.
+		cl, pk := ClientInfo{ID: ds[i].Client.ClientID()}, publishView(ds[i].Msg)
+		b.call(OnRetainPublished, func(h Hook) { h.OnRetainPublished(cl, pk) })
+	}
 }
 
 // forgetSessionLocked removes s from the registry if it is the session
@@ -249,3 +322,13 @@ func (b *Broker) forgetSessionLocked(s *Session) {
 
 // addSessionLocked registers s under its id.
 func (b *Broker) addSessionLocked(s *Session) { b.sessions.put(s) }
+
+// retainedExpired runs on a router shard when it deleted an expired
+// retained message, for the hooks. The store's copy stays (Restore skips
+// expired ones): a delete queued from here could overtake the write of a
+// newer message for the topic, queued by a loop before it was routed.
+func (b *Broker) retainedExpired(topic string) {
+	if b.has(OnRetainedExpired) {
+		b.call(OnRetainedExpired, func(h Hook) { h.OnRetainedExpired(topic) })
+	}
+}

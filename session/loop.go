@@ -57,6 +57,10 @@ type Loop struct {
 	preTotal int
 	preShare int
 
+	// wake hands a client that waited for a hook's answer back to the
+	// reactor (decide.go).
+	wake func(c *Client)
+
 	// Scratch packets reused for every decode on this loop: decoding aliases
 	// the inbound buffer and nothing here outlives one packet.
 	connect proto.Connect

@@ -53,7 +53,10 @@ func (p *publishing) who() ClientInfo {
 	if p.info != nil {
 		return *p.info
 	}
-	return ClientInfo{ID: p.m.Origin, Inline: p.from == fromSys || p.from == fromInline}
+	if p.from == fromSys || p.from == fromInline {
+		return ClientInfo{ID: InlineClientID, Inline: true}
+	}
+	return ClientInfo{ID: p.m.Origin}
 }
 
 // publish is check then route: the whole path for every source other than

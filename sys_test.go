@@ -40,6 +40,7 @@ var sysTopics = []string{
 	"$SYS/broker/publish/messages/dropped/expired",
 	"$SYS/broker/publish/messages/dropped/too_large",
 	"$SYS/broker/publish/messages/dropped/not_authorized",
+	"$SYS/broker/publish/messages/dropped/rejected",
 }
 
 // sysWatch follows a client's $SYS messages, keeping the latest value of

@@ -313,18 +313,18 @@ func (HookBase) OnUnsubscribed(ClientInfo, *proto.Unsubscribe) {}
 func (HookBase) OnPublish(_ ClientInfo, pk *proto.Publish) (*proto.Publish, error) {
 	return pk, nil
 }
-func (HookBase) OnPublished(ClientInfo, *proto.Publish)                {}
-func (HookBase) OnPublishDropped(ClientInfo, *proto.Publish)           {}
-func (HookBase) OnRetainMessage(ClientInfo, *proto.Publish, int64)     {}
-func (HookBase) OnRetainPublished(ClientInfo, *proto.Publish)          {}
-func (HookBase) OnQosPublish(ClientInfo, *proto.Publish, int64, int)   {}
-func (HookBase) OnQosComplete(ClientInfo, *proto.Publish)              {}
-func (HookBase) OnQosDropped(ClientInfo, *proto.Publish)               {}
-func (HookBase) OnPacketIDExhausted(ClientInfo, *proto.Publish)        {}
+func (HookBase) OnPublished(ClientInfo, *proto.Publish)                        {}
+func (HookBase) OnPublishDropped(ClientInfo, *proto.Publish)                   {}
+func (HookBase) OnRetainMessage(ClientInfo, *proto.Publish, int64)             {}
+func (HookBase) OnRetainPublished(ClientInfo, *proto.Publish)                  {}
+func (HookBase) OnQosPublish(ClientInfo, *proto.Publish, int64, int)           {}
+func (HookBase) OnQosComplete(ClientInfo, *proto.Publish)                      {}
+func (HookBase) OnQosDropped(ClientInfo, *proto.Publish)                       {}
+func (HookBase) OnPacketIDExhausted(ClientInfo, *proto.Publish)                {}
 func (HookBase) OnWill(_ ClientInfo, w *proto.Publish) (*proto.Publish, error) { return w, nil }
-func (HookBase) OnWillSent(ClientInfo, *proto.Publish)                 {}
-func (HookBase) OnClientExpired(ClientInfo)                            {}
-func (HookBase) OnRetainedExpired(string)                              {}
+func (HookBase) OnWillSent(ClientInfo, *proto.Publish)                         {}
+func (HookBase) OnClientExpired(ClientInfo)                                    {}
+func (HookBase) OnRetainedExpired(string)                                      {}
 
 // hookEntry is one added hook.
 type hookEntry struct {

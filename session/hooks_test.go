@@ -159,7 +159,7 @@ func (r *recorder) OnWill(cl ClientInfo, w *proto.Publish) (*proto.Publish, erro
 func (r *recorder) OnWillSent(cl ClientInfo, w *proto.Publish) {
 	r.add(OnWillSent, cl.ID+" "+string(w.Topic))
 }
-func (r *recorder) OnClientExpired(cl ClientInfo) { r.add(OnClientExpired, cl.ID) }
+func (r *recorder) OnClientExpired(cl ClientInfo)  { r.add(OnClientExpired, cl.ID) }
 func (r *recorder) OnRetainedExpired(topic string) { r.add(OnRetainedExpired, topic) }
 
 func TestHookEventsFireInOrderAcrossStackedHooks(t *testing.T) {

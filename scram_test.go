@@ -13,7 +13,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/session"
-	"github.com/loom-mqtt/loom/session/scram"
+	"github.com/loom-mqtt/loom/hooks/scram"
 )
 
 // scramClient is paho.golang's side of a SCRAM-SHA-256 exchange.

@@ -147,6 +147,9 @@ type clientExt struct {
 	// injected are packets injected for the client (inject.go) that wait
 	// behind, or for, a hook's answer.
 	injected []injectedPacket
+	// rewritten is a packet as OnPacketRead hooks returned it, kept while
+	// it waits for an answer (hooks_packets.go).
+	rewritten []byte
 }
 
 // x returns c's extension, making it on first use.
@@ -188,7 +191,12 @@ func (c *Client) Version() proto.Version { return c.version }
 // connection must be closed; anything the client should be told first has
 // already been written.
 func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
-	err := c.handle(h, body)
+	var err error
+	if hooks := c.loop.broker.hooks.load(); len(hooks.by[OnPacketRead])+len(hooks.by[OnPacketProcessed]) > 0 {
+		err = c.handleHooked(h, body) // hooks_packets.go
+	} else {
+		err = c.handle(h, body)
+	}
 	c.packetDone(err) // decide.go
 	return err
 }
@@ -214,9 +222,6 @@ func (c *Client) handle(h proto.FixedHeader, body []byte) error {
 		return c.continueConnectAuth(h, body)
 	}
 	c.touch()
-	if hooks := c.loop.broker.hooks.load(); len(hooks.by[OnPacketRead])+len(hooks.by[OnPacketProcessed]) > 0 {
-		return c.handleHooked(h, body)
-	}
 	return c.dispatch(h, body)
 }
 

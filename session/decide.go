@@ -9,9 +9,9 @@ import (
 
 // Decisions by hooks: authentication at CONNECT and ACL checks.
 //
-// The hooks providing the event are asked in order; the first Allow
-// decides, a Deny passes the question to the next hook, and when all deny
-// the answer is no. A hook that returns Later answers through a callback:
+// The hooks providing the event are asked in order; the first Allow or
+// Refuse decides, a Deny passes the question to the next hook, and when
+// all deny the answer is no (Mochi's meaning: any hook may allow). A hook that returns Later answers through a callback:
 // the client's packet is then left unprocessed in the connection's buffer
 // (Handle returns ErrWaiting), the reactor stops reading the connection,
 // and the loop serves its other clients. The answer comes back to the loop
@@ -110,7 +110,7 @@ func (c *Client) packetDone(err error) {
 	if err == ErrWaiting || c.ext == nil {
 		return
 	}
-	c.ext.answers = nil
+	c.ext.answers, c.ext.rewritten = nil, nil
 	if len(c.ext.injected) > 0 && !c.Waiting() {
 		c.loop.run(c.retryInjected) // injected while this one waited
 	}
@@ -145,6 +145,9 @@ func (c *Client) ask(d *decision, hs []*hookEntry, pk *proto.Connect) bool {
 			return true
 		case Later:
 			return false
+		case Refuse:
+			d.state, d.allow = decSettled, false
+			return true
 		}
 	}
 	d.state, d.allow = decSettled, false

@@ -110,13 +110,18 @@ func Events() []Event {
 type Verdict uint8
 
 const (
-	// Deny refuses, unless a hook after this one allows.
+	// Deny refuses, unless a hook after this one allows: "not mine to
+	// allow". HookBase answers it.
 	Deny Verdict = iota
 	// Allow accepts; the hooks after this one are not asked.
 	Allow
 	// Later says the hook will call the Answer it was given, once, from
-	// any goroutine. Until then the client waits.
+	// any goroutine. Until then the client waits. An Answer of false is a
+	// Deny: the hooks after this one are asked.
 	Later
+	// Refuse refuses outright: the hooks after this one are not asked (a
+	// ban list before a permissive hook).
+	Refuse
 )
 
 // Answer gives a decision that a hook returned Later for. Calls after the
@@ -168,7 +173,8 @@ type Recipient struct {
 }
 
 // Hook is implemented by everything AddHook takes. Embed HookBase and
-// override Provides and the events provided.
+// override Provides and the events provided. A hook that needs the
+// broker's logger implements SetOpts too (HookOptions).
 type Hook interface {
 	// ID names the hook in logs.
 	ID() string
@@ -184,13 +190,16 @@ type Hook interface {
 	// OnStopped: the broker is closing.
 	OnStopped()
 	// OnConnectAuthenticate decides whether a CONNECT's credentials are
-	// accepted (CONNACK 0x86 / 3.1.1 code 4 when every hook denies). Not
-	// called for a CONNECT with an Authentication Method, which enhanced
-	// authentication (Options.Authenticators) decides. No hook providing
-	// it: every client is accepted.
+	// accepted (CONNACK 0x86 / 3.1.1 code 4 when no hook allows). Not
+	// called for a CONNECT with an Authentication Method, which its
+	// Authenticator decides (a hook that is one, or
+	// Options.Authenticators). No hook providing it: every client is
+	// accepted.
 	OnConnectAuthenticate(cl ClientInfo, pk *proto.Connect, answer Answer) Verdict
 	// OnACLCheck decides whether cl may publish to topic (write) or
-	// subscribe to the filter topic (read). No hook providing it: allowed.
+	// subscribe to the filter topic (read); a refused PUBLISH gets v5
+	// PUBACK/PUBREC 0x87 (3.1.1: dropped, acknowledged), a refused filter
+	// SUBACK 0x87 (3.1.1: 0x80). No hook providing it: allowed.
 	OnACLCheck(cl ClientInfo, topic string, write bool, answer Answer) Verdict
 	// OnSysInfoTick runs on the $SYS goroutine once per interval.
 	OnSysInfoTick(info SysInfo)
@@ -210,7 +219,8 @@ type Hook interface {
 	// OnAuthPacket sees each AUTH packet before it is processed; it may
 	// return another, or an error (ErrRejectPacket drops the packet).
 	OnAuthPacket(cl ClientInfo, pk *proto.Auth) (*proto.Auth, error)
-	// OnPacketRead sees each packet from a client before it is processed;
+	// OnPacketRead sees each packet from a client, CONNECT and AUTH
+	// included, before it is processed;
 	// it may return another, or an error (ErrRejectPacket drops it, any
 	// other closes the connection).
 	OnPacketRead(cl ClientInfo, pk proto.Packet) (proto.Packet, error)
@@ -282,9 +292,9 @@ func (HookBase) Stop() error         { return nil }
 func (HookBase) OnStarted()          {}
 func (HookBase) OnStopped()          {}
 func (HookBase) OnConnectAuthenticate(ClientInfo, *proto.Connect, Answer) Verdict {
-	return Allow
+	return Deny
 }
-func (HookBase) OnACLCheck(ClientInfo, string, bool, Answer) Verdict { return Allow }
+func (HookBase) OnACLCheck(ClientInfo, string, bool, Answer) Verdict { return Deny }
 func (HookBase) OnSysInfoTick(SysInfo)                               {}
 func (HookBase) OnConnect(ClientInfo, *proto.Connect) error          { return nil }
 func (HookBase) OnSessionEstablish(ClientInfo, *proto.Connect)       {}
@@ -326,6 +336,12 @@ func (HookBase) OnWillSent(ClientInfo, *proto.Publish)                         {
 func (HookBase) OnClientExpired(ClientInfo)                                    {}
 func (HookBase) OnRetainedExpired(string)                                      {}
 
+// HookOptions are what AddHook gives a hook that has a method
+// SetOpts(HookOptions), before Init.
+type HookOptions struct {
+	Logger *slog.Logger
+}
+
 // hookEntry is one added hook.
 type hookEntry struct {
 	h Hook
@@ -365,6 +381,9 @@ func (b *Broker) has(e Event) bool { return len(b.hooks.load().by[e]) > 0 }
 func (b *Broker) AddHook(h Hook, config any) error {
 	if h == nil {
 		return errors.New("loom: AddHook of a nil hook")
+	}
+	if o, ok := h.(interface{ SetOpts(HookOptions) }); ok {
+		o.SetOpts(HookOptions{Logger: b.opts.Logger})
 	}
 	if err := h.Init(config); err != nil {
 		return fmt.Errorf("loom: hook %s: %w", h.ID(), err)

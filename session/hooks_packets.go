@@ -14,26 +14,34 @@ import (
 // a packet a hook replaces is encoded again. Without them none of this
 // runs: Handle and emit pay one length check each.
 
-// handleHooked is Handle's dispatch with OnPacketRead and
-// OnPacketProcessed.
+// handleHooked is Handle with OnPacketRead and OnPacketProcessed, for
+// every packet of the connection, CONNECT included.
 func (c *Client) handleHooked(h proto.FixedHeader, body []byte) error {
+	if c.state == stateClosed || c.state == stateClosing {
+		return nil
+	}
 	b := c.loop.broker
-	raw := proto.AppendFixedHeader(nil, h.Type, h.Flags, len(body))
+	if c.handledAgain() && c.ext.rewritten != nil {
+		// Handed over again after a hook's answer (decide.go): the
+		// hooks read it, and maybe rewrote it, the first time.
+		raw := c.ext.rewritten
+		nh, n, _ := proto.ParseFixedHeader(raw)
+		return c.processed(nil, c.handle(nh, raw[n:]), raw)
+	}
+	raw := proto.AppendFixedHeader(make([]byte, 0, 5+len(body)), h.Type, h.Flags, len(body))
 	raw = append(raw, body...)
 	pk, _, derr := proto.Decode(raw, c.version)
 	if derr != nil {
-		return c.dispatch(h, body) // malformed: the handler says why
+		return c.handle(h, body) // malformed: the handler says why
 	}
-	// A packet handed over again after a hook's answer (decide.go) was
-	// read already.
-	again := c.handledAgain()
-	if b.has(OnPacketRead) && !again {
+	if b.has(OnPacketRead) && !c.handledAgain() {
 		cl := c.info()
+		in := pk
 		for _, e := range b.hooks.load().by[OnPacketRead] {
-			in := pk
+			given := pk
 			var err error
-			if b.callOne(e, OnPacketRead, func(hk Hook) { pk, err = hk.OnPacketRead(cl, in) }) {
-				pk, err = in, nil
+			if b.callOne(e, OnPacketRead, func(hk Hook) { pk, err = hk.OnPacketRead(cl, given) }) {
+				pk, err = given, nil
 			}
 			if errors.Is(err, ErrRejectPacket) {
 				return nil
@@ -42,24 +50,44 @@ func (c *Client) handleHooked(h proto.FixedHeader, body []byte) error {
 				return c.fail(err)
 			}
 			if pk == nil {
-				pk = in
+				pk = given
 			}
 		}
-		if pk.PacketType() != h.Type {
-			return c.fail(proto.Errorf(proto.ImplementationSpecificError, "a hook turned %v into %v", h.Type, pk.PacketType()))
+		if pk != in {
+			if pk.PacketType() != h.Type {
+				return c.fail(proto.Errorf(proto.ImplementationSpecificError, "a hook turned %v into %v", h.Type, pk.PacketType()))
+			}
+			// A fresh buffer: the packets' slices point into raw.
+			out := pk.Append(nil, c.version)
+			nh, n, err := proto.ParseFixedHeader(out)
+			if err != nil {
+				return c.fail(err)
+			}
+			err = c.handle(nh, out[n:])
+			if err == ErrWaiting {
+				c.x().rewritten = out
+			}
+			return c.processed(pk, err, nil)
 		}
-		raw = pk.Append(raw[:0], c.version)
-		nh, n, err := proto.ParseFixedHeader(raw)
-		if err != nil {
-			return c.fail(err)
+	}
+	return c.processed(pk, c.handle(h, body), nil)
+}
+
+// processed fires OnPacketProcessed for pk (decoded from raw when nil)
+// once it is handled, not while it waits.
+func (c *Client) processed(pk proto.Packet, err error, raw []byte) error {
+	b := c.loop.broker
+	if err == ErrWaiting || !b.has(OnPacketProcessed) {
+		return err
+	}
+	if pk == nil {
+		var derr error
+		if pk, _, derr = proto.Decode(raw, c.version); derr != nil {
+			return err
 		}
-		h, body = nh, raw[n:]
 	}
-	err := c.dispatch(h, body)
-	if err != ErrWaiting && b.has(OnPacketProcessed) {
-		cl := c.info()
-		b.call(OnPacketProcessed, func(hk Hook) { hk.OnPacketProcessed(cl, pk, err) })
-	}
+	cl := c.info()
+	b.call(OnPacketProcessed, func(hk Hook) { hk.OnPacketProcessed(cl, pk, err) })
 	return err
 }
 

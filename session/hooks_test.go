@@ -560,3 +560,70 @@ func (m *memStore) retainedOf(topic string) *router.Message {
 	defer m.mu.Unlock()
 	return m.retained[topic]
 }
+
+// A hook rewriting a packet in OnPacketRead: the new packet is processed
+// with its payload intact, also when it waited for an ACL answer first.
+func TestOnPacketReadRewriteSurvivesAWait(t *testing.T) {
+	h := newHarness(t, Options{}, 1)
+	wakeRecorder(h, 0)
+	rw := &rewriter{}
+	require.NoError(t, h.b.AddHook(rw, nil))
+	var answer Answer
+	acl := &recorder{name: "acl", provides: map[Event]bool{OnACLCheck: true}}
+	acl.acl = func(cl ClientInfo, topic string, write bool, a Answer) Verdict {
+		if !write || cl.ID != "pub" {
+			return Allow
+		}
+		answer = a
+		return Later
+	}
+	require.NoError(t, h.b.AddHook(acl, nil))
+	sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+	sub.subscribe("much/longer/topic/name/here", 0)
+	pub := h.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
+	p := &proto.Publish{Topic: []byte("short"), Payload: []byte("same length")}
+	require.ErrorIs(t, pub.send(p), ErrWaiting)
+	require.True(t, acl.has("acl:OnACLCheck pub much/longer/topic/name/here true"), "the rewritten topic is asked about")
+	answer(true)
+	h.settle()
+	pub.mustSend(p) // the reactor hands the buffered packet over again
+	h.settle()
+	got := publishes(t, sub.recv())
+	require.Len(t, got, 1)
+	require.Equal(t, "same length", string(got[0].Payload))
+	require.Equal(t, 1, rw.calls, "read once")
+
+	// Refuse stops the chain even before a permissive hook.
+	h2 := newHarness(t, Options{}, 1)
+	ban := &recorder{name: "ban", provides: map[Event]bool{OnConnectAuthenticate: true}}
+	ban.auth = func(cl ClientInfo, _ *proto.Connect, _ Answer) Verdict {
+		if cl.ID == "banned" {
+			return Refuse
+		}
+		return Deny
+	}
+	require.NoError(t, h2.b.AddHook(ban, nil))
+	require.NoError(t, h2.b.AddHook(&recorder{name: "all", provides: map[Event]bool{OnConnectAuthenticate: true}}, nil))
+	h2.online(0, connectPacket(proto.V5, "ok", true, 0, 0))
+	tc := h2.dial(0)
+	require.Error(t, tc.send(connectPacket(proto.V5, "banned", true, 0, 0)))
+	require.Equal(t, proto.BadUserNameOrPassword, tc.recvOne().(*proto.Connack).Reason)
+}
+
+// rewriter moves publishes to "short" onto a longer topic.
+type rewriter struct {
+	HookBase
+	calls int
+}
+
+func (r *rewriter) Provides(e Event) bool { return e == OnPacketRead }
+func (r *rewriter) OnPacketRead(_ ClientInfo, pk proto.Packet) (proto.Packet, error) {
+	p, ok := pk.(*proto.Publish)
+	if !ok || string(p.Topic) != "short" {
+		return pk, nil
+	}
+	r.calls++
+	out := *p
+	out.Topic = []byte("much/longer/topic/name/here")
+	return &out, nil
+}

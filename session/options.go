@@ -187,9 +187,10 @@ type Options struct {
 	// (retained, only the values that changed). Default 10s; negative
 	// disables them.
 	SysInterval time.Duration
-	// Authenticators are the enhanced-authentication methods offered to v5
-	// clients (CONNECT with an Authentication Method, then AUTH); a method
-	// not among them gets CONNACK 0x8C.
+	// Authenticators are enhanced-authentication methods offered to v5
+	// clients (CONNECT with an Authentication Method, then AUTH), beside
+	// those of hooks that are Authenticators (hooks/scram); a method
+	// offered by neither gets CONNACK 0x8C.
 	Authenticators []Authenticator
 	// Store, when set, keeps persistent sessions, their subscriptions and
 	// retained messages across restarts (persist.Store on Pebble); nil

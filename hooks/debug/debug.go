@@ -45,6 +45,8 @@ type Hook struct {
 	opts  Options // defaults filled in by Init
 	level slog.Leveler
 	w     *writer // nil before Init
+	// brokerLog is the broker's logger, from SetOpts.
+	brokerLog *slog.Logger
 }
 
 // ID implements session.Hook.
@@ -60,6 +62,10 @@ func (h *Hook) Provides(e session.Event) bool {
 	}
 	return false
 }
+
+// SetOpts is called by AddHook before Init: the broker's logger is the
+// default for Options.Logger.
+func (h *Hook) SetOpts(o session.HookOptions) { h.brokerLog = o.Logger }
 
 // Init takes a *Options, or nil for the defaults, and starts the
 // goroutine that writes the records. Any other configuration is an
@@ -80,6 +86,9 @@ func (h *Hook) Init(config any) error {
 	}
 	if o.PreviewBytes < 0 || o.Queue < 0 {
 		return fmt.Errorf("debug: PreviewBytes (%d) and Queue (%d) may not be negative", o.PreviewBytes, o.Queue)
+	}
+	if o.Logger == nil {
+		o.Logger = h.brokerLog
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -19,11 +19,11 @@
 // the broker decodes every packet once more for hooks. Add it to debug,
 // not to a broker under production load.
 //
-// The records go to Options.Logger (slog.Default() if nil) at
+// The records go to Options.Logger (if nil, the broker's logger once
+// added with AddHook, else slog.Default()) at
 // Options.Level (Debug if nil). slog's default handler discards Debug, so
 // either give a Logger whose handler takes Debug or raise Level.
 //
-// OnPacketRead does not see CONNECT, nor the AUTH packets of an
-// authentication under way at CONNECT: the broker calls it for a
-// connected client's packets only. The connect is logged by OnConnect.
+// OnPacketRead sees every packet a client sends, CONNECT included; the
+// connect is also logged by OnConnect, with the client's id once known.
 package debug

@@ -109,7 +109,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	if consumed > 0 {
 		// One add per read, not per packet.
-		h.srv.broker.Stats.BytesIn.Add(int64(consumed))
+		cl.Loop().CountBytesIn(consumed)
 	}
 	cl.Loop().Flush()
 	return action

@@ -58,13 +58,13 @@ type Broker struct {
 type Stats struct {
 	Connected     atomic.Int64             // clients with a completed CONNECT
 	Connections   atomic.Int64             // total CONNECTs accepted
-	MessagesIn    atomic.Int64             // PUBLISH packets received
-	MessagesOut   atomic.Int64             // PUBLISH packets sent
+	MessagesIn    Counter                  // PUBLISH packets received (counter.go)
+	MessagesOut   Counter                  // PUBLISH packets sent
 	Dropped       atomic.Int64             // messages dropped, every cause
 	Drops         [dropCauses]atomic.Int64 // messages dropped by cause (DropCause)
 	ProtocolFails atomic.Int64             // connections closed for a protocol violation
-	BytesIn       atomic.Int64             // bytes of whole packets read from clients
-	BytesOut      atomic.Int64             // bytes written to clients
+	BytesIn       Counter                  // bytes of whole packets read from clients
+	BytesOut      Counter                  // bytes written to clients
 	Inflight      atomic.Int64             // outbound QoS 1/2 messages awaiting acknowledgement, all sessions
 	// MaxConnected is the high-water mark of Connected, raised at CONNECT.
 	MaxConnected atomic.Int64
@@ -149,6 +149,9 @@ func (b *Broker) NewLoop(exec func(f func())) *Loop {
 	l.Refresh()
 	l.wheel.init(wheelResolutionMs, l.clock)
 	b.mu.Lock()
+	st := &b.Stats
+	l.counts = loopCounts{msgsIn: st.MessagesIn.cell(), msgsOut: st.MessagesOut.cell(),
+		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell()}
 	l.index = len(b.loops)
 	b.loops = append(b.loops, l)
 	b.mu.Unlock()

@@ -378,7 +378,7 @@ func (c *Client) emit(out *bytebufferpool.ByteBuffer) {
 			b = c.hookOutput(b) // hooks_packets.go
 		}
 		c.send(b)
-		c.loop.broker.Stats.BytesOut.Add(int64(len(b))) // once per write, not per packet
+		c.loop.counts.bytesOut.n.Add(int64(len(b))) // once per write, not per packet
 		if len(hooks.by[OnPacketSent]) > 0 {
 			c.hookSent(b)
 		}

@@ -39,7 +39,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			return ErrWaiting // handled again with the answer (decide.go)
 		}
 		if !allow {
-			b.Stats.MessagesIn.Add(1)
+			c.loop.counts.msgsIn.n.Add(1)
 			b.Stats.ACLDenied.Add(1)
 			b.drop(DropNotAuthorized)
 			c.refusePublish(p, proto.NotAuthorized)
@@ -47,13 +47,13 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		}
 	}
 
-	pub := publishing{m: newMessage(p, topic, c.sess.id), from: fromClient, now: c.loop.wall}
+	pub := publishing{m: newMessage(p, topic, c.sess.id), from: fromClient, now: c.loop.wall, loop: c.loop}
 	if b.has(OnPublish) {
 		cl := c.info()
 		pub.info = &cl
 	}
 	if rc, ok := b.check(&pub); !ok {
-		b.Stats.MessagesIn.Add(1)
+		c.loop.counts.msgsIn.n.Add(1)
 		c.refusePublish(p, rc)
 		return nil
 	}
@@ -68,7 +68,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			// again, deliver once [MQTT-4.3.3-10]. If the first one's ack
 			// waits for the disk, so does this one.
 			s.mu.Unlock()
-			b.Stats.MessagesIn.Add(1)
+			c.loop.counts.msgsIn.n.Add(1)
 			c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, "", nil)
 			return nil
 		}
@@ -468,7 +468,7 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 			c.ext.aliasOut[m.Topic] = alias
 		}
 	}
-	c.loop.broker.Stats.MessagesOut.Add(1)
+	c.loop.counts.msgsOut.n.Add(1)
 	c.buf().B = out.Append(c.out.B, c.version)
 	return true
 }

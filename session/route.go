@@ -46,6 +46,9 @@ type publishing struct {
 	// a hook needs it.
 	info *ClientInfo
 	now  int64 // wall clock (unix ns) the expiry counts from
+	// loop is the publisher's loop, whose counters it adds to; nil off
+	// the loops.
+	loop *Loop
 }
 
 // who is the publisher as hooks see it.
@@ -92,7 +95,10 @@ func (b *Broker) check(p *publishing) (rc proto.ReasonCode, ok bool) {
 func (b *Broker) route(p *publishing) {
 	m := p.m
 	b.stampExpiryAt(m, p.now)
-	if p.from != fromSys {
+	switch {
+	case p.loop != nil:
+		p.loop.counts.msgsIn.n.Add(1)
+	case p.from != fromSys:
 		// $SYS's own updates are not counted: an idle broker's counters
 		// stay still, and so do the topics that publish them.
 		b.Stats.MessagesIn.Add(1)

@@ -218,19 +218,17 @@ func (b *Broker) sink(ds []router.Delivery) {
 		b.selectSubscribers(w, ds)
 	}
 	b.admitDeliveries(w, ds)
-	var seqs []uint64
+	w.seqs = w.seqs[:0]
 	if b.opts.Store != nil {
 		b.storeRouted(w, ds)
-		seqs = w.seqs
 	}
-	var held *Loop
+	// Deliveries for connected sessions are grouped by their loop, so
+	// that each loop's inbox is locked once per call however the trie
+	// interleaves its subscribers (a fan-out alternates loops at nearly
+	// every delivery).
 	for i := range ds {
 		if w.skip[i] {
 			continue
-		}
-		var seq uint64
-		if seqs != nil {
-			seq = seqs[i]
 		}
 		s, ok := ds[i].Client.(*Session)
 		if !ok {
@@ -239,25 +237,22 @@ func (b *Broker) sink(ds []router.Delivery) {
 		}
 		c := s.client.Load()
 		if c == nil {
-			if held != nil {
-				held.unlockInbox()
-				held = nil
-			}
-			s.deliverOffline(ds[i], seq)
+			s.deliverOffline(ds[i], w.seq(i))
 			continue
 		}
-		if l := c.loop; l != held {
-			if held != nil {
-				held.unlockInbox()
-			}
-			held = l
-			held.lockInbox()
+		w.toLoop(c.loop, i)
+	}
+	for _, l := range w.loops {
+		idx := w.dest[l.index]
+		l.lockInbox()
+		for _, i := range idx {
+			l.appendLocked(item{sess: ds[i].Client.(*Session), d: ds[i], seq: w.seq(int(i))})
 		}
-		held.appendLocked(item{sess: s, d: ds[i], seq: seq})
+		l.unlockInbox()
+		w.dest[l.index] = idx[:0]
 	}
-	if held != nil {
-		held.unlockInbox()
-	}
+	clear(w.loops)
+	w.loops = w.loops[:0]
 	if len(ds) > 0 && ds[0].Stored && b.has(OnRetainPublished) {
 		b.retainPublished(w, ds)
 	}

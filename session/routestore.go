@@ -101,9 +101,32 @@ type routeWork struct {
 	// drop[i]: an OnSelectSubscribers hook dropped ds[i] (nil without
 	// such hooks).
 	drop []bool
+	// dest[l] are the indexes of the deliveries for loop index l; loops
+	// are the loops with some, in the order first met.
+	dest  [][]int32
+	loops []*Loop
 }
 
 func (w *routeWork) rejected(i int) bool { return w.drop != nil && w.drop[i] }
+
+// seq is the sequence number storeRouted gave ds[i], 0 without a store.
+func (w *routeWork) seq(i int) uint64 {
+	if len(w.seqs) == 0 {
+		return 0
+	}
+	return w.seqs[i]
+}
+
+// toLoop files delivery i for loop l.
+func (w *routeWork) toLoop(l *Loop, i int) {
+	for len(w.dest) <= l.index {
+		w.dest = append(w.dest, nil)
+	}
+	if len(w.dest[l.index]) == 0 {
+		w.loops = append(w.loops, l)
+	}
+	w.dest[l.index] = append(w.dest[l.index], int32(i))
+}
 
 // admitDeliveries decides, for each delivery of one sink call, whether it
 // goes on: a QoS 0 one unless its reader is being shed, a QoS 1/2 one if

@@ -54,9 +54,10 @@ type Options struct {
 	Limits Limits
 	// Capabilities turn MQTT features off, or point clients elsewhere.
 	Capabilities Capabilities
-	// Authenticators are the enhanced-authentication methods offered to v5
-	// clients (CONNECT with an Authentication Method, then AUTH); a method
-	// not among them gets CONNACK 0x8C (Bad authentication method).
+	// Authenticators are enhanced-authentication methods offered to v5
+	// clients (CONNECT with an Authentication Method, then AUTH), beside
+	// those of hooks that are Authenticators (hooks/scram); a method offered
+	// by neither gets CONNACK 0x8C (Bad authentication method).
 	Authenticators []Authenticator
 
 	// SysInterval is how often the broker publishes its $SYS topics
@@ -157,6 +158,11 @@ type Limits struct {
 	DisconnectOnQueueFull bool
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
+	// InlineQueue bounds the QoS 0 messages waiting for one inline
+	// subscription's handler; past it they are dropped and counted as
+	// Stats.Drops.QueueFull. QoS 1/2 messages are bounded in bytes, by
+	// MaxSessionBytes and MemoryBudget, as a session's are. Default 1,024.
+	InlineQueue int
 
 	// MaxSessionExpiry lowers a longer Session Expiry Interval to itself
 	// (v5 clients are told in CONNACK) and ends a 3.1.1 persistent session
@@ -233,7 +239,7 @@ type (
 	// (Options.Store); persist.Store, which DataDir opens, is one.
 	Store = session.Store
 	// Authenticator is an enhanced-authentication method
-	// (Options.Authenticators); session/scram has SCRAM-SHA-256.
+	// (Options.Authenticators); hooks/scram has SCRAM-SHA-256.
 	Authenticator = session.Authenticator
 	// QoSCap is the highest QoS the broker accepts (Capabilities.MaxQoS).
 	QoSCap = session.QoSCap
@@ -289,6 +295,7 @@ func (o Options) session(store Store) session.Options {
 		MemoryBudget:               l.MemoryBudget,
 		DisconnectOnQueueFull:      l.DisconnectOnQueueFull,
 		QueueQoS0:                  l.QueueQoS0,
+		InlineQueue:                l.InlineQueue,
 		OutboundLimit:              l.OutboundLimit,
 		IngestBacklog:              l.IngestBacklog,
 		CloseLinger:                l.CloseLinger,

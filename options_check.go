@@ -81,6 +81,7 @@ func (l Limits) check() error {
 		{"MaxConnectSize", int64(l.MaxConnectSize)},
 		{"ConnectTimeout", int64(l.ConnectTimeout)},
 		{"MaxQueued", int64(l.MaxQueued)},
+		{"InlineQueue", int64(l.InlineQueue)},
 		{"OutboundLimit", int64(l.OutboundLimit)},
 		{"CloseLinger", int64(l.CloseLinger)},
 	} {

@@ -54,6 +54,10 @@ type Stats struct {
 	PreConnectRefused int64
 	// ProtocolFailures counts connections closed for a protocol violation.
 	ProtocolFailures int64
+	// ACLDenied counts PUBLISH packets and subscriptions an ACL hook
+	// refused; HookPanics the hook calls that panicked and were recovered.
+	ACLDenied  int64
+	HookPanics int64
 
 	// Subscriptions counts subscriptions, a shared group's members one
 	// each; SharedGroups the distinct ($share group, filter) pairs;
@@ -76,7 +80,8 @@ type Drops struct {
 	SlowReader    int64 // slow_reader: QoS 0 for a connection past Limits.OutboundLimit
 	Expired       int64 // expired: its Message Expiry Interval passed while held
 	TooLarge      int64 // too_large: larger than its client's Maximum Packet Size
-	NotAuthorized int64 // not_authorized: a client's PUBLISH to a $SYS topic
+	NotAuthorized int64 // not_authorized: a client's PUBLISH to a $SYS topic, or one an ACL hook refused
+	Rejected      int64 // rejected: a hook dropped it
 }
 
 // spoolBlock is the size of one spool block (session/spool.go): the session
@@ -114,6 +119,7 @@ func (s *Server) snapshot(routes bool) Stats {
 			Expired:       c.Drops[session.DropExpired].Load(),
 			TooLarge:      c.Drops[session.DropTooLarge].Load(),
 			NotAuthorized: c.Drops[session.DropNotAuthorized].Load(),
+			Rejected:      c.Drops[session.DropRejected].Load(),
 		},
 		Inflight:          c.Inflight.Load(),
 		HeldBytes:         b.HeldBytes(),
@@ -121,6 +127,8 @@ func (s *Server) snapshot(routes bool) Stats {
 		ReadPauses:        c.ReadPauses.Load(),
 		PreConnectRefused: c.PreConnectRefused.Load(),
 		ProtocolFailures:  c.ProtocolFails.Load(),
+		ACLDenied:         c.ACLDenied.Load(),
+		HookPanics:        c.HookPanics.Load(),
 		Uptime:            time.Since(s.born),
 	}
 	if routes {

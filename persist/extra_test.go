@@ -52,7 +52,7 @@ func TestCountersCodec(t *testing.T) {
 	for _, c := range []session.Counters{
 		{},
 		{Connections: 1, MessagesIn: 2, MessagesOut: 3, BytesIn: 4, BytesOut: 5, Dropped: 6, ProtocolFails: 7, MaxConnected: 8, ReadPauses: 9,
-			Drops: [...]int64{10, 11, 12, 13, 14, 15, 16}},
+			Drops: [...]int64{10, 11, 12, 13, 14, 15, 16, 17}},
 		{MessagesIn: 1 << 62, BytesOut: 1<<63 - 1},
 	} {
 		got, err := decodeCounters(encodeCounters(c))

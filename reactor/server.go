@@ -224,6 +224,7 @@ func (h *handler) loopOf(el gnet.EventLoop) *loopState {
 			return nil
 		}))
 	})
+	l.sl.SetWaker(func(cl *session.Client) { h.wake(l, cl) })
 	h.srv.loops.Store(el, l)
 	return l
 }
@@ -238,13 +239,13 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
-func (h *handler) OnClose(c gnet.Conn, _ error) gnet.Action {
+func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 	h.srv.conns.Add(-1)
 	if cl, ok := c.Context().(*session.Client); ok {
 		if cl.ReadPaused() {
 			h.unpause(h.loopOf(c.EventLoop()), c, cl) // its descriptor may be reused
 		}
-		cl.Closed()
+		cl.Closed(err)
 	}
 	return gnet.None
 }

@@ -29,6 +29,12 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		_, _ = c.Discard(-1)
 		return gnet.None
 	}
+	if cl.Waiting() {
+		// A packet waits for a hook's answer (session/decide.go): read
+		// nothing more until then; the loop's waker reads on.
+		h.stopReading(c)
+		return gnet.None
+	}
 	if cl.ReadPaused() {
 		ls := h.loopOf(c.EventLoop())
 		if !h.srv.broker.Relieved() && h.pause(ls, c, cl) {
@@ -79,6 +85,12 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		pkt, _ := c.Peek(total)
 		err = cl.Handle(fh, pkt[hl:])
+		if err == session.ErrWaiting {
+			// The packet stays in the buffer, to be handled again with the
+			// hook's answer.
+			h.stopReading(c)
+			break
+		}
 		_, _ = c.Discard(total)
 		consumed += total
 		if err != nil {
@@ -97,7 +109,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	if consumed > 0 {
 		// One add per read, not per packet.
-		h.srv.broker.Stats.BytesIn.Add(int64(consumed))
+		cl.Loop().CountBytesIn(consumed)
 	}
 	cl.Loop().Flush()
 	return action
@@ -113,4 +125,27 @@ func end(c gnet.Conn, cl *session.Client) gnet.Action {
 	}
 	_, _ = c.Discard(-1)
 	return gnet.None
+}
+
+// stopReading turns reading off for c while its client waits for a hook's
+// answer, so what it sends meanwhile stays in the kernel. gnet turns
+// reading back on when it changes the write interest; the next OnTraffic
+// then stops it again.
+func (h *handler) stopReading(c gnet.Conn) {
+	if ls := h.loopOf(c.EventLoop()); ls.poller >= 0 {
+		_ = setInterest(ls.poller, c.Fd(), false, c.OutboundBuffered() > 0)
+	}
+}
+
+// wake reads c again once its client's answer came (session/decide.go):
+// reading on, and OnTraffic for what waits in the buffer.
+func (h *handler) wake(ls *loopState, cl *session.Client) {
+	c, ok := cl.Conn().(gnet.Conn)
+	if !ok {
+		return
+	}
+	if ls.poller >= 0 && !cl.ReadPaused() {
+		_ = setInterest(ls.poller, c.Fd(), true, c.OutboundBuffered() > 0)
+	}
+	_ = c.Wake(nil)
 }

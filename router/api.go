@@ -78,6 +78,9 @@ type Delivery struct {
 	QoS    byte
 	Retain bool
 	SubIDs []uint32
+	// Stored: a retained message sent because of a new subscription, not
+	// a publish being routed.
+	Stored bool
 }
 
 // Sink receives deliveries. It is called from a shard's goroutine, once per
@@ -97,6 +100,9 @@ type Options struct {
 	// batch of operations it took from its queue (deliveries flushed), so
 	// the caller can see Pending fall without polling.
 	AfterBatch func()
+	// RetainedExpired, when set, is called on a shard's goroutine with the
+	// topic of each retained message found expired and deleted.
+	RetainedExpired func(topic string)
 }
 
 // Stats are counts over all shards.

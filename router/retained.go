@@ -131,6 +131,9 @@ func (s *shard) retainedFor(filter string, now int64) []*Message {
 		if m.expired(now) {
 			if s.rroot.remove(m.Topic, 0) {
 				s.nretained--
+				if s.expired != nil {
+					s.expired(m.Topic)
+				}
 			}
 			continue
 		}

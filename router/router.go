@@ -37,6 +37,7 @@ func New(opts Options, sink Sink) *Router {
 	for i := range r.shards {
 		r.shards[i] = newShard(sink, size)
 		r.shards[i].after = opts.AfterBatch
+		r.shards[i].expired = opts.RetainedExpired
 		go r.shards[i].run(&r.wg)
 	}
 	return r

@@ -42,6 +42,8 @@ type shard struct {
 	wake   chan struct{} // 1-buffered: at most one pending wake
 	queued atomic.Int64  // len(queue), written under mu, read by Pending
 	after  func()        // Options.AfterBatch
+	// expired is Options.RetainedExpired.
+	expired func(topic string)
 
 	sink      Sink
 	root      node
@@ -189,7 +191,7 @@ func (s *shard) subscribe(o *op) {
 	}
 	found := s.retainedFor(filter, time.Now().UnixNano())
 	for _, m := range found {
-		s.emit(Delivery{Client: o.client, Msg: m, QoS: o.opts.QoS, Retain: true, SubIDs: ids})
+		s.emit(Delivery{Client: o.client, Msg: m, QoS: o.opts.QoS, Retain: true, SubIDs: ids, Stored: true})
 	}
 	clear(found)
 }

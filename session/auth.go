@@ -1,12 +1,15 @@
 package session
 
 import (
+	"errors"
+
 	"github.com/loom-mqtt/loom/proto"
 )
 
-// Authenticator is a hook that runs one method of MQTT 5 enhanced
-// authentication (the CONNECT/AUTH exchange of section 4.12), such as
-// SCRAM-SHA-256 in session/scram. Register them in Options.Authenticators.
+// Authenticator runs one method of MQTT 5 enhanced authentication (the
+// CONNECT/AUTH exchange of section 4.12), such as SCRAM-SHA-256 in
+// hooks/scram. A Hook that is also an Authenticator offers its method
+// once added with AddHook; Options.Authenticators takes others.
 type Authenticator interface {
 	// Method is the Authentication Method name clients ask for.
 	Method() string
@@ -33,9 +36,17 @@ type authState struct {
 	assigned bool
 }
 
+// authenticator is the method's: from Options.Authenticators, or a hook
+// added with AddHook that is an Authenticator too (hooks/scram), the
+// first in the order given.
 func (b *Broker) authenticator(method []byte) Authenticator {
 	for _, a := range b.opts.Authenticators {
 		if a.Method() == string(method) {
+			return a
+		}
+	}
+	for _, e := range b.hooks.load().all {
+		if a, ok := e.h.(Authenticator); ok && a.Method() == string(method) {
 			return a
 		}
 	}
@@ -110,7 +121,29 @@ func (c *Client) decodeAuth(h proto.FixedHeader, body []byte) (*proto.Auth, erro
 		// [MQTT-4.12.0-5] [MQTT-4.12.1-1] the method may not change
 		return nil, proto.Errorf(proto.ProtocolError, "AUTH with method %q, not %q", a.Props.AuthMethod, c.x().method)
 	}
-	return &a, nil
+	b := c.loop.broker
+	if !b.has(OnAuthPacket) {
+		return &a, nil
+	}
+	cl := c.info()
+	pk := &a
+	for _, e := range b.hooks.load().by[OnAuthPacket] {
+		in := pk
+		var err error
+		if b.callOne(e, OnAuthPacket, func(h Hook) { pk, err = h.OnAuthPacket(cl, in) }) {
+			pk, err = in, nil
+		}
+		if err != nil {
+			if errors.Is(err, ErrRejectPacket) {
+				return nil, nil
+			}
+			return nil, proto.Errorf(proto.NotAuthorized, "AUTH refused: %v", err)
+		}
+		if pk == nil {
+			pk = in
+		}
+	}
+	return pk, nil
 }
 
 // continueConnectAuth handles the packets of a connection still
@@ -127,6 +160,9 @@ func (c *Client) continueConnectAuth(h proto.FixedHeader, body []byte) error {
 	if err != nil {
 		return c.refuse(proto.V5, err)
 	}
+	if a == nil {
+		return nil // a hook dropped it (OnAuthPacket)
+	}
 	if a.Reason != proto.ContinueAuthentication {
 		return c.refuse(proto.V5, proto.Errorf(proto.ProtocolError, "AUTH reason 0x%02X during authentication", byte(a.Reason)))
 	}
@@ -140,6 +176,9 @@ func (c *Client) handleReauth(h proto.FixedHeader, body []byte) error {
 	a, err := c.decodeAuth(h, body)
 	if err != nil {
 		return c.fail(err)
+	}
+	if a == nil {
+		return nil // a hook dropped it (OnAuthPacket)
 	}
 	switch {
 	case a.Reason == proto.ReAuthenticate && c.x().auth == nil:

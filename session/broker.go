@@ -48,6 +48,9 @@ type Broker struct {
 	// preLoops is the number of loops sharing PreConnectBudget (preconnect.go).
 	preLoops atomic.Int32
 
+	hooks  hookSet    // hooks.go
+	inline inlineSubs // inline.go
+
 	Stats Stats
 }
 
@@ -55,13 +58,13 @@ type Broker struct {
 type Stats struct {
 	Connected     atomic.Int64             // clients with a completed CONNECT
 	Connections   atomic.Int64             // total CONNECTs accepted
-	MessagesIn    atomic.Int64             // PUBLISH packets received
-	MessagesOut   atomic.Int64             // PUBLISH packets sent
+	MessagesIn    Counter                  // PUBLISH packets received (counter.go)
+	MessagesOut   Counter                  // PUBLISH packets sent
 	Dropped       atomic.Int64             // messages dropped, every cause
 	Drops         [dropCauses]atomic.Int64 // messages dropped by cause (DropCause)
 	ProtocolFails atomic.Int64             // connections closed for a protocol violation
-	BytesIn       atomic.Int64             // bytes of whole packets read from clients
-	BytesOut      atomic.Int64             // bytes written to clients
+	BytesIn       Counter                  // bytes of whole packets read from clients
+	BytesOut      Counter                  // bytes written to clients
 	Inflight      atomic.Int64             // outbound QoS 1/2 messages awaiting acknowledgement, all sessions
 	// MaxConnected is the high-water mark of Connected, raised at CONNECT.
 	MaxConnected atomic.Int64
@@ -75,6 +78,12 @@ type Stats struct {
 	// CONNECT for Options.MaxConnectSize or Options.PreConnectBudget
 	// (preconnect.go).
 	PreConnectRefused atomic.Int64
+	// HookPanics counts hook calls that panicked and were recovered
+	// (hooks.go).
+	HookPanics atomic.Int64
+	// ACLDenied counts PUBLISH packets and subscriptions an ACL hook
+	// refused.
+	ACLDenied atomic.Int64
 }
 
 // NewBroker builds a broker and starts its router.
@@ -89,6 +98,7 @@ func NewBroker(opts Options) *Broker {
 	b.idPrefix = "loom-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(r[:]) + "-"
 	ro := b.opts.Router
 	ro.AfterBatch = b.checkRelief
+	ro.RetainedExpired = b.retainedExpired
 	b.router = router.New(ro, b.sink)
 	if b.opts.SysInterval > 0 {
 		b.sys = newSysPublisher(b)
@@ -126,6 +136,7 @@ func (b *Broker) Close() {
 			b.opts.Logger.Error("closing the store", "err", err)
 		}
 	}
+	b.stopHooks()
 }
 
 // now is the broker's monotonic clock in milliseconds.
@@ -138,6 +149,9 @@ func (b *Broker) NewLoop(exec func(f func())) *Loop {
 	l.Refresh()
 	l.wheel.init(wheelResolutionMs, l.clock)
 	b.mu.Lock()
+	st := &b.Stats
+	l.counts = loopCounts{msgsIn: st.MessagesIn.cell(), msgsOut: st.MessagesOut.cell(),
+		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell()}
 	l.index = len(b.loops)
 	b.loops = append(b.loops, l)
 	b.mu.Unlock()
@@ -180,63 +194,120 @@ func itoa(v uint64) string {
 	}
 }
 
+// Subscriber is what the router delivers to besides sessions: an inline
+// subscription (inline.go), later a cluster link. Deliver is called on a
+// router shard's goroutine with each delivery for it and must not block;
+// it decides itself what it may hold, and must not keep d.SubIDs past the
+// call.
+type Subscriber interface {
+	router.Client
+	Deliver(d router.Delivery)
+}
+
 // sink receives the router's deliveries on a shard goroutine and hands each
 // to the loop of its session's connection, one inbox lock per run of
-// deliveries bound for the same loop. It first decides which deliveries may
-// be held (admitDeliveries); with a store, the messages for stored sessions
-// are then written (storeRouted), so no loop sees one before its write is
-// queued and no dropped one is written.
+// deliveries bound for the same loop, or to its Subscriber. Hooks may
+// first drop some (OnSelectSubscribers). It then decides which deliveries
+// may be held (admitDeliveries); with a store, the messages for stored
+// sessions are then written (storeRouted), so no loop sees one before its
+// write is queued and no dropped one is written.
 func (b *Broker) sink(ds []router.Delivery) {
 	w := routeWorkPool.Get().(*routeWork)
 	defer routeWorkPool.Put(w)
+	if b.has(OnSelectSubscribers) {
+		b.selectSubscribers(w, ds)
+	}
 	b.admitDeliveries(w, ds)
-	var seqs []uint64
+	w.seqs = w.seqs[:0]
 	if b.opts.Store != nil {
 		b.storeRouted(w, ds)
-		seqs = w.seqs
 	}
-	var held *Loop
+	// Deliveries for connected sessions are grouped by their loop, so
+	// that each loop's inbox is locked once per call however the trie
+	// interleaves its subscribers (a fan-out alternates loops at nearly
+	// every delivery).
 	for i := range ds {
 		if w.skip[i] {
 			continue
 		}
-		var seq uint64
-		if seqs != nil {
-			seq = seqs[i]
-		}
-		s := ds[i].Client.(*Session)
-		c := s.client.Load()
-		if c == nil {
-			if held != nil {
-				held.unlockInbox()
-				held = nil
-			}
-			s.deliverOffline(ds[i], seq)
+		s, ok := ds[i].Client.(*Session)
+		if !ok {
+			ds[i].Client.(Subscriber).Deliver(ds[i])
 			continue
 		}
-		if l := c.loop; l != held {
-			if held != nil {
-				held.unlockInbox()
-			}
-			held = l
-			held.lockInbox()
+		c := s.client.Load()
+		if c == nil {
+			s.deliverOffline(ds[i], w.seq(i))
+			continue
 		}
-		held.appendLocked(item{sess: s, d: ds[i], seq: seq})
+		w.toLoop(c.loop, i)
 	}
-	if held != nil {
-		held.unlockInbox()
+	for _, l := range w.loops {
+		idx := w.dest[l.index]
+		l.lockInbox()
+		for _, i := range idx {
+			l.appendLocked(item{sess: ds[i].Client.(*Session), d: ds[i], seq: w.seq(int(i))})
+		}
+		l.unlockInbox()
+		w.dest[l.index] = idx[:0]
+	}
+	clear(w.loops)
+	w.loops = w.loops[:0]
+	if len(ds) > 0 && ds[0].Stored && b.has(OnRetainPublished) {
+		b.retainPublished(w, ds)
+	}
+	w.drop = nil
+}
+
+// selectSubscribers runs the OnSelectSubscribers hooks over each message's
+// deliveries in ds and marks those they drop in w.drop.
+func (b *Broker) selectSubscribers(w *routeWork, ds []router.Delivery) {
+	w.drop = make([]bool, len(ds))
+	for i := 0; i < len(ds); {
+		j := i + 1
+		for j < len(ds) && ds[j].Msg == ds[i].Msg {
+			j++
+		}
+		rs := make([]Recipient, 0, j-i)
+		for k := i; k < j; k++ {
+			rs = append(rs, Recipient{ClientID: ds[k].Client.ClientID(), QoS: ds[k].QoS, SubIDs: ds[k].SubIDs})
+		}
+		pk := publishView(ds[i].Msg)
+		for _, e := range b.hooks.load().by[OnSelectSubscribers] {
+			in := rs
+			if b.callOne(e, OnSelectSubscribers, func(h Hook) { rs = h.OnSelectSubscribers(pk, in) }) {
+				rs = in
+			}
+		}
+		keep := make(map[string]int, len(rs))
+		for _, r := range rs {
+			keep[r.ClientID]++
+		}
+		for k := i; k < j; k++ {
+			id := ds[k].Client.ClientID()
+			if keep[id] > 0 {
+				keep[id]--
+			} else {
+				w.drop[k] = true
+				b.drop(DropRejected)
+			}
+		}
+		i = j
 	}
 }
 
-// publishWill routes a will message as if its client had published it.
-func (b *Broker) publishWill(m *router.Message) {
-	if m == nil {
-		return
+// retainPublished fires OnRetainPublished for the retained messages of a
+// new subscription that were passed on.
+func (b *Broker) retainPublished(w *routeWork, ds []router.Delivery) {
+	for i := range ds {
+		if w.skip[i] || !ds[i].Stored {
+			continue
+		}
+		// On the shard, only the id is known of the client: the rest
+		// belongs to its loop.
+		cl, pk := ClientInfo{ID: ds[i].Client.ClientID()}, publishView(ds[i].Msg)
+		b.call(OnRetainPublished, func(h Hook) { h.OnRetainPublished(cl, pk) })
 	}
-	b.Stats.MessagesIn.Add(1)
-	b.stampExpiry(m) // a will's expiry interval starts when it is published
-	b.storeRetained(m)
-	b.router.Publish(m)
 }
 
 // forgetSessionLocked removes s from the registry if it is the session
@@ -249,3 +320,13 @@ func (b *Broker) forgetSessionLocked(s *Session) {
 
 // addSessionLocked registers s under its id.
 func (b *Broker) addSessionLocked(s *Session) { b.sessions.put(s) }
+
+// retainedExpired runs on a router shard when it deleted an expired
+// retained message, for the hooks. The store's copy stays (Restore skips
+// expired ones): a delete queued from here could overtake the write of a
+// newer message for the topic, queued by a loop before it was routed.
+func (b *Broker) retainedExpired(topic string) {
+	if b.has(OnRetainedExpired) {
+		b.call(OnRetainedExpired, func(h Hook) { h.OnRetainedExpired(topic) })
+	}
+}

@@ -73,6 +73,9 @@ const (
 	// empty first (linger.go).
 	flagWriteShut
 	flagShutWaits
+	// flagWaiting: a packet of the client waits for a hook's answer
+	// (decide.go); the reactor does not read the connection meanwhile.
+	flagWaiting
 )
 
 // ReadPaused reports whether the reactor has paused reading c.
@@ -136,6 +139,17 @@ type clientExt struct {
 	ackBase uint64
 	// spool holds what a slow reader's connection cannot take yet (spool.go).
 	spool spool
+	// info is what hooks see of the client, made when a hook first asks
+	// (hooks.go); decision is a question to the hooks under way (decide.go).
+	info     *ClientInfo
+	decision *decision
+	answers  []answer
+	// injected are packets injected for the client (inject.go) that wait
+	// behind, or for, a hook's answer.
+	injected []injectedPacket
+	// rewritten is a packet as OnPacketRead hooks returned it, kept while
+	// it waits for an answer (hooks_packets.go).
+	rewritten []byte
 }
 
 // x returns c's extension, making it on first use.
@@ -177,6 +191,17 @@ func (c *Client) Version() proto.Version { return c.version }
 // connection must be closed; anything the client should be told first has
 // already been written.
 func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
+	var err error
+	if hooks := c.loop.broker.hooks.load(); len(hooks.by[OnPacketRead])+len(hooks.by[OnPacketProcessed]) > 0 {
+		err = c.handleHooked(h, body) // hooks_packets.go
+	} else {
+		err = c.handle(h, body)
+	}
+	c.packetDone(err) // decide.go
+	return err
+}
+
+func (c *Client) handle(h proto.FixedHeader, body []byte) error {
 	if c.state == stateClosed || c.state == stateClosing {
 		return nil
 	}
@@ -197,6 +222,11 @@ func (c *Client) Handle(h proto.FixedHeader, body []byte) error {
 		return c.continueConnectAuth(h, body)
 	}
 	c.touch()
+	return c.dispatch(h, body)
+}
+
+// dispatch processes one packet of a connected client by its type.
+func (c *Client) dispatch(h proto.FixedHeader, body []byte) error {
 	switch h.Type {
 	case proto.PUBLISH:
 		return c.handlePublish(h, body)
@@ -277,7 +307,7 @@ func (c *Client) touch() {
 // not idle — its packets wait in the broker's buffer — so its keepalive
 // starts again instead.
 func (c *Client) expireUnlessPaused() {
-	if c.state == stateConnected && c.keepAlive > 0 && c.ReadPaused() {
+	if c.state == stateConnected && c.keepAlive > 0 && (c.ReadPaused() || c.Waiting()) {
 		c.touch()
 		return
 	}
@@ -342,8 +372,16 @@ func (c *Client) flush() {
 // Closed, run from there, would otherwise release it under them.
 func (c *Client) emit(out *bytebufferpool.ByteBuffer) {
 	if len(out.B) > 0 && c.state != stateClosed {
-		c.send(out.B)
-		c.loop.broker.Stats.BytesOut.Add(int64(len(out.B))) // once per write, not per packet
+		b := out.B
+		hooks := c.loop.broker.hooks.load()
+		if len(hooks.by[OnPacketEncode])+len(hooks.by[OnPacketSent]) > 0 {
+			b = c.hookOutput(b) // hooks_packets.go
+		}
+		c.send(b)
+		c.loop.counts.bytesOut.n.Add(int64(len(b))) // once per write, not per packet
+		if len(hooks.by[OnPacketSent]) > 0 {
+			c.hookSent(b)
+		}
 	}
 }
 
@@ -381,9 +419,10 @@ func (c *Client) writeAck(t proto.Type, pid uint16, rc proto.ReasonCode) {
 }
 
 // Closed is called by the reactor when the connection has closed, for any
-// reason. It settles the session: detach, end or start its expiry, and
-// publish the will unless the client disconnected normally.
-func (c *Client) Closed() {
+// reason (err, nil for a normal end). It settles the session: detach, end
+// or start its expiry, and publish the will unless the client disconnected
+// normally.
+func (c *Client) Closed(err error) {
 	// sess is set exactly when CONNECT counted c as connected; the state
 	// may already say closed (expire sets it before closing the conn).
 	wasConnected := c.sess != nil
@@ -409,6 +448,13 @@ func (c *Client) Closed() {
 	if wasConnected {
 		b.Stats.Connected.Add(-1)
 	}
+	if b.has(OnDisconnect) && wasConnected {
+		cl := c.info()
+		s.mu.Lock()
+		ends := s.client.Load() == c && s.expiry == 0
+		s.mu.Unlock()
+		b.call(OnDisconnect, func(h Hook) { h.OnDisconnect(cl, err, ends) })
+	}
 	b.mu.Lock()
 	s.mu.Lock()
 	if s.client.Load() != c {
@@ -418,7 +464,7 @@ func (c *Client) Closed() {
 		s.mu.Unlock()
 		b.mu.Unlock()
 		if will, delay := c.willOf(); delay == 0 {
-			b.publishWill(will)
+			b.publishWill(will, c.willFrom())
 		}
 		return
 	}
@@ -435,7 +481,7 @@ func (c *Client) Closed() {
 		if w != nil && delay == 0 {
 			will, w = w, nil
 		}
-		s.scheduleLocked(w, delay) // w: a will that waits for its delay
+		s.scheduleLocked(w, delay, c.willFrom()) // w: a will that waits for its delay
 		now := time.Now().UnixNano()
 		s.persistLocked(c.version, now)
 		s.persistWillLocked(w, delay, now) // a will published now or discarded leaves the store
@@ -443,7 +489,7 @@ func (c *Client) Closed() {
 	s.mu.Unlock()
 	b.mu.Unlock()
 	s.unsubscribeAll(filters)
-	b.publishWill(will)
+	b.publishWill(will, c.willFrom())
 }
 
 // Loop is the loop c belongs to.

@@ -33,9 +33,14 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		return c.refuse(c.version, proto.Errorf(code, "use %s", b.opts.Redirect))
 	}
 
+	// A CONNECT handed over again once hooks answered (decide.go) keeps
+	// the id it was given and is not announced twice.
+	again := c.handledAgain()
 	id := string(p.ClientID)
 	assigned := false
-	if id == "" {
+	if again && id == "" && c.ext.info != nil {
+		id, assigned = c.ext.info.ID, true
+	} else if id == "" {
 		if c.version < proto.V5 && !p.CleanStart {
 			// [MQTT-3.1.3-8] an empty id needs Clean Session 1
 			return c.refuse(c.version, proto.Errorf(proto.ClientIdentifierNotValid, "empty client id with clean session 0"))
@@ -52,10 +57,55 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		// [MQTT-3.2.2-13] a retained will without retain support is refused
 		return c.refuse(c.version, proto.Errorf(proto.RetainNotSupported, "retained wills are not supported"))
 	}
+	if hooks := b.hooks.load(); len(hooks.all) > 0 {
+		if !again {
+			c.connectInfo(id, p)
+		}
+		if !again && len(hooks.by[OnConnect]) > 0 {
+			if err := c.hookConnect(p); err != nil {
+				return c.refuse(c.version, err)
+			}
+		}
+		if len(hooks.by[OnConnectAuthenticate]) > 0 && !(c.version == proto.V5 && p.Props.Has(proto.PropAuthMethod)) {
+			allow, wait := c.decide(OnConnectAuthenticate, "", false, p)
+			if wait {
+				return ErrWaiting // handled again with the answer
+			}
+			if !allow {
+				return c.refuse(c.version, proto.Errorf(proto.BadUserNameOrPassword, "not authorised"))
+			}
+		}
+	}
 	if c.version == proto.V5 && p.Props.Has(proto.PropAuthMethod) {
 		return c.beginAuth(p, id, assigned) // enhanced authentication (auth.go)
 	}
 	return c.accept(p, id, assigned, nil)
+}
+
+// connectInfo records what hooks see of c, from its CONNECT.
+func (c *Client) connectInfo(id string, p *proto.Connect) {
+	c.x().info = nil
+	i := c.info()
+	i.ID, i.Username, i.Version = id, string(p.Username), c.version
+	c.ext.info = &i
+}
+
+// hookConnect runs OnConnect; the first error refuses the CONNECT.
+func (c *Client) hookConnect(p *proto.Connect) error {
+	b := c.loop.broker
+	cl := c.info()
+	for _, e := range b.hooks.load().by[OnConnect] {
+		var err error
+		b.callOne(e, OnConnect, func(h Hook) { err = h.OnConnect(cl, p) })
+		if err != nil {
+			var pe *proto.Error
+			if errors.As(err, &pe) {
+				return pe
+			}
+			return proto.Errorf(proto.UnspecifiedError, "refused: %v", err)
+		}
+	}
+	return nil
 }
 
 // accept settles the session of an accepted CONNECT and answers CONNACK;
@@ -90,6 +140,10 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 		}
 	}
 
+	if b.has(OnSessionEstablish) {
+		cl := c.info()
+		b.call(OnSessionEstablish, func(h Hook) { h.OnSessionEstablish(cl, p) })
+	}
 	s, present, expiry := b.attach(c, id, p.CleanStart, expiry)
 	if s == nil {
 		return c.refuseFull(id) // sessionlimit.go
@@ -137,6 +191,10 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	}
 	c.buf().B = ack.Append(c.out.B, c.version)
 	c.touch()
+	if b.has(OnSessionEstablished) {
+		cl := c.info()
+		b.call(OnSessionEstablished, func(h Hook) { h.OnSessionEstablished(cl, p) })
+	}
 
 	if present {
 		s.mu.Lock()

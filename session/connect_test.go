@@ -335,7 +335,7 @@ func TestTakeover(t *testing.T) {
 			require.NoError(t, old.send(&proto.Ping{Type: proto.PINGREQ}))
 			old.recvNone()
 
-			old.c.Closed() // the reactor's OnClose for the old connection
+			old.c.Closed(nil) // the reactor's OnClose for the old connection
 			h.settle()
 			if tt.will {
 				got := publishes(t, watch.recv())

@@ -1,5 +1,7 @@
 package session
 
+import "github.com/loom-mqtt/loom/router"
+
 // DropCause says why a message bound for a subscriber was not delivered.
 // New causes go at the end: the store keeps the counts in this order.
 // Stats.Drops counts each cause, Stats.Dropped all of them, and $SYS
@@ -22,8 +24,11 @@ const (
 	DropExpired
 	// DropTooLarge: larger than the Maximum Packet Size its client takes.
 	DropTooLarge
-	// DropNotAuthorized: a client's PUBLISH to a $SYS topic.
+	// DropNotAuthorized: a client's PUBLISH to a $SYS topic, or one an
+	// ACL hook refused.
 	DropNotAuthorized
+	// DropRejected: a hook dropped it (OnPublish, OnSelectSubscribers).
+	DropRejected
 	dropCauses
 )
 
@@ -37,6 +42,7 @@ var dropNames = [dropCauses]string{
 	DropExpired:       "expired",
 	DropTooLarge:      "too_large",
 	DropNotAuthorized: "not_authorized",
+	DropRejected:      "rejected",
 }
 
 // String is the cause's name.
@@ -45,6 +51,18 @@ func (c DropCause) String() string {
 		return dropNames[c]
 	}
 	return "unknown"
+}
+
+// dropped counts m, bound for s, as dropped for cause, and tells the
+// OnPublishDropped hooks. They may run on a router shard, where only the
+// session's id is known of its client, so that is what they are given.
+func (s *Session) dropped(m *router.Message, cause DropCause) {
+	b := s.broker
+	b.drop(cause)
+	if b.has(OnPublishDropped) {
+		cl, pk := ClientInfo{ID: s.id}, publishView(m)
+		b.call(OnPublishDropped, func(h Hook) { h.OnPublishDropped(cl, pk) })
+	}
 }
 
 // drop counts one message dropped for cause.

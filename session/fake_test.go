@@ -268,7 +268,7 @@ func (tc *tclient) connect(p *proto.Connect) *proto.Connack {
 // the reactor's OnClose calls Closed.
 func (tc *tclient) drop() {
 	_ = tc.conn.Close()
-	tc.c.Closed()
+	tc.c.Closed(nil)
 }
 
 // disconnect sends DISCONNECT and closes the connection as the reactor does.

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"sync/atomic"
+
 	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/router"
 )
@@ -87,29 +89,29 @@ func (b *Broker) smallHolder() int64 {
 // (the sink once per call). total is what the broker holds, as the caller
 // read it, plus what it has reserved and not yet added. Safe from any
 // goroutine; s.mu need not be held.
-func (b *Broker) admit(s *Session, m *router.Message, total int64) (int64, DropCause, bool) {
+func (b *Broker) admit(held *atomic.Int64, m *router.Message, total int64) (int64, DropCause, bool) {
 	cost := msgCost(m) + holdOverhead
 	// A session that holds nothing takes one message of any size: a bound
 	// below MaxPacketSize must not make large messages undeliverable.
-	if max, held := b.opts.MaxSessionBytes, s.held.Load(); max > 0 && held > 0 && held+cost > max {
+	if max, n := b.opts.MaxSessionBytes, held.Load(); max > 0 && n > 0 && n+cost > max {
 		return 0, DropSessionBytes, false
 	}
 	if budget := b.opts.MemoryBudget; budget > 0 {
 		if total += cost; total > budget {
 			b.wantShed()
-			if total > budget+budget/8 || s.held.Load()+cost > b.smallHolder() {
+			if total > budget+budget/8 || held.Load()+cost > b.smallHolder() {
 				return 0, DropBudget, false
 			}
 		}
 	}
-	return s.hold(m), 0, true
+	return hold(held, m), 0, true
 }
 
-// hold counts m as held by s and returns what it adds to the broker's
-// total.
-func (s *Session) hold(m *router.Message) int64 {
+// hold counts m as held by a holder whose count is held (a session, an
+// inline subscription) and returns what it adds to the broker's total.
+func hold(held *atomic.Int64, m *router.Message) int64 {
 	cost := msgCost(m)
-	s.held.Add(cost + holdOverhead)
+	held.Add(cost + holdOverhead)
 	if m.Hold() {
 		return cost + holdOverhead
 	}
@@ -127,12 +129,7 @@ func (s *Session) releaseOn(l *Loop, p *pending) {
 		return
 	}
 	p.held = false
-	cost := msgCost(p.msg)
-	s.held.Add(-cost - holdOverhead)
-	g := int64(holdOverhead)
-	if p.msg.Release() {
-		g += cost
-	}
+	g := unhold(&s.held, p.msg)
 	if l != nil {
 		l.released += g
 	} else {
@@ -140,12 +137,24 @@ func (s *Session) releaseOn(l *Loop, p *pending) {
 	}
 }
 
+// unhold gives back a holder's reservation of m and returns what leaves
+// the broker's total.
+func unhold(held *atomic.Int64, m *router.Message) int64 {
+	cost := msgCost(m)
+	held.Add(-cost - holdOverhead)
+	g := int64(holdOverhead)
+	if m.Release() {
+		g += cost
+	}
+	return g
+}
+
 // holdLocked reserves p, which came without a reservation (a QoS 0
 // message queued for an offline session), or reports why it cannot be
 // held.
 func (s *Session) holdLocked(p *pending) (DropCause, bool) {
 	b := s.broker
-	g, cause, ok := b.admit(s, p.msg, b.HeldBytes())
+	g, cause, ok := b.admit(&s.held, p.msg, b.HeldBytes())
 	if !ok {
 		return cause, false
 	}
@@ -158,9 +167,9 @@ func (s *Session) holdLocked(p *pending) (DropCause, bool) {
 // under pressure, and, with DisconnectOnQueueFull, ends the connection of
 // a client that reads too slowly for what it subscribed to (v5 0x97); its
 // session stays and resumes when it reconnects.
-func (s *Session) refused(cause DropCause) {
+func (s *Session) refused(m *router.Message, cause DropCause) {
 	b := s.broker
-	b.drop(cause)
+	s.dropped(m, cause)
 	b.pressure()
 	if c := s.client.Load(); c != nil && b.opts.DisconnectOnQueueFull && !c.setFlag(flagQuotaHit) {
 		c.loop.run(func() { c.disconnect(proto.QuotaExceeded, "") })
@@ -255,7 +264,7 @@ func (s *Session) shedQueued(floor, low int64) bool {
 		p := s.dequeueLocked()
 		s.unstoreLocked(p.seq)
 		s.release(&p)
-		b.drop(DropBudget)
+		s.dropped(p.msg, DropBudget)
 		dropped = true
 	}
 	if dropped {

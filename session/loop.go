@@ -57,6 +57,13 @@ type Loop struct {
 	preTotal int
 	preShare int
 
+	// counts are the loop's cells of the per-message Counters.
+	counts loopCounts
+
+	// wake hands a client that waited for a hook's answer back to the
+	// reactor (decide.go).
+	wake func(c *Client)
+
 	// Scratch packets reused for every decode on this loop: decoding aliases
 	// the inbound buffer and nothing here outlives one packet.
 	connect proto.Connect
@@ -210,3 +217,6 @@ func (l *Loop) retryHeld() {
 		}
 	}
 }
+
+// CountBytesIn adds n bytes read from clients to the loop's count.
+func (l *Loop) CountBytesIn(n int) { l.counts.bytesIn.n.Add(int64(n)) }

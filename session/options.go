@@ -58,6 +58,11 @@ type Options struct {
 	// (v5: DISCONNECT 0x97 Quota exceeded), instead of only dropping and
 	// counting; its session stays for it to resume.
 	DisconnectOnQueueFull bool
+	// InlineQueue bounds the QoS 0 messages waiting for one inline
+	// subscription's handler (inline.go); past it they are dropped and
+	// counted as queue_full. QoS 1/2 messages are bounded in bytes, by
+	// MaxSessionBytes and MemoryBudget, as a session's are. Default 1,024.
+	InlineQueue int
 	// QueueQoS0 keeps QoS 0 messages for offline persistent sessions too.
 	QueueQoS0 bool
 	// OutboundLimit is the byte count waiting on a connection — in gnet's
@@ -182,9 +187,10 @@ type Options struct {
 	// (retained, only the values that changed). Default 10s; negative
 	// disables them.
 	SysInterval time.Duration
-	// Authenticators are the enhanced-authentication methods offered to v5
-	// clients (CONNECT with an Authentication Method, then AUTH); a method
-	// not among them gets CONNACK 0x8C.
+	// Authenticators are enhanced-authentication methods offered to v5
+	// clients (CONNECT with an Authentication Method, then AUTH), beside
+	// those of hooks that are Authenticators (hooks/scram); a method
+	// offered by neither gets CONNACK 0x8C.
 	Authenticators []Authenticator
 	// Store, when set, keeps persistent sessions, their subscriptions and
 	// retained messages across restarts (persist.Store on Pebble); nil
@@ -206,6 +212,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if d.ReceiveMaximum == 0 {
 		d.ReceiveMaximum = 1024
+	}
+	if d.InlineQueue <= 0 {
+		d.InlineQueue = 1024
 	}
 	if d.MaxQueued <= 0 {
 		d.MaxQueued = 10000

@@ -122,7 +122,7 @@ func (b *Broker) restoreSaved(r *restoredState, now int64) {
 		s.mu.Unlock()
 	}
 	for _, m := range due {
-		b.publishWill(m)
+		b.publishWill(m, nil)
 	}
 	b.markCountersLoaded(stored)
 }

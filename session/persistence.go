@@ -190,7 +190,7 @@ func (b *Broker) Restore() error {
 			if r.Msg != nil {
 				// Counted, never dropped here: what was acknowledged is kept.
 				// Past the budget the shedder sheds the largest holders.
-				b.held.Add(s.hold(r.Msg))
+				b.held.Add(hold(&s.held, r.Msg))
 				p.held = true
 			}
 			s.seq = max(s.seq, r.Seq)

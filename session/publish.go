@@ -9,13 +9,14 @@ import (
 )
 
 // handlePublish routes an inbound PUBLISH and acknowledges it by its QoS.
+// The message takes the one publish path (route.go): check, then this
+// client's QoS 2 bookkeeping and acknowledgement set-up, then route.
 func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	b := c.loop.broker
 	p := &c.loop.publish
 	if err := p.Decode(h, body, c.version); err != nil {
 		return c.fail(err)
 	}
-	b.Stats.MessagesIn.Add(1)
 	if p.Props.Has(proto.PropSubscriptionID) {
 		// [MQTT-3.3.4-6] only the server sends Subscription Identifiers
 		return c.fail(proto.Errorf(proto.ProtocolError, "PUBLISH from a client carries a Subscription Identifier"))
@@ -32,19 +33,31 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	if err != nil {
 		return c.fail(err)
 	}
-	if isSysTopic(topic) {
-		// $ topics are the server's (section 4.7.2): a client must not pass
-		// itself off as the broker. Dropped, but a QoS 1/2 flow still ends
-		// cleanly, in v5 with the reason.
-		b.drop(DropNotAuthorized)
-		switch p.QoS {
-		case 1:
-			c.ackPublish(proto.PUBACK, p.PacketID, proto.NotAuthorized, "", nil)
-		case 2:
-			c.ackPublish(proto.PUBREC, p.PacketID, proto.NotAuthorized, "", nil)
+	if b.has(OnACLCheck) {
+		allow, wait := c.decide(OnACLCheck, topic, true, nil)
+		if wait {
+			return ErrWaiting // handled again with the answer (decide.go)
 		}
+		if !allow {
+			c.loop.counts.msgsIn.n.Add(1)
+			b.Stats.ACLDenied.Add(1)
+			b.drop(DropNotAuthorized)
+			c.refusePublish(p, proto.NotAuthorized)
+			return nil
+		}
+	}
+
+	pub := publishing{m: newMessage(p, topic, c.sess.id), from: fromClient, now: c.loop.wall, loop: c.loop}
+	if b.has(OnPublish) {
+		cl := c.info()
+		pub.info = &cl
+	}
+	if rc, ok := b.check(&pub); !ok {
+		c.loop.counts.msgsIn.n.Add(1)
+		c.refusePublish(p, rc)
 		return nil
 	}
+	m := pub.m
 
 	var ref *publishRef
 	if p.QoS == 2 {
@@ -55,6 +68,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			// again, deliver once [MQTT-4.3.3-10]. If the first one's ack
 			// waits for the disk, so does this one.
 			s.mu.Unlock()
+			c.loop.counts.msgsIn.n.Add(1)
 			c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, "", nil)
 			return nil
 		}
@@ -73,8 +87,6 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		s.mu.Unlock()
 	}
 
-	m := newMessage(p, topic, c.sess.id)
-	b.stampExpiryAt(m, c.loop.wall)
 	if p.QoS > 0 && b.opts.Store != nil && ref == nil && (m.Retain || b.storedSessions.Load() > 0) {
 		// Something of it may be written: its ack waits to know.
 		ref = &publishRef{stored: m.Retain}
@@ -87,18 +99,31 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	if ref != nil {
 		m.Ref = ref
 	}
-	if m.Retain {
-		b.storeRetained(m)
-	}
-	b.router.Publish(m)
+	b.route(&pub)
 
 	switch p.QoS {
 	case 1:
-		c.ackPublish(proto.PUBACK, p.PacketID, proto.Success, topic, m) // [MQTT-4.3.2-4]
+		c.ackPublish(proto.PUBACK, p.PacketID, proto.Success, m.Topic, m) // [MQTT-4.3.2-4]
 	case 2:
-		c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, topic, m) // [MQTT-4.3.3-8]
+		c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, m.Topic, m) // [MQTT-4.3.3-8]
 	}
 	return nil
+}
+
+// refusePublish ends the flow of a PUBLISH that is not routed: rc says
+// why (Success for one a hook dropped quietly). A QoS 1/2 flow still ends
+// cleanly, in v5 with the reason; a 3.1.1 client, which has no way to be
+// told, gets its plain acknowledgement (as Mosquitto does).
+func (c *Client) refusePublish(p *proto.Publish, rc proto.ReasonCode) {
+	if c.version != proto.V5 {
+		rc = proto.Success
+	}
+	switch p.QoS {
+	case 1:
+		c.ackPublish(proto.PUBACK, p.PacketID, rc, "", nil)
+	case 2:
+		c.ackPublish(proto.PUBREC, p.PacketID, rc, "", nil)
+	}
 }
 
 // heldAck is an acknowledgement waiting for the writes of its message to be
@@ -398,10 +423,9 @@ func (c *Client) handleAck(h proto.FixedHeader, body []byte) error {
 // the client may hold its packet id [MQTT-4.4.0-1].
 func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 	m := p.msg
-	b := c.loop.broker
 	now := c.loop.wall
 	if !dup && m.Expiry != 0 && now >= m.Expiry {
-		b.drop(DropExpired) // expired while held [MQTT-3.3.2-5]
+		c.sess.dropped(m, DropExpired) // expired while held [MQTT-3.3.2-5]
 		return false
 	}
 	out := proto.Publish{
@@ -437,14 +461,14 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 		}
 		if c.maxOut != 0 && out.Size(proto.V5) > int(c.maxOut) {
 			// [MQTT-3.1.2-25] too large for the client: drop, as if sent
-			b.drop(DropTooLarge)
+			c.sess.dropped(m, DropTooLarge)
 			return false
 		}
 		if isNew {
 			c.ext.aliasOut[m.Topic] = alias
 		}
 	}
-	c.loop.broker.Stats.MessagesOut.Add(1)
+	c.loop.counts.msgsOut.n.Add(1)
 	c.buf().B = out.Append(c.out.B, c.version)
 	return true
 }

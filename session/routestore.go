@@ -98,6 +98,34 @@ type routeWork struct {
 	seqs []uint64
 	refs []*publishRef
 	skip []bool // skip[i]: ds[i] was dropped (admitDeliveries)
+	// drop[i]: an OnSelectSubscribers hook dropped ds[i] (nil without
+	// such hooks).
+	drop []bool
+	// dest[l] are the indexes of the deliveries for loop index l; loops
+	// are the loops with some, in the order first met.
+	dest  [][]int32
+	loops []*Loop
+}
+
+func (w *routeWork) rejected(i int) bool { return w.drop != nil && w.drop[i] }
+
+// seq is the sequence number storeRouted gave ds[i], 0 without a store.
+func (w *routeWork) seq(i int) uint64 {
+	if len(w.seqs) == 0 {
+		return 0
+	}
+	return w.seqs[i]
+}
+
+// toLoop files delivery i for loop l.
+func (w *routeWork) toLoop(l *Loop, i int) {
+	for len(w.dest) <= l.index {
+		w.dest = append(w.dest, nil)
+	}
+	if len(w.dest[l.index]) == 0 {
+		w.loops = append(w.loops, l)
+	}
+	w.dest[l.index] = append(w.dest[l.index], int32(i))
 }
 
 // admitDeliveries decides, for each delivery of one sink call, whether it
@@ -115,17 +143,25 @@ func (b *Broker) admitDeliveries(w *routeWork, ds []router.Delivery) {
 	total := b.HeldBytes()
 	for i := range ds {
 		d := &ds[i]
-		s := d.Client.(*Session)
-		skip := false
-		if min(d.QoS, d.Msg.QoS) == 0 {
+		s, ok := d.Client.(*Session)
+		if !ok {
+			// Another subscriber (an inline subscription) admits its
+			// deliveries itself, in Deliver.
+			w.skip[i] = w.rejected(i)
+			continue
+		}
+		skip := w.rejected(i)
+		if skip {
+			// dropped by OnSelectSubscribers
+		} else if min(d.QoS, d.Msg.QoS) == 0 {
 			if c := s.client.Load(); c != nil && c.shedding() {
-				b.drop(DropSlowReader) // a reader that stopped: see Client.shed
+				s.dropped(d.Msg, DropSlowReader) // a reader that stopped: see Client.shed
 				skip = true
 			}
-		} else if g, cause, ok := b.admit(s, d.Msg, total+pend); ok {
+		} else if g, cause, ok := b.admit(&s.held, d.Msg, total+pend); ok {
 			pend += g
 		} else {
-			s.refused(cause)
+			s.refused(d.Msg, cause)
 			skip = true
 		}
 		if r, _ := d.Msg.Ref.(*publishRef); r != nil {
@@ -171,7 +207,10 @@ func (b *Broker) storeRouted(w *routeWork, ds []router.Delivery) {
 		if q == 0 || !anyStored {
 			continue
 		}
-		s := d.Client.(*Session)
+		s, ok := d.Client.(*Session)
+		if !ok {
+			continue // only sessions are stored
+		}
 		s.mu.Lock()
 		if s.isStored() && !s.isEnded() {
 			s.seq++

@@ -75,6 +75,8 @@ type offlineState struct {
 	expiryTimer *time.Timer
 	willTimer   *time.Timer
 	will        *router.Message // delayed will of the last connection
+	// who was the last connection, as hooks see it; nil without hooks.
+	who *ClientInfo
 }
 
 // pending is a message bound for this session with the QoS and flags it
@@ -137,12 +139,13 @@ func (s *Session) stopTimerLocked() {
 }
 
 // scheduleLocked starts the clocks of a session that just went offline: its
-// delayed will (will, nil if none) and its expiry.
-func (s *Session) scheduleLocked(will *router.Message, willDelay uint32) {
+// delayed will (will, nil if none) and its expiry. who is its last
+// connection as hooks see it (nil without hooks).
+func (s *Session) scheduleLocked(will *router.Message, willDelay uint32, who *ClientInfo) {
 	if will == nil && s.expiry == ExpiryNever {
 		return
 	}
-	o := &offlineState{will: will}
+	o := &offlineState{will: will, who: who}
 	if will != nil {
 		o.willTimer = time.AfterFunc(time.Duration(willDelay)*time.Second, s.willDue)
 	}
@@ -152,21 +155,22 @@ func (s *Session) scheduleLocked(will *router.Message, willDelay uint32) {
 	s.off = o
 }
 
-// takeWillLocked removes and returns the delayed will, if any.
-func (s *Session) takeWillLocked() *router.Message {
+// takeWillLocked removes and returns the delayed will, if any, and who
+// the session's last connection was.
+func (s *Session) takeWillLocked() (*router.Message, *ClientInfo) {
 	if s.off == nil {
-		return nil
+		return nil, nil
 	}
 	w := s.off.will
 	s.off.will = nil
-	return w
+	return w, s.off.who
 }
 
 // willDue publishes a delayed will unless the client came back in time
 // [MQTT-3.1.3-9].
 func (s *Session) willDue() {
 	s.mu.Lock()
-	w := s.takeWillLocked()
+	w, who := s.takeWillLocked()
 	if s.client.Load() != nil || s.isEnded() {
 		w = nil
 	}
@@ -174,7 +178,7 @@ func (s *Session) willDue() {
 		s.persistWillLocked(nil, 0, 0) // published: out of the store
 	}
 	s.mu.Unlock()
-	s.broker.publishWill(w)
+	s.broker.publishWill(w, who)
 }
 
 // expire ends an offline session whose expiry interval has passed; a will
@@ -189,13 +193,20 @@ func (s *Session) expire() {
 		return
 	}
 	b.forgetSessionLocked(s)
-	w := s.takeWillLocked()
+	w, who := s.takeWillLocked()
 	s.forgetLocked()
 	filters := s.endLocked()
 	s.mu.Unlock()
 	b.mu.Unlock()
 	s.unsubscribeAll(filters)
-	b.publishWill(w)
+	b.publishWill(w, who)
+	if b.has(OnClientExpired) {
+		cl := ClientInfo{ID: s.id}
+		if who != nil {
+			cl = *who
+		}
+		b.call(OnClientExpired, func(h Hook) { h.OnClientExpired(cl) })
+	}
 }
 
 // endLocked marks the session over and returns the filters to unsubscribe
@@ -265,7 +276,7 @@ func (s *Session) enqueueLocked(p pending) {
 	if !ok {
 		s.unstoreLocked(p.seq)
 		s.release(&p)
-		s.refused(cause)
+		s.refused(p.msg, cause)
 		return
 	}
 	if s.isStored() && p.qos > 0 && p.seq == 0 {
@@ -285,7 +296,7 @@ func (s *Session) dropExpiredLocked(now int64) {
 		p := s.dequeueLocked()
 		s.unstoreLocked(p.seq)
 		s.release(&p)
-		s.broker.drop(DropExpired)
+		s.dropped(p.msg, DropExpired)
 	}
 }
 
@@ -359,7 +370,7 @@ func pendingFrom(d router.Delivery, seq uint64) pending {
 func (s *Session) sendLocked(c *Client, p pending) {
 	if p.qos == 0 {
 		if cause, over := c.outboundOver(); over {
-			s.broker.drop(cause)
+			s.dropped(p.msg, cause)
 			c.shed()
 			return
 		}
@@ -401,13 +412,16 @@ func (s *Session) windowOpenLocked(c *Client) bool {
 
 func (s *Session) sendInflightLocked(c *Client, p pending) {
 	if expiredAt(p.msg, c.loop.wall) {
-		s.broker.drop(DropExpired) // before it takes a packet id [MQTT-3.3.2-5]
+		s.dropped(p.msg, DropExpired) // before it takes a packet id [MQTT-3.3.2-5]
 		s.unstoreLocked(p.seq)
 		s.release(&p)
 		return
 	}
 	pid := s.nextPacketIDLocked()
 	if pid == 0 {
+		if s.broker.has(OnPacketIDExhausted) {
+			c.qosEvent(OnPacketIDExhausted, p.msg, 0)
+		}
 		s.enqueueLocked(p)
 		return
 	}
@@ -433,6 +447,9 @@ func (s *Session) sendInflightLocked(c *Client, p pending) {
 		s.storePendingLocked(&f.pending, pid, st)
 	}
 	s.broker.Stats.Inflight.Add(1)
+	if s.broker.has(OnQosPublish) {
+		c.qosEvent(OnQosPublish, p.msg, 0)
+	}
 }
 
 // fillLocked moves queued messages into the window as far as it allows.
@@ -477,10 +494,15 @@ func (s *Session) resumeLocked(c *Client) {
 			if f.state == waitPubcomp {
 				c.writeAck(proto.PUBREL, f.pid, proto.Success)
 			} else if !c.writePublish(&f.pending, f.pid, true) {
+				if s.broker.has(OnQosDropped) {
+					c.qosEvent(OnQosDropped, f.msg, 0)
+				}
 				delete(s.inflight, f.pid)
 				s.broker.Stats.Inflight.Add(-1)
 				s.unstoreLocked(f.seq)
 				s.release(&f.pending)
+			} else if s.broker.has(OnQosPublish) {
+				c.qosEvent(OnQosPublish, f.msg, 1)
 			}
 		}
 	}
@@ -500,6 +522,13 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 		t == proto.PUBREC && f.state == waitPubrec && rc >= 0x80: // the flow ends on an error code
 		delete(s.inflight, pid)
 		s.broker.Stats.Inflight.Add(-1)
+		if b := s.broker; b.has(OnQosComplete) || b.has(OnQosDropped) {
+			ev := OnQosComplete
+			if rc >= 0x80 {
+				ev = OnQosDropped // the client refused it (PUBACK/PUBREC error code)
+			}
+			c.qosEvent(ev, f.msg, 0)
+		}
 		s.unstoreLocked(f.seq)
 		s.releaseOn(c.loop, &f.pending)
 		if len(s.inflight) == 0 {
@@ -518,4 +547,28 @@ func (s *Session) ackLocked(c *Client, t proto.Type, pid uint16, rc proto.Reason
 		return false
 	}
 	return true
+}
+
+// qosEvent fires one of the QoS flow events for a message to c; it runs
+// on c's loop. m is nil for a QoS 2 flow past PUBREC (the payload was let
+// go): the hooks then see an empty PUBLISH.
+func (c *Client) qosEvent(ev Event, m *router.Message, resends int) {
+	b := c.loop.broker
+	cl := c.info()
+	pk := &proto.Publish{}
+	if m != nil {
+		pk = publishView(m)
+	}
+	b.call(ev, func(h Hook) {
+		switch ev {
+		case OnQosPublish:
+			h.OnQosPublish(cl, pk, c.loop.wall/1e9, resends)
+		case OnQosComplete:
+			h.OnQosComplete(cl, pk)
+		case OnQosDropped:
+			h.OnQosDropped(cl, pk)
+		case OnPacketIDExhausted:
+			h.OnPacketIDExhausted(cl, pk)
+		}
+	})
 }

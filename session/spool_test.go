@@ -122,7 +122,7 @@ func TestSpoolAtClose(t *testing.T) {
 	pub.mustSend(&proto.Publish{Topic: []byte("t"), Payload: []byte("z")})
 	h.settle()
 	require.Positive(t, other.c.spooled())
-	other.c.Closed() // the peer went away
+	other.c.Closed(nil) // the peer went away
 	require.Zero(t, other.c.spooled())
 	require.LessOrEqual(t, h.b.Stats.SpoolBlocks.Load(), int64(spoolCache))
 }

@@ -15,6 +15,20 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 	if err := p.Decode(h, body, c.version); err != nil {
 		return c.fail(err)
 	}
+	hooks := b.hooks.load()
+	if len(hooks.by[OnACLCheck]) > 0 {
+		// Every filter is asked before any is taken, so a SUBSCRIBE that
+		// waits for an answer has changed nothing when it comes back.
+		for i := range p.Subscriptions {
+			f := p.Subscriptions[i].Filter
+			if _, wait := c.decide(OnACLCheck, string(f), false, nil); wait {
+				return ErrWaiting
+			}
+		}
+	}
+	if len(hooks.by[OnSubscribe]) > 0 && !c.hookSubscribe(p) {
+		return nil
+	}
 	var subID uint32
 	if c.version == proto.V5 && p.Props.Has(proto.PropSubscriptionID) && len(p.Props.SubscriptionIDs) > 0 {
 		if b.opts.DisableSubscriptionIDs {
@@ -45,6 +59,11 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 			// [MQTT-3.8.3-4] No Local on a shared subscription
 			return c.fail(proto.Errorf(proto.ProtocolError, "No Local on a shared subscription"))
 		}
+		if len(hooks.by[OnACLCheck]) > 0 && !c.aclAllows(string(sub.Filter)) {
+			b.Stats.ACLDenied.Add(1)
+			reasons = append(reasons, c.failureCode(proto.NotAuthorized))
+			continue
+		}
 		granted := sub.QoS
 		if granted > maxQoS {
 			granted = maxQoS // [MQTT-3.2.2-10] accepted, at the QoS the broker has
@@ -72,7 +91,39 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 	c.loop.reasons = reasons
 	ack := proto.Suback{PacketID: p.PacketID, Reasons: reasons}
 	c.buf().B = ack.Append(c.out.B, c.version)
+	if len(hooks.by[OnSubscribed]) > 0 {
+		cl := c.info()
+		b.call(OnSubscribed, func(h Hook) { h.OnSubscribed(cl, p, reasons) })
+	}
 	return nil
+}
+
+// hookSubscribe runs OnSubscribe over p, which then holds what the hooks
+// returned. A SUBSCRIBE must carry a filter [MQTT-3.8.3-2], so a result
+// without any is ignored.
+func (c *Client) hookSubscribe(p *proto.Subscribe) bool {
+	b := c.loop.broker
+	cl := c.info()
+	pk := p
+	for _, e := range b.hooks.load().by[OnSubscribe] {
+		in := pk
+		if b.callOne(e, OnSubscribe, func(h Hook) { pk = h.OnSubscribe(cl, in) }) || pk == nil {
+			pk = in
+		}
+	}
+	if pk != p && len(pk.Subscriptions) > 0 {
+		pid := p.PacketID
+		*p = *pk
+		p.PacketID = pid // the answer goes to the packet the client sent
+	}
+	return true
+}
+
+// aclAllows is the ACL hooks' answer for reading filter, asked before
+// (decide keeps it while the packet is handled).
+func (c *Client) aclAllows(filter string) bool {
+	allow, _ := c.decide(OnACLCheck, filter, false, nil)
+	return allow
 }
 
 // failureCode is the per-filter failure in SUBACK/UNSUBACK: the v5 reason,
@@ -91,6 +142,21 @@ func (c *Client) handleUnsubscribe(h proto.FixedHeader, body []byte) error {
 	p := &c.loop.unsub
 	if err := p.Decode(h, body, c.version); err != nil {
 		return c.fail(err)
+	}
+	if b.has(OnUnsubscribe) {
+		cl := c.info()
+		pk := p
+		for _, e := range b.hooks.load().by[OnUnsubscribe] {
+			in := pk
+			if b.callOne(e, OnUnsubscribe, func(h Hook) { pk = h.OnUnsubscribe(cl, in) }) || pk == nil {
+				pk = in
+			}
+		}
+		if pk != p && len(pk.Filters) > 0 {
+			pid := p.PacketID
+			*p = *pk
+			p.PacketID = pid
+		}
 	}
 	reasons := c.loop.reasons[:0]
 	s := c.sess
@@ -116,5 +182,9 @@ func (c *Client) handleUnsubscribe(h proto.FixedHeader, body []byte) error {
 	c.loop.reasons = reasons
 	ack := proto.Unsuback{PacketID: p.PacketID, Reasons: reasons}
 	c.buf().B = ack.Append(c.out.B, c.version)
+	if b.has(OnUnsubscribed) {
+		cl := c.info()
+		b.call(OnUnsubscribed, func(h Hook) { h.OnUnsubscribed(cl, p) })
+	}
 	return nil
 }

@@ -175,6 +175,14 @@ func (p *sysPublisher) snapshot() [sysCount]int64 {
 // on the first, and reports how many it published.
 func (p *sysPublisher) tick() int {
 	v := p.snapshot()
+	if p.b.has(OnSysInfoTick) {
+		info := SysInfo{Uptime: v[sysUptime], Connected: v[sysConnected], Disconnected: v[sysDisconnected],
+			Sessions: v[sysTotal], MaxConnected: v[sysMaximum], MessagesReceived: v[sysMsgReceived],
+			MessagesSent: v[sysMsgSent], BytesReceived: v[sysBytesReceived], BytesSent: v[sysBytesSent],
+			Dropped: v[sysDropped], Subscriptions: v[sysSubscriptions], Retained: v[sysRetained],
+			Inflight: v[sysInflight], HeapBytes: v[sysHeap], SpoolBytes: v[sysSpool], HeldBytes: v[sysHeld]}
+		p.b.call(OnSysInfoTick, func(h Hook) { h.OnSysInfoTick(info) })
+	}
 	n := 0
 	if p.first {
 		p.publish(sysVersionTopic, []byte("loom "+Version))
@@ -190,9 +198,11 @@ func (p *sysPublisher) tick() int {
 	return n
 }
 
+// publish sends one value as the inline client: the one publish path,
+// with its hooks, the retained store and the expiry rules.
 func (p *sysPublisher) publish(topic string, payload []byte) {
 	// Origin "" marks the server, so No Local never hides these.
-	p.b.router.Publish(&router.Message{Topic: topic, Payload: payload, Retain: true})
+	_ = p.b.publishInline(&router.Message{Topic: topic, Payload: payload, Retain: true}, fromSys)
 }
 
 // raiseMaxConnected lifts the high-water mark of connected clients to n.

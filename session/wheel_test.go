@@ -204,7 +204,7 @@ func TestKeepAliveClosesIdleClient(t *testing.T) {
 				tc.recvNone()
 			}
 			require.Zero(t, tc.conn.lateWrites)
-			tc.c.Closed() // the reactor's OnClose
+			tc.c.Closed(nil) // the reactor's OnClose
 			require.Zero(t, h.b.Stats.Connected.Load(), "an expired client still counts as connected")
 		})
 	}

@@ -38,7 +38,7 @@ func TestWillOnAbnormalCloseOnly(t *testing.T) {
 		h.advanceClock(time.Minute)
 		h.tick()
 		require.True(h.t, c.conn.closed())
-		c.c.Closed()
+		c.c.Closed(nil)
 	}
 	protocolError := func(_ *harness, c *tclient) {
 		require.Error(c.t, c.send(&proto.Connect{Version: c.v, ClientID: []byte("again")}))

@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/hooks/scram"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
-	"github.com/loom-mqtt/loom/session/scram"
 )
 
 // scramClient is paho.golang's side of a SCRAM-SHA-256 exchange.

@@ -37,6 +37,7 @@ var SysTopics = []string{
 	"$SYS/broker/publish/messages/dropped/expired",
 	"$SYS/broker/publish/messages/dropped/too_large",
 	"$SYS/broker/publish/messages/dropped/not_authorized",
+	"$SYS/broker/publish/messages/dropped/rejected",
 }
 
 // SysWatch follows a client's $SYS messages, keeping the latest value of

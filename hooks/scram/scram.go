@@ -1,12 +1,3 @@
-// Package scram is a SCRAM-SHA-256 (RFC 5802, RFC 7677) server for MQTT 5
-// enhanced authentication: an Authenticator for session.Options, with
-// method name "SCRAM-SHA-256". It keeps no plain passwords: each user is
-// stored as salt, iteration count, StoredKey and ServerKey.
-//
-// The exchange: CONNECT carries client-first-message as Authentication
-// Data; the server answers AUTH 0x18 with server-first-message; the client
-// sends AUTH 0x18 with client-final-message; the server's CONNACK (or AUTH
-// 0x00 when re-authenticating) carries server-final-message.
 package scram
 
 import (
@@ -61,13 +52,31 @@ func Derive(password string, salt []byte, iterations int) (Credentials, error) {
 }
 
 // Server is the authenticator: a set of users, safe for concurrent use.
+// It is a session.Hook that provides no events: added with AddHook it
+// only offers its method, which the broker finds because it is a
+// session.Authenticator too. It may equally be given in
+// session.Options.Authenticators.
 type Server struct {
+	session.HookBase
 	mu    sync.RWMutex
 	users map[string]Credentials
 }
 
 // NewServer returns an authenticator with no users.
 func NewServer() *Server { return &Server{users: make(map[string]Credentials)} }
+
+// ID implements session.Hook.
+func (s *Server) ID() string { return "scram-sha-256" }
+
+// Init implements session.Hook. The users are given with AddUser or
+// SetUser, before or after AddHook, so there is nothing to configure; a
+// configuration given anyway is refused rather than silently ignored.
+func (s *Server) Init(config any) error {
+	if config != nil {
+		return fmt.Errorf("scram: Init takes no configuration (got %T); add users with AddUser or SetUser", config)
+	}
+	return nil
+}
 
 // SetUser adds or replaces a user.
 func (s *Server) SetUser(name string, c Credentials) {

@@ -1,0 +1,191 @@
+package session
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/loom-mqtt/loom/proto"
+)
+
+// Decisions by hooks: authentication at CONNECT and ACL checks.
+//
+// The hooks providing the event are asked in order; the first Allow or
+// Refuse decides, a Deny passes the question to the next hook, and when
+// all deny the answer is no (Mochi's meaning: any hook may allow). A hook that returns Later answers through a callback:
+// the client's packet is then left unprocessed in the connection's buffer
+// (Handle returns ErrWaiting), the reactor stops reading the connection,
+// and the loop serves its other clients. The answer comes back to the loop
+// as a task; the hooks after the one that said no are asked, and when the
+// question is settled the loop's waker has the reactor hand the buffered
+// packet to Handle again, which now finds the answer and goes on. So a
+// client waits in its state machine exactly where it was, its packets keep
+// their order, and nothing of it is copied.
+
+// ErrWaiting is returned by Client.Handle when the packet waits for a
+// hook's answer: the reactor keeps the packet in the connection's buffer,
+// stops reading, and hands the packet over again once the loop's waker is
+// called for the client.
+var ErrWaiting = errors.New("waiting for a hook's decision")
+
+// decision is a question put to the hooks for one client.
+type decision struct {
+	ev    Event
+	key   string // the topic or filter; "" for authentication
+	write bool
+	next  int // the next hook to ask
+	state uint8
+	allow bool // the answer, once settled
+	// injected: the packet that asked was injected (inject.go), not read
+	// from the connection.
+	injected bool
+}
+
+const (
+	decAwaiting = iota // a hook will answer
+	decRetry           // the awaited hook said no: ask the next ones
+	decSettled
+)
+
+// answer is a settled decision, kept while the packet that asked is
+// handled (a SUBSCRIBE asks once per filter, and a packet that waited is
+// handled again from the start).
+type answer struct {
+	ev    Event
+	key   string
+	write bool
+	allow bool
+}
+
+// decide asks the hooks providing ev whether c may go on: allow, or wait
+// (Handle returns ErrWaiting and the packet is handled again later). pk is
+// the CONNECT for authentication.
+func (c *Client) decide(ev Event, key string, write bool, pk *proto.Connect) (allow, wait bool) {
+	hs := c.loop.broker.hooks.load().by[ev]
+	if len(hs) == 0 {
+		return true, false
+	}
+	var d *decision
+	if x := c.ext; x != nil {
+		for _, a := range x.answers {
+			if a.ev == ev && a.key == key && a.write == write {
+				return a.allow, false
+			}
+		}
+		if d = x.decision; d != nil {
+			switch {
+			case d.ev != ev || d.key != key || d.write != write:
+				d = nil // another question's: ask this one afresh
+			case d.state == decAwaiting:
+				return false, true // the packet came back before the answer
+			case d.state == decSettled:
+				x.decision = nil
+				x.answers = append(x.answers, answer{ev, key, write, d.allow})
+				return d.allow, false
+			}
+			x.decision = nil
+		}
+	}
+	if d == nil {
+		d = &decision{ev: ev, key: key, write: write}
+	}
+	if c.ask(d, hs, pk) {
+		x := c.x()
+		x.answers = append(x.answers, answer{ev, key, write, d.allow})
+		return d.allow, false
+	}
+	c.x().decision = d
+	c.setFlag(flagWaiting)
+	return false, true
+}
+
+// handledAgain reports whether the packet being handled was handled
+// before and waited for hooks: what it announced then is not announced
+// again.
+func (c *Client) handledAgain() bool {
+	return c.ext != nil && (c.ext.decision != nil || len(c.ext.answers) > 0)
+}
+
+// packetDone forgets the answers kept for the packet just handled.
+func (c *Client) packetDone(err error) {
+	if err == ErrWaiting || c.ext == nil {
+		return
+	}
+	c.ext.answers, c.ext.rewritten = nil, nil
+	if len(c.ext.injected) > 0 && !c.Waiting() {
+		c.loop.run(c.retryInjected) // injected while this one waited
+	}
+}
+
+// ask asks the hooks from d.next on; it reports whether d is settled, or
+// false when a hook will answer later.
+func (c *Client) ask(d *decision, hs []*hookEntry, pk *proto.Connect) bool {
+	b := c.loop.broker
+	cl := c.info()
+	d.state = decAwaiting
+	for d.next < len(hs) {
+		e := hs[d.next]
+		d.next++
+		v := Deny
+		var once atomic.Bool
+		answer := Answer(func(allow bool) {
+			if once.CompareAndSwap(false, true) {
+				c.loop.run(func() { c.answered(d, allow) })
+			}
+		})
+		b.callOne(e, d.ev, func(h Hook) {
+			if d.ev == OnConnectAuthenticate {
+				v = h.OnConnectAuthenticate(cl, pk, answer)
+			} else {
+				v = h.OnACLCheck(cl, d.key, d.write, answer)
+			}
+		}) // a panic leaves v at Deny
+		switch v {
+		case Allow:
+			d.state, d.allow = decSettled, true
+			return true
+		case Later:
+			return false
+		case Refuse:
+			d.state, d.allow = decSettled, false
+			return true
+		}
+	}
+	d.state, d.allow = decSettled, false
+	return true
+}
+
+// answered runs on c's loop with a hook's late answer to d. The packet is
+// handed to Handle again in both cases: to go on, or to ask the hooks
+// after the one that said no (with the packet decoded again).
+func (c *Client) answered(d *decision, allow bool) {
+	if c.ext == nil || c.ext.decision != d || d.state != decAwaiting ||
+		c.state == stateClosed || c.state == stateClosing {
+		return // the client has gone, or moved on
+	}
+	if allow {
+		d.state, d.allow = decSettled, true
+	} else if d.next < len(c.loop.broker.hooks.load().by[d.ev]) {
+		d.state = decRetry
+	} else {
+		d.state, d.allow = decSettled, false
+	}
+	c.clearFlag(flagWaiting)
+	if d.injected {
+		c.retryInjected()
+	}
+	if !c.Waiting() && c.loop.wake != nil {
+		c.loop.wake(c) // read on: the waiting packet, or what came meanwhile
+	}
+}
+
+// Waiting reports whether c waits for a hook's answer: the reactor leaves
+// its input unread meanwhile.
+func (c *Client) Waiting() bool { return c.flags.Load()&flagWaiting != 0 }
+
+// SetWaker is called by the reactor with the function that hands a
+// waiting client's buffered packets to Handle again once its answer came.
+// It is called on the loop.
+func (l *Loop) SetWaker(fn func(c *Client)) { l.wake = fn }
+
+// Conn is the network connection c was made for.
+func (c *Client) Conn() Conn { return c.conn }

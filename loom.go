@@ -121,6 +121,7 @@ func (s *Server) Start() error {
 		s.stopMem = make(chan struct{})
 		go s.watchMemory(s.stopMem)
 	}
+	s.broker.Started() // OnStarted
 	return nil
 }
 

@@ -86,7 +86,7 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 func (c *Client) connectInfo(id string, p *proto.Connect) {
 	c.x().info = nil
 	i := c.info()
-	i.ID, i.Username, i.Version = id, string(p.Username), c.version
+	i.ID, i.Username, i.Version = id, string(p.Username), p.Version
 	c.ext.info = &i
 }
 

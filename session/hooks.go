@@ -268,6 +268,9 @@ type Hook interface {
 	// OnQosDropped: a message in flight to the client was given up.
 	OnQosDropped(cl ClientInfo, pk *proto.Publish)
 	// OnPacketIDExhausted: every packet id of the client is in flight.
+	// Loom's inflight window (at most 65,535, the ids there are) closes
+	// first, so this fires only if that ever changes; it is kept for
+	// hooks written for Mochi.
 	OnPacketIDExhausted(cl ClientInfo, pk *proto.Publish)
 	// OnWill may change or refuse (any error) a client's will before it
 	// is published.

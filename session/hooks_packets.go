@@ -35,6 +35,9 @@ func (c *Client) handleHooked(h proto.FixedHeader, body []byte) error {
 		return c.handle(h, body) // malformed: the handler says why
 	}
 	if b.has(OnPacketRead) && !c.handledAgain() {
+		if cp, ok := pk.(*proto.Connect); ok && c.state == stateAwaitConnect {
+			c.connectInfo(string(cp.ClientID), cp) // who it says it is
+		}
 		cl := c.info()
 		in := pk
 		for _, e := range b.hooks.load().by[OnPacketRead] {

@@ -18,8 +18,10 @@ const Wait = 10 * time.Second
 
 // Start runs a broker for the test and returns it with its "host:port".
 // Without Listeners it listens on a free loopback port; without a Logger
-// it logs nothing. The broker is closed when the test ends.
-func Start(t testing.TB, opts loom.Options) (*loom.Server, string) {
+// it logs nothing. hooks are added before it starts (so they see
+// OnStarted and every client): the way to test a hook of your own. The
+// broker is closed when the test ends.
+func Start(t testing.TB, opts loom.Options, hooks ...loom.Hook) (*loom.Server, string) {
 	t.Helper()
 	if len(opts.Listeners) == 0 {
 		opts.Listeners = []string{"tcp://127.0.0.1:0"}
@@ -36,6 +38,11 @@ func Start(t testing.TB, opts loom.Options) (*loom.Server, string) {
 		defer cancel()
 		_ = srv.Close(ctx)
 	})
+	for _, h := range hooks {
+		if err := srv.AddHook(h, nil); err != nil {
+			t.Fatalf("loomtest: adding hook %s: %v", h.ID(), err)
+		}
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatalf("loomtest: starting the broker: %v", err)
 	}

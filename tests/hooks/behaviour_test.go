@@ -54,7 +54,7 @@ func (*editor) OnSubscribe(_ loom.ClientInfo, pk *proto.Subscribe) *proto.Subscr
 // quietly and refuses one with a reason code the v5 publisher receives; it
 // lowers a subscription's QoS, and the SUBACK says so.
 func TestHookModifiesAndRejectsOverPaho(t *testing.T) {
-	_, addr := startHooked(t, loom.Options{}, &editor{})
+	_, addr := loomtest.Start(t, loom.Options{}, &editor{})
 	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sub"})
 	ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 	defer cancel()
@@ -92,7 +92,7 @@ func TestPanickingHookBrokerServes(t *testing.T) {
 			boom.only[e] = true
 		}
 	}
-	srv, addr := startHooked(t, loom.Options{SysInterval: 20 * time.Millisecond}, boom)
+	srv, addr := loomtest.Start(t, loom.Options{SysInterval: 20 * time.Millisecond}, boom)
 	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sub"})
 	sub.Sub(t, pahotest.V5Opt("t/#", 1))
 	pub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "pub"})
@@ -109,7 +109,7 @@ func TestPanickingHookBrokerServes(t *testing.T) {
 	require.Greater(t, srv.Stats().HookPanics, int64(20))
 
 	// Authentication that panics refuses the client.
-	_, addr2 := startHooked(t, loom.Options{}, &recorder{name: "authboom", log: log, panic: true,
+	_, addr2 := loomtest.Start(t, loom.Options{}, &recorder{name: "authboom", log: log, panic: true,
 		only: map[loom.Event]bool{loom.OnConnectAuthenticate: true}})
 	c := loomtest.Dial(t, addr2, proto.V5)
 	c.Send(&proto.Connect{Version: proto.V5, ClientID: []byte("x"), CleanStart: true})
@@ -138,7 +138,7 @@ func (h *laterAuth) OnConnectAuthenticate(cl loom.ClientInfo, _ *proto.Connect, 
 // exchanging messages.
 func TestAsyncAuthDoesNotStallTheLoop(t *testing.T) {
 	auth := &laterAuth{answer: make(chan loom.Answer, 1)}
-	_, addr := startHooked(t, loom.Options{Loops: 1}, auth)
+	_, addr := loomtest.Start(t, loom.Options{Loops: 1}, auth)
 	busy, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "busy"})
 	busy.Sub(t, pahotest.V5Opt("echo", 1))
 
@@ -185,7 +185,7 @@ func TestAsyncAuthDoesNotStallTheLoop(t *testing.T) {
 // network publishers reaches it, in order, and no loop waits for it (a
 // network subscriber of the same topic is served meanwhile).
 func TestInlineQoS1SlowHandlerOverNetwork(t *testing.T) {
-	srv, addr := startHooked(t, loom.Options{Loops: 1})
+	srv, addr := loomtest.Start(t, loom.Options{Loops: 1})
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var got []string
@@ -217,7 +217,7 @@ func TestInlineQoS1SlowHandlerOverNetwork(t *testing.T) {
 // A shared group whose members are an inline subscription and a network
 // client: each message goes to one of them, round-robin.
 func TestSharedGroupInlineAndNetwork(t *testing.T) {
-	srv, addr := startHooked(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	var inline atomic.Int64
 	require.NoError(t, srv.Subscribe("$share/workers/jobs", 1, func(loom.InlineMessage) { inline.Add(1) }))
 	worker, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "worker"})
@@ -235,7 +235,7 @@ func TestSharedGroupInlineAndNetwork(t *testing.T) {
 // InjectPacket: a SUBSCRIBE and a PUBLISH processed as if a live client
 // had sent them.
 func TestInjectPacketForALiveClient(t *testing.T) {
-	srv, addr := startHooked(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{})
 	dev := loomtest.Dial(t, addr, proto.V5)
 	dev.Connect("device", nil)
 	watcher, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "watcher"})
@@ -281,7 +281,7 @@ func (w *watch) saw(topic string) (loom.ClientInfo, bool) {
 // retained one is kept for later subscribers, and none may write $SYS.
 func TestWillsTakeThePublishPath(t *testing.T) {
 	w := &watch{seen: map[string]loom.ClientInfo{}}
-	srv, addr := startHooked(t, loom.Options{}, w)
+	srv, addr := loomtest.Start(t, loom.Options{}, w)
 	// An offline persistent subscriber, to see the expiry run.
 	off, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "off", Expiry: 60})
 	off.Sub(t, pahotest.V5Opt("wills/#", 1))
@@ -326,7 +326,7 @@ func TestWillsTakeThePublishPath(t *testing.T) {
 // client), they are retained for a new subscriber.
 func TestSysTakesThePublishPath(t *testing.T) {
 	w := &watch{seen: map[string]loom.ClientInfo{}}
-	_, addr := startHooked(t, loom.Options{SysInterval: 20 * time.Millisecond}, w)
+	_, addr := loomtest.Start(t, loom.Options{SysInterval: 20 * time.Millisecond}, w)
 	loomtest.Eventually(t, "OnPublish sees $SYS", func() bool { _, ok := w.saw("$SYS/broker/version"); return ok })
 	cl, _ := w.saw("$SYS/broker/version")
 	require.Equal(t, loom.InlineClientID, cl.ID)
@@ -341,7 +341,7 @@ func TestSysTakesThePublishPath(t *testing.T) {
 // and a message expiry capped by the broker's maximum and counted down.
 func TestInlinePublishTakesThePublishPath(t *testing.T) {
 	w := &watch{seen: map[string]loom.ClientInfo{}}
-	srv, addr := startHooked(t, loom.Options{Limits: loom.Limits{MaxMessageExpiry: 2 * time.Second}}, w)
+	srv, addr := loomtest.Start(t, loom.Options{Limits: loom.Limits{MaxMessageExpiry: 2 * time.Second}}, w)
 	props := &proto.Properties{MessageExpiry: 3600}
 	props.Set(proto.PropMessageExpiry)
 	require.NoError(t, srv.PublishMessage(loom.InlinePublish{Topic: "inline/r", Payload: []byte("v"), Retain: true, QoS: 1, Props: props}))

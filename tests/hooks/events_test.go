@@ -15,31 +15,6 @@ import (
 	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
-// startHooked runs a broker with hooks added before it starts, so that
-// OnStarted reaches them, and returns its address; Close (and OnStopped)
-// come when the test ends.
-func startHooked(t *testing.T, opts loom.Options, hooks ...loom.Hook) (*loom.Server, string) {
-	t.Helper()
-	if len(opts.Listeners) == 0 {
-		opts.Listeners = []string{"tcp://127.0.0.1:0"}
-	}
-	if opts.Logger == nil {
-		opts.Logger = loomtest.Quiet
-	}
-	srv, err := loom.New(opts)
-	require.NoError(t, err)
-	for _, h := range hooks {
-		require.NoError(t, srv.AddHook(h, nil))
-	}
-	require.NoError(t, srv.Start())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
-		defer cancel()
-		_ = srv.Close(ctx)
-	})
-	return srv, srv.Addrs()[0].String()
-}
-
 // inOrder requires that each call of hook a for ev with detail sub comes
 // before the matching call of hook b, and that there is one.
 func inOrder(t *testing.T, log *eventLog, ev loom.Event, sub string) {
@@ -61,7 +36,7 @@ func inOrder(t *testing.T, log *eventLog, ev loom.Event, sub string) {
 func TestEveryEventOverPaho(t *testing.T) {
 	log := &eventLog{}
 	a, b := &recorder{name: "a", log: log}, &recorder{name: "b", log: log}
-	srv, addr := startHooked(t, loom.Options{SysInterval: 50 * time.Millisecond}, a, b)
+	srv, addr := loomtest.Start(t, loom.Options{SysInterval: 50 * time.Millisecond}, a, b)
 	inOrder(t, log, loom.OnStarted, "")
 
 	// v5: a subscriber, a publisher, QoS 1 both ways.
@@ -151,7 +126,7 @@ func TestEveryEventOverPaho(t *testing.T) {
 func TestRarerEventsOverRawClients(t *testing.T) {
 	log := &eventLog{}
 	a := &recorder{name: "a", log: log}
-	_, addr := startHooked(t, loom.Options{}, a, &twoStepAuth{})
+	_, addr := loomtest.Start(t, loom.Options{}, a, &twoStepAuth{})
 
 	// Maximum Packet Size 64: a larger message is dropped for it.
 	small := loomtest.Dial(t, addr, proto.V5)

@@ -11,9 +11,10 @@ import (
 	"github.com/loom-mqtt/loom/proto"
 )
 
-// started runs a broker on a free loopback port for an example.
+// started runs a broker on a free loopback port for an example, without
+// $SYS (whose updates would reach the examples' hooks and subscriptions).
 func started(hooks ...loom.Hook) *loom.Server {
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, Logger: quiet})
+	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, SysInterval: -1, Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -146,4 +147,29 @@ func ExampleServer_InjectPacket() {
 	// <nil>
 	// telemetry/9 ok
 	// loom: no client connected with that id
+}
+
+func ExampleServer_PublishMessage() {
+	srv := started()
+	defer srv.Close(context.Background())
+	got := make(chan loom.InlineMessage, 1)
+	_ = srv.Subscribe("rpc/reply", 1, func(m loom.InlineMessage) { got <- m })
+
+	props := &proto.Properties{ContentType: []byte("application/json"), CorrelationData: []byte("req-42")}
+	props.Set(proto.PropContentType)
+	props.Set(proto.PropCorrelationData)
+	err := srv.PublishMessage(loom.InlinePublish{Topic: "rpc/reply", Payload: []byte(`{"ok":true}`), QoS: 1, Props: props})
+	fmt.Println(err)
+	m := <-got
+	fmt.Println(string(m.Payload), string(m.Props.ContentType), string(m.Props.CorrelationData))
+	// Output:
+	// <nil>
+	// {"ok":true} application/json req-42
+}
+
+func ExampleEvents() {
+	ev := loom.Events()
+	fmt.Println(len(ev), "events, from", ev[0], "to", ev[len(ev)-1])
+	// Output:
+	// 32 events, from OnStarted to OnRetainedExpired
 }

@@ -19,6 +19,13 @@
 // MaxSessionBytes and the broker's MemoryBudget, and dropped and counted by
 // cause past them (held.go, drops.go).
 //
+// Every message enters routing through one path (route.go: check, then
+// route), whether a client's PUBLISH, a will, $SYS, the inline client
+// (inline.go) or an injected packet (inject.go); the router's sink
+// delivers to sessions and to any other Subscriber. Hooks (hooks.go) are
+// dispatched from a table per event; their contract is in the doc of
+// package loom, which names them for embedders.
+//
 // session does no I/O of its own: the reactor hands it whole packets and a
 // Conn to write to, and runs the loop callbacks it asks for. It must never
 // block a loop: no disk, no waiting on other loops, no goroutine or timer per

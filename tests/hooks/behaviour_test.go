@@ -114,6 +114,16 @@ func TestPanickingHookBrokerServes(t *testing.T) {
 	c := loomtest.Dial(t, addr2, proto.V5)
 	c.Send(&proto.Connect{Version: proto.V5, ClientID: []byte("x"), CleanStart: true})
 	require.Equal(t, proto.BadUserNameOrPassword, loomtest.Expect[*proto.Connack](c).Reason)
+
+	// So is an ACL check that panics: SUBACK and PUBACK say 0x87.
+	_, addr3 := loomtest.Start(t, loom.Options{}, &recorder{name: "aclboom", log: log, panic: true,
+		only: map[loom.Event]bool{loom.OnACLCheck: true}})
+	d := loomtest.Dial(t, addr3, proto.V5)
+	d.Connect("y", nil)
+	d.Send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("a"), QoS: 1}}})
+	require.Equal(t, []proto.ReasonCode{proto.NotAuthorized}, loomtest.Expect[*proto.Suback](d).Reasons)
+	d.Send(&proto.Publish{Topic: []byte("a"), QoS: 1, PacketID: 2, Payload: []byte("x")})
+	require.Equal(t, proto.NotAuthorized, d.ReadAck(proto.PUBACK).Reason)
 }
 
 // laterAuth answers authentication for "slow" later, through the Answer it

@@ -73,10 +73,14 @@ func runTable(w io.Writer, args []string) error {
 		}
 		return v
 	}
+	name := *fig
+	if name == "recv_per_s" {
+		name = "received msg/s"
+	}
 	for _, sc := range scenarios {
 		fmt.Fprintf(w, "### %s\n\n", sc)
 		fmt.Fprintf(w, "| broker | runs | %s, median | min – max | (max − min) / median | ÷ %s | ÷ %s, per round: median (min – max) | ÷ %s | ÷ %s | delivery ratio, lowest |\n",
-			*fig, *base, *base, *before, *none)
+			name, *base, *base, *before, *none)
 		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		medOf := func(label string) float64 { return median(values(by[key{sc, label}])) }
 		baseRounds := map[int]float64{}

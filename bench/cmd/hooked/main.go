@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 
@@ -55,6 +56,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	listen := fs.String("listen", "127.0.0.1:1883", "address to serve, host:port")
 	mode := fs.String("hook", "none", "hook set-up: none, idle or publish")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	var level slog.Level = slog.LevelWarn
 	fs.TextVar(&level, "log-level", &level, "level of the log: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +100,21 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Error("cannot write the profile", "err", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Error("cannot profile", "err", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log.Info("serving", "listen", *listen, "hook", *mode)
@@ -105,6 +122,10 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("serve", "err", err)
 		return 1
 	}
+	// What the run allocated, to set beside the messages it carried.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	log.Info("allocated", "objects", ms.Mallocs, "bytes", ms.TotalAlloc, "gc_cycles", ms.NumGC)
 	switch h := hook.(type) {
 	case *idleHook:
 		log.Info("stopped", "connected", h.connected.Load(), "disconnected", h.disconnected.Load())

@@ -59,6 +59,9 @@ type Loop struct {
 
 	// counts are the loop's cells of the per-message Counters.
 	counts loopCounts
+	// hookPub is the PUBLISH the publish path's hooks are shown on this
+	// loop (route.go).
+	hookPub proto.Publish
 
 	// wake hands a client that waited for a hook's answer back to the
 	// reactor (decide.go).

@@ -48,9 +48,9 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	}
 
 	pub := publishing{m: newMessage(p, topic, c.sess.id), from: fromClient, now: c.loop.wall, loop: c.loop}
-	if b.has(OnPublish) {
-		cl := c.info()
-		pub.info = &cl
+	if b.has(OnPublish) || b.has(OnPublished) {
+		c.info()
+		pub.info = c.ext.info // hooks get a copy; this one is made once per connection
 	}
 	if rc, ok := b.check(&pub); !ok {
 		c.loop.counts.msgsIn.n.Add(1)

@@ -103,6 +103,9 @@ func (s *Server) Start() error {
 	case s.started:
 		return errors.New("loom: started already")
 	}
+	if err := s.checkExposure(); err != nil { // exposed.go
+		return err
+	}
 	s.started = true
 	if err := s.broker.Restore(); err != nil {
 		return fmt.Errorf("loom: restoring from the store: %w", err)

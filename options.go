@@ -80,6 +80,12 @@ type Options struct {
 	// (memory.go). Both act on the whole process, so they run only when the
 	// embedder asks; the standalone binary does.
 	ReturnMemory bool
+	// AllowAnonymous lets Start open a listener that is not on loopback
+	// (nor a Unix socket) while no hook authenticates clients (none
+	// provides OnConnectAuthenticate): anyone who can reach the port may
+	// then connect. Without it, such a Start fails with ErrExposed. Loopback
+	// and Unix-socket listeners accept anonymous clients either way.
+	AllowAnonymous bool
 }
 
 // Limits bound what clients may make the broker hold and do. The zero value

@@ -486,3 +486,8 @@ func (c *Client) info() ClientInfo {
 
 // Logger is the broker's logger, for hooks that log.
 func (b *Broker) Logger() *slog.Logger { return b.opts.Logger }
+
+// Authenticates reports whether some hook decides who may connect (provides
+// OnConnectAuthenticate): the facade refuses to listen beyond loopback
+// without one unless told anonymous clients are meant.
+func (b *Broker) Authenticates() bool { return b.has(OnConnectAuthenticate) }

@@ -33,6 +33,9 @@ type config struct {
 	budget        int64
 	maxConnect    int
 	preBudget     int
+	// allowAnonymous: listeners off loopback may take clients nobody
+	// authenticates (exposure.go).
+	allowAnonymous bool
 }
 
 const (
@@ -64,13 +67,13 @@ func usagef(flag, format string, args ...any) error {
 
 // flags are the raw values of the command line, before checking.
 type flags struct {
-	listens                                       listFlag
-	loops                                         int
-	level, dataDir, sync, pprof                   string
-	memory, refuseDamaged, version                bool
-	maxExpiry                                     durationFlag
-	maxSessions                                   int
-	sessionBytes, budget, maxConnect, preConnectB sizeFlag
+	listens                                        listFlag
+	loops                                          int
+	level, dataDir, sync, pprof                    string
+	memory, refuseDamaged, version, allowAnonymous bool
+	maxExpiry                                      durationFlag
+	maxSessions                                    int
+	sessionBytes, budget, maxConnect, preConnectB  sizeFlag
 }
 
 // newFlagSet defines loom's flags on a fresh set; its output is discarded
@@ -94,6 +97,7 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 	fs.Var(&f.budget, "memory-budget", "`size` the broker may hold for all subscribers together (queued, in flight, spooled); past it the largest holders are shed; -1 for no budget")
 	fs.Var(&f.maxConnect, "max-connect-size", "`size` of the largest packet from a client that has not completed CONNECT (v5: CONNACK 0x95 past it; 3.1.1: closed); at most 1MiB, the largest packet")
 	fs.Var(&f.preConnectB, "preconnect-budget", "`size` that clients which have not completed CONNECT may leave buffered, all together (split over the event loops); past it they are refused (v5: CONNACK 0x89, 3.1.1: CONNACK 3); -1 for no budget")
+	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "accept clients nobody authenticates on listeners that are not loopback or Unix sockets (refused by default)")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	return fs, f
 }
@@ -207,6 +211,10 @@ func (f *flags) check(set map[string]bool) (config, error) {
 		return config{}, usagef("-max-connect-size", "%s is not a packet size from 1 byte to 1MiB (the largest packet the broker takes)", f.maxConnect.String())
 	}
 	c.maxConnect = int(f.maxConnect)
+	c.allowAnonymous = f.allowAnonymous
+	if err := c.checkExposure(); err != nil {
+		return config{}, err
+	}
 	return c, nil
 }
 

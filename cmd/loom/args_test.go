@@ -57,6 +57,9 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-data-dir", ""}, "-data-dir", "no folder given"},
 		{[]string{"-data-dir", file}, "-data-dir", "is a file, not a folder"},
 		{[]string{"-pprof", "0.0.0.0:6060"}, "-pprof", "not a loopback address"},
+		// Safe by default: off loopback, someone must authenticate clients.
+		{[]string{"-listen", "0.0.0.0:1883"}, "-listen", "tcp://0.0.0.0:1883 is reachable from the network and no client would be authenticated: configure authentication, or accept anonymous clients with -allow-anonymous"},
+		{[]string{"-listen", "127.0.0.1:0", "-listen", ":1883"}, "-listen", "-allow-anonymous"},
 		{[]string{"-pprof", ":6060"}, "-pprof", "not a loopback address"},
 		{[]string{"-pprof", "localhost"}, "-pprof", "not host:port"},
 		{[]string{"-max-session-expiry", "0"}, "-max-session-expiry", "0 is not taken"},
@@ -109,9 +112,14 @@ func TestGoodCommandLines(t *testing.T) {
 		{nil, func(*config) {}},
 		{[]string{"-h"}, func(c *config) { *c = config{help: true} }},
 		{[]string{"-version"}, func(c *config) { *c = config{version: true} }},
-		{[]string{"-listen", ":1883", "-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "tcp6://[::1]:0", "-listen", "localhost:1884"},
+		{[]string{"-listen", ":1883", "-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "tcp6://[::1]:0", "-listen", "localhost:1884", "-allow-anonymous"},
 			func(c *config) {
 				c.listens = []string{"tcp://:1883", "unix://" + sock, "tcp://[::1]:0", "tcp6://[::1]:0", "tcp://localhost:1884"}
+				c.allowAnonymous = true
+			}},
+		{[]string{"-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "localhost:1884"},
+			func(c *config) {
+				c.listens = []string{"unix://" + sock, "tcp://[::1]:0", "tcp://localhost:1884"}
 			}},
 		{[]string{"-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0"}, func(c *config) { c.listens = []string{"tcp://127.0.0.1:0", "tcp://127.0.0.1:0"} }},
 		{[]string{"-loops", "1"}, func(c *config) { c.loops = 1 }},

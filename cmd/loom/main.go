@@ -93,7 +93,7 @@ func serve(cfg config, stderr io.Writer) int {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 
-	opts := loom.Options{Listeners: cfg.listens, Loops: cfg.loops, Logger: log, ReturnMemory: true,
+	opts := loom.Options{Listeners: cfg.listens, Loops: cfg.loops, Logger: log, ReturnMemory: true, AllowAnonymous: cfg.allowAnonymous,
 		Limits: loom.Limits{MaxSessionExpiry: cfg.maxExpiry, MaxPersistentSessions: cfg.maxSessions,
 			MaxSessionBytes: cfg.sessionBytes, MemoryBudget: cfg.budget,
 			MaxConnectSize: cfg.maxConnect, PreConnectBudget: cfg.preBudget}}

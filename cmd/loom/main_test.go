@@ -128,3 +128,32 @@ func TestBinaryVersion(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(head), strings.TrimSuffix(m[1], "+dirty")), "%s, HEAD %s", line, head)
 }
+
+// Safe by default: the real binary, asked to listen on every interface
+// with nobody authenticating clients, exits non-zero before it binds,
+// naming the flags; -allow-anonymous accepts the risk.
+func TestBinaryRefusesAnExposedListenerWithoutAuth(t *testing.T) {
+	bin := buildLoom(t)
+	cmd := exec.Command(bin, "-memory", "-listen", "0.0.0.0:0")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 2, exit.ExitCode())
+	require.Contains(t, string(out), "reachable from the network")
+	require.Contains(t, string(out), "-allow-anonymous")
+
+	// Accepted with the flag: it starts (and is stopped at once).
+	cmd = exec.Command(bin, "-memory", "-listen", "0.0.0.0:0", "-allow-anonymous", "-log-level", "info")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "listening") {
+			break
+		}
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+}

@@ -1,0 +1,24 @@
+package main
+
+import "github.com/loom-mqtt/loom"
+
+// checkExposure refuses, before anything is opened, a listener reachable
+// from the network while nothing authenticates clients: the broker is
+// safe by default. The library's Start refuses the same (loom.ErrExposed);
+// here the message names the flags.
+func (c *config) checkExposure() error {
+	if c.allowAnonymous || c.authenticates() {
+		return nil
+	}
+	for _, l := range c.listens {
+		if !loom.LoopbackOnly(l) {
+			return usagef("-listen", "%s is reachable from the network and no client would be authenticated: "+
+				"configure authentication, or accept anonymous clients with -allow-anonymous", l)
+		}
+	}
+	return nil
+}
+
+// authenticates reports whether the command line configures
+// authentication.
+func (c *config) authenticates() bool { return false }

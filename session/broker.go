@@ -217,6 +217,9 @@ func (b *Broker) sink(ds []router.Delivery) {
 	if b.has(OnSelectSubscribers) {
 		b.selectSubscribers(w, ds)
 	}
+	if len(ds) > 0 && ds[0].Stored && b.has(OnACLCheck) {
+		b.aclRetained(w, ds)
+	}
 	b.admitDeliveries(w, ds)
 	w.seqs = w.seqs[:0]
 	if b.opts.Store != nil {
@@ -303,9 +306,11 @@ func (b *Broker) retainPublished(w *routeWork, ds []router.Delivery) {
 		if w.skip[i] || !ds[i].Stored {
 			continue
 		}
-		// On the shard, only the id is known of the client: the rest
-		// belongs to its loop.
-		cl, pk := ClientInfo{ID: ds[i].Client.ClientID()}, publishView(ds[i].Msg)
+		cl := ClientInfo{ID: ds[i].Client.ClientID()}
+		if s, ok := ds[i].Client.(*Session); ok {
+			cl = s.whoOf()
+		}
+		pk := publishView(ds[i].Msg)
 		b.call(OnRetainPublished, func(h Hook) { h.OnRetainPublished(cl, pk) })
 	}
 }
@@ -328,5 +333,53 @@ func (b *Broker) addSessionLocked(s *Session) { b.sessions.put(s) }
 func (b *Broker) retainedExpired(topic string) {
 	if b.has(OnRetainedExpired) {
 		b.call(OnRetainedExpired, func(h Hook) { h.OnRetainedExpired(topic) })
+	}
+}
+
+// aclRetained asks the ACL hooks whether each session may read the
+// retained messages its new subscription matched: the subscription's
+// filter was allowed, but a message under it may not be (a filter "a/#"
+// allowed, a topic "a/secret" denied). A denied one is dropped and
+// counted; one whose answer comes later is delivered then, on its own.
+func (b *Broker) aclRetained(w *routeWork, ds []router.Delivery) {
+	if w.drop == nil {
+		w.drop = make([]bool, len(ds))
+	}
+	for i := range ds {
+		s, ok := ds[i].Client.(*Session)
+		if !ok || w.drop[i] {
+			continue
+		}
+		d := ds[i]
+		d.SubIDs = append([]uint32(nil), d.SubIDs...) // ds is the router's, reused after this call
+		d.Stored = false                              // delivered late, it is not asked again
+		var mu sync.Mutex
+		now, answered, allowed := true, false, false
+		b.decideFor(s.whoOf(), d.Msg.Topic, false, func(allow bool) {
+			mu.Lock()
+			if now {
+				answered, allowed = true, allow
+				mu.Unlock()
+				return
+			}
+			mu.Unlock()
+			if !allow {
+				b.Stats.ACLDenied.Add(1)
+				s.dropped(d.Msg, DropNotAuthorized)
+				return
+			}
+			b.sink([]router.Delivery{d}) // the late answer: delivered now
+		})
+		mu.Lock()
+		now = false
+		mu.Unlock()
+		switch {
+		case !answered:
+			w.drop[i] = true // for now: see above
+		case !allowed:
+			b.Stats.ACLDenied.Add(1)
+			s.dropped(d.Msg, DropNotAuthorized)
+			w.drop[i] = true
+		}
 	}
 }

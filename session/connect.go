@@ -150,6 +150,11 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	}
 	c.sess = s
 	c.state = stateConnected
+	if c.ext != nil && c.ext.info != nil {
+		// Fixed from here on: read by hooks off the loop (Session.who).
+		c.ext.info.ID = id
+		s.who.Store(c.ext.info)
+	}
 	b.Stats.raiseMaxConnected(b.Stats.Connected.Add(1))
 	b.Stats.Connections.Add(1)
 

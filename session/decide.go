@@ -189,3 +189,54 @@ func (l *Loop) SetWaker(fn func(c *Client)) { l.wake = fn }
 
 // Conn is the network connection c was made for.
 func (c *Client) Conn() Conn { return c.conn }
+
+// decideFor asks the ACL hooks about cl where no connection can wait for
+// the answer (a will, a retained message on a router shard) and calls done
+// with it: at once when the hooks answer at once, otherwise from the
+// goroutine of the Answer that settles it. Without ACL hooks, yes.
+func (b *Broker) decideFor(cl ClientInfo, topic string, write bool, done func(bool)) {
+	hs := b.hooks.load().by[OnACLCheck]
+	var step func(i int)
+	step = func(i int) {
+		for ; i < len(hs); i++ {
+			v := Deny
+			next := i + 1
+			var once atomic.Bool
+			answer := Answer(func(allow bool) {
+				if !once.CompareAndSwap(false, true) {
+					return
+				}
+				if allow {
+					done(true)
+				} else {
+					step(next)
+				}
+			})
+			b.callOne(hs[i], OnACLCheck, func(h Hook) { v = h.OnACLCheck(cl, topic, write, answer) })
+			switch v {
+			case Allow:
+				done(true)
+				return
+			case Refuse:
+				done(false)
+				return
+			case Later:
+				return
+			}
+		}
+		done(false)
+	}
+	if len(hs) == 0 {
+		done(true)
+		return
+	}
+	step(0)
+}
+
+// whoOf is what hooks off the loop see of s's client.
+func (s *Session) whoOf() ClientInfo {
+	if w := s.who.Load(); w != nil {
+		return *w
+	}
+	return ClientInfo{ID: s.id}
+}

@@ -60,7 +60,7 @@ func (s *Session) dropped(m *router.Message, cause DropCause) {
 	b := s.broker
 	b.drop(cause)
 	if b.has(OnPublishDropped) {
-		cl, pk := ClientInfo{ID: s.id}, publishView(m)
+		cl, pk := s.whoOf(), publishView(m)
 		b.call(OnPublishDropped, func(h Hook) { h.OnPublishDropped(cl, pk) })
 	}
 }

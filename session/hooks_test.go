@@ -627,3 +627,91 @@ func (r *rewriter) OnPacketRead(_ ClientInfo, pk proto.Packet) (proto.Packet, er
 	out.Topic = []byte("much/longer/topic/name/here")
 	return &out, nil
 }
+
+// denyTopics refuses reading or writing the topics listed, everything
+// else allowed; with later set it answers about topics (not filters with
+// wildcards, so a test's SUBSCRIBE goes through at once) through the
+// Answer.
+type denyTopics struct {
+	HookBase
+	deny  map[string]bool
+	later bool
+}
+
+func (*denyTopics) Provides(e Event) bool { return e == OnACLCheck }
+func (d *denyTopics) OnACLCheck(_ ClientInfo, topic string, _ bool, a Answer) Verdict {
+	ok := !d.deny[topic]
+	if d.later && !strings.ContainsAny(topic, "+#") {
+		go a(ok)
+		return Later
+	}
+	if ok {
+		return Allow
+	}
+	return Refuse
+}
+
+// Retained messages sent for a new subscription are asked about one by
+// one: the filter "a/#" is allowed, the message on "a/secret" is not.
+// Also when the answer comes later.
+func TestACLOnRetainedMessages(t *testing.T) {
+	for _, later := range []bool{false, true} {
+		t.Run(fmt.Sprint("later=", later), func(t *testing.T) {
+			h := newHarness(t, Options{SysInterval: -1}, 1)
+			require.NoError(t, h.b.AddHook(&denyTopics{deny: map[string]bool{"a/secret": true}, later: later}, nil))
+			require.NoError(t, h.b.Publish("a/open", []byte("1"), true, 0))
+			require.NoError(t, h.b.Publish("a/secret", []byte("2"), true, 0))
+			h.settle()
+			sub := h.dial(0)
+			sub.connect(connectPacket(proto.V5, "sub", true, 0, 0))
+			require.NoError(t, sub.send(&proto.Subscribe{PacketID: 1, Subscriptions: []proto.Subscription{{Filter: []byte("a/#")}}}))
+			var got []string
+			require.Eventually(t, func() bool {
+				h.settle()
+				for _, p := range sub.recv() {
+					if pub, ok := p.(*proto.Publish); ok {
+						got = append(got, string(pub.Topic))
+					}
+				}
+				return len(got) >= 1
+			}, 2*time.Second, 5*time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
+			h.settle()
+			for _, p := range sub.recv() {
+				if pub, ok := p.(*proto.Publish); ok {
+					got = append(got, string(pub.Topic))
+				}
+			}
+			require.Equal(t, []string{"a/open"}, got)
+			require.Equal(t, int64(1), h.b.Stats.ACLDenied.Load())
+		})
+	}
+}
+
+// A will to a topic its client may not write is never published.
+func TestACLOnWills(t *testing.T) {
+	for _, later := range []bool{false, true} {
+		t.Run(fmt.Sprint("later=", later), func(t *testing.T) {
+			h := newHarness(t, Options{SysInterval: -1}, 1)
+			require.NoError(t, h.b.AddHook(&denyTopics{deny: map[string]bool{"wills/bad": true}, later: later}, nil))
+			sub := h.online(0, connectPacket(proto.V5, "sub", true, 0, 0))
+			sub.subscribe("wills/#", 0)
+			for _, topic := range []string{"wills/bad", "wills/good"} {
+				cp := connectPacket(proto.V5, topic, true, 0, 0)
+				cp.WillFlag, cp.WillTopic, cp.WillPayload = true, []byte(topic), []byte("x")
+				w := h.online(0, cp)
+				w.drop()
+			}
+			var got []string
+			require.Eventually(t, func() bool {
+				h.settle()
+				for _, p := range publishes(t, sub.recv()) {
+					got = append(got, string(p.Topic))
+				}
+				return len(got) >= 1
+			}, 2*time.Second, 5*time.Millisecond)
+			require.Equal(t, []string{"wills/good"}, got)
+			require.Eventually(t, func() bool { return h.b.Stats.ACLDenied.Load() == 1 }, time.Second, time.Millisecond)
+		})
+	}
+}

@@ -245,13 +245,23 @@ func (b *Broker) publishWill(m *router.Message, from *ClientInfo) {
 			return
 		}
 	}
-	if b.publish(p) != proto.Success {
-		return
-	}
-	if b.has(OnWillSent) {
-		cl, pk := p.who(), publishView(m)
-		b.call(OnWillSent, func(h Hook) { h.OnWillSent(cl, pk) })
-	}
+	// A will is published only to a topic its client may write: asked of
+	// the ACL hooks as its client's PUBLISH would be, but with no
+	// connection left to wait in, the answer may come later.
+	b.decideFor(p.who(), m.Topic, true, func(allow bool) {
+		if !allow {
+			b.Stats.ACLDenied.Add(1)
+			b.drop(DropNotAuthorized)
+			return
+		}
+		if b.publish(p) != proto.Success {
+			return
+		}
+		if b.has(OnWillSent) {
+			cl, pk := p.who(), publishView(m)
+			b.call(OnWillSent, func(h Hook) { h.OnWillSent(cl, pk) })
+		}
+	})
 }
 
 // willFrom is who a will of c is published as.

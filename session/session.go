@@ -39,6 +39,9 @@ type Session struct {
 	// their way to its loop, queued and in flight (held.go). Written under
 	// mu, or by the router's sink, which reads it without mu.
 	held atomic.Int64
+	// who is the attached (or last) connection as hooks see it, for hooks
+	// called off its loop (the router's shards); nil without hooks.
+	who atomic.Pointer[ClientInfo]
 }
 
 // Session.bits, guarded by mu.

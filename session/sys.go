@@ -32,6 +32,7 @@ const (
 	sysSpool
 	sysReadPauses
 	sysHeld
+	sysACLDenied
 	// sysDrops + c is the count of messages dropped for DropCause c.
 	sysDrops
 )
@@ -68,6 +69,9 @@ var sysBaseTopics = [sysCount]string{
 	sysReadPauses: "$SYS/broker/publish/reads/paused",
 	// Broker.HeldBytes: what MemoryBudget bounds.
 	sysHeld: "$SYS/broker/held/bytes",
+	// Stats.ACLDenied: PUBLISH packets, subscriptions, wills and retained
+	// messages an ACL hook refused.
+	sysACLDenied: "$SYS/broker/acl/denied",
 }
 
 // isSysTopic reports whether topic lies under $SYS, which only the broker
@@ -165,6 +169,7 @@ func (p *sysPublisher) snapshot() [sysCount]int64 {
 	v[sysSpool] = st.SpoolBlocks.Load() * spoolBlock
 	v[sysReadPauses] = st.ReadPauses.Load()
 	v[sysHeld] = b.HeldBytes()
+	v[sysACLDenied] = st.ACLDenied.Load()
 	for c := range dropCauses {
 		v[sysDrops+int(c)] = st.Drops[c].Load()
 	}

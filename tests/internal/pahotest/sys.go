@@ -38,6 +38,7 @@ var SysTopics = []string{
 	"$SYS/broker/publish/messages/dropped/too_large",
 	"$SYS/broker/publish/messages/dropped/not_authorized",
 	"$SYS/broker/publish/messages/dropped/rejected",
+	"$SYS/broker/acl/denied",
 }
 
 // SysWatch follows a client's $SYS messages, keeping the latest value of

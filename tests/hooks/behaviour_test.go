@@ -337,11 +337,13 @@ func TestWillsTakeThePublishPath(t *testing.T) {
 func TestSysTakesThePublishPath(t *testing.T) {
 	w := &watch{seen: map[string]loom.ClientInfo{}}
 	_, addr := loomtest.Start(t, loom.Options{SysInterval: 20 * time.Millisecond}, w)
-	loomtest.Eventually(t, "OnPublish sees $SYS", func() bool { _, ok := w.saw("$SYS/broker/version"); return ok })
-	cl, _ := w.saw("$SYS/broker/version")
+	// A value that changes once the hook is in: the first tick's may have
+	// come before AddHook.
+	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "s"})
+	loomtest.Eventually(t, "OnPublish sees $SYS", func() bool { _, ok := w.saw("$SYS/broker/clients/connected"); return ok })
+	cl, _ := w.saw("$SYS/broker/clients/connected")
 	require.Equal(t, loom.InlineClientID, cl.ID)
 	require.True(t, cl.Inline)
-	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "s"})
 	sub.Sub(t, pahotest.V5Opt("$SYS/broker/version", 0))
 	p := sub.Recv(t)
 	require.True(t, p.Retain, "retained for a new subscriber")

@@ -54,10 +54,13 @@ type Stats struct {
 	PreConnectRefused int64
 	// ProtocolFailures counts connections closed for a protocol violation.
 	ProtocolFailures int64
-	// ACLDenied counts PUBLISH packets and subscriptions an ACL hook
-	// refused; HookPanics the hook calls that panicked and were recovered.
-	ACLDenied  int64
-	HookPanics int64
+	// ACLDenied counts PUBLISH packets, subscriptions, wills and retained
+	// messages an ACL hook refused; AuthFailures the CONNECTs whose
+	// credentials were refused; HookPanics the hook calls that panicked and
+	// were recovered.
+	ACLDenied    int64
+	AuthFailures int64
+	HookPanics   int64
 
 	// Subscriptions counts subscriptions, a shared group's members one
 	// each; SharedGroups the distinct ($share group, filter) pairs;
@@ -128,6 +131,7 @@ func (s *Server) snapshot(routes bool) Stats {
 		PreConnectRefused: c.PreConnectRefused.Load(),
 		ProtocolFailures:  c.ProtocolFails.Load(),
 		ACLDenied:         c.ACLDenied.Load(),
+		AuthFailures:      c.AuthFailures.Load(),
 		HookPanics:        c.HookPanics.Load(),
 		Uptime:            time.Since(s.born),
 	}

@@ -48,8 +48,9 @@ type Broker struct {
 	// preLoops is the number of loops sharing PreConnectBudget (preconnect.go).
 	preLoops atomic.Int32
 
-	hooks  hookSet    // hooks.go
-	inline inlineSubs // inline.go
+	hooks    hookSet      // hooks.go
+	inline   inlineSubs   // inline.go
+	throttle authThrottle // throttle.go
 
 	Stats Stats
 }
@@ -84,6 +85,9 @@ type Stats struct {
 	// ACLDenied counts PUBLISH packets and subscriptions an ACL hook
 	// refused.
 	ACLDenied atomic.Int64
+	// AuthFailures counts CONNECTs whose credentials the hooks refused
+	// (throttle.go).
+	AuthFailures atomic.Int64
 }
 
 // NewBroker builds a broker and starts its router.

@@ -72,7 +72,7 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 				return ErrWaiting // handled again with the answer
 			}
 			if !allow {
-				return c.refuse(c.version, proto.Errorf(proto.BadUserNameOrPassword, "not authorised"))
+				return c.refuseAuth() // throttle.go
 			}
 		}
 	}

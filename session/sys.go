@@ -33,6 +33,7 @@ const (
 	sysReadPauses
 	sysHeld
 	sysACLDenied
+	sysAuthFailed
 	// sysDrops + c is the count of messages dropped for DropCause c.
 	sysDrops
 )
@@ -72,6 +73,8 @@ var sysBaseTopics = [sysCount]string{
 	// Stats.ACLDenied: PUBLISH packets, subscriptions, wills and retained
 	// messages an ACL hook refused.
 	sysACLDenied: "$SYS/broker/acl/denied",
+	// Stats.AuthFailures: CONNECTs whose credentials were refused.
+	sysAuthFailed: "$SYS/broker/auth/failed",
 }
 
 // isSysTopic reports whether topic lies under $SYS, which only the broker
@@ -170,6 +173,7 @@ func (p *sysPublisher) snapshot() [sysCount]int64 {
 	v[sysReadPauses] = st.ReadPauses.Load()
 	v[sysHeld] = b.HeldBytes()
 	v[sysACLDenied] = st.ACLDenied.Load()
+	v[sysAuthFailed] = st.AuthFailures.Load()
 	for c := range dropCauses {
 		v[sysDrops+int(c)] = st.Drops[c].Load()
 	}

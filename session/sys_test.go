@@ -72,6 +72,8 @@ func TestSysFirstTickPublishesEverything(t *testing.T) {
 		"$SYS/broker/spool/bytes":              "0",
 		"$SYS/broker/publish/reads/paused":     "0",
 		"$SYS/broker/held/bytes":               "0",
+		"$SYS/broker/acl/denied":               "0",
+		"$SYS/broker/auth/failed":              "0",
 	}
 	for c := range dropCauses {
 		want["$SYS/broker/publish/messages/dropped/"+c.String()] = "0"

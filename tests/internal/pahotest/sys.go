@@ -39,6 +39,7 @@ var SysTopics = []string{
 	"$SYS/broker/publish/messages/dropped/not_authorized",
 	"$SYS/broker/publish/messages/dropped/rejected",
 	"$SYS/broker/acl/denied",
+	"$SYS/broker/auth/failed",
 }
 
 // SysWatch follows a client's $SYS messages, keeping the latest value of

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,8 @@ type Hook struct {
 	suppressed atomic.Int64
 
 	now func() time.Time // time.Now; tests may replace it before Init
+
+	ownClient bool // the Client is the hook's, made by Init
 }
 
 // Stats are the hook's counts since Init.
@@ -105,6 +109,7 @@ func (h *Hook) Init(config any) error {
 	if h.cache != nil {
 		return errors.New("httpauth: Init called twice; a hook serves one broker")
 	}
+	c0 := o.Client
 	o, err := o.withDefaults()
 	if err != nil {
 		return err
@@ -121,6 +126,7 @@ func (h *Hook) Init(config any) error {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.ownClient = c0 == nil
 	h.opts = o
 	h.slots = make(chan struct{}, o.MaxInflight)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -140,7 +146,9 @@ func (h *Hook) Stop() error {
 	h.life.Unlock()
 	h.cancel()
 	h.wg.Wait()
-	h.opts.Client.CloseIdleConnections()
+	if h.ownClient {
+		h.opts.Client.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -169,9 +177,11 @@ func (h *Hook) OnConnectAuthenticate(cl session.ClientInfo, pk *proto.Connect, a
 	if h.cache == nil || h.opts.AuthURL == "" {
 		return session.Deny
 	}
-	var pw []byte
+	// The credentials are the packet's; the broker's ClientInfo carries
+	// the same username, but a hook driven by hand may not.
+	user, pw := cl.Username, []byte(nil)
 	if pk != nil {
-		pw = pk.Password
+		user, pw = string(pk.Username), pk.Password
 	}
 	if !utf8.Valid(pw) {
 		// JSON strings are UTF-8: two binary passwords would reach the
@@ -179,12 +189,12 @@ func (h *Hook) OnConnectAuthenticate(cl session.ClientInfo, pk *proto.Connect, a
 		h.reject(cl, "the password is not UTF-8, which the JSON request cannot carry")
 		return session.Deny
 	}
-	k := key{clientID: cl.ID, username: cl.Username, host: host(cl.Remote), listener: cl.Listener}
+	k := key{clientID: cl.ID, username: user, host: host(cl.Remote), listener: cl.Listener}
 	m := hmac.New(sha256.New, h.pwKey[:])
 	m.Write(pw)
 	m.Sum(k.secret[:0])
 	return h.ask(k, h.opts.AuthURL, func() any {
-		return AuthRequest{ClientID: cl.ID, Username: cl.Username, Password: string(pw),
+		return AuthRequest{ClientID: cl.ID, Username: user, Password: string(pw),
 			Remote: cl.Remote, Listener: cl.Listener}
 	}, answer)
 }
@@ -223,7 +233,7 @@ func verdict(allow bool) session.Verdict {
 // never waits for anything but a shard's lock. body is called only for a
 // new request, and before ask returns: the broker's arguments (the
 // password above all) may not be kept, so the body copies them here.
-func (h *Hook) ask(k key, url string, body func() any, answer session.Answer) session.Verdict {
+func (h *Hook) ask(k key, endpoint string, body func() any, answer session.Answer) session.Verdict {
 	if h.stopped.Load() {
 		h.rejected.Add(1)
 		return session.Deny
@@ -265,20 +275,20 @@ func (h *Hook) ask(k key, url string, body func() any, answer session.Answer) se
 	h.wg.Add(1)
 	h.life.Unlock()
 	req := body()
-	go h.fly(s, k, f, url, req)
+	go h.fly(s, k, f, endpoint, req)
 	return session.Later
 }
 
 // fly makes the request for k and answers everyone waiting for it.
-func (h *Hook) fly(s *shard, k key, f *flight, url string, body any) {
+func (h *Hook) fly(s *shard, k key, f *flight, endpoint string, body any) {
 	defer h.wg.Done()
 	h.requests.Add(1)
-	allow, err := h.post(h.ctx, url, body)
+	allow, err := h.post(h.ctx, endpoint, body)
 	<-h.slots
 	switch {
 	case err != nil:
 		h.failed.Add(1)
-		h.logFailure("the backend did not answer; refused", slog.String("url", url),
+		h.logFailure("the backend did not answer; refused", slog.String("url", redacted(endpoint)),
 			slog.String("client", k.clientID), slog.String("err", err.Error()))
 	case allow:
 		h.allowed.Add(1)
@@ -337,8 +347,19 @@ func (h *Hook) logFailure(msg string, attrs ...slog.Attr) {
 	go log.LogAttrs(context.Background(), slog.LevelWarn, "httpauth: "+msg, attrs...)
 }
 
+// redacted is u with any password in it hidden, for logs.
+func redacted(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Redacted()
+	}
+	return u
+}
+
 // host is addr without its port, or addr when it has none.
 func host(addr string) string {
+	if strings.IndexByte(addr, ':') < 0 {
+		return addr // a Unix socket's, or none: SplitHostPort's error would allocate
+	}
 	if h, _, err := net.SplitHostPort(addr); err == nil {
 		return h
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -438,4 +439,75 @@ func TestConcurrent(t *testing.T) {
 	s := h.Stats()
 	require.EqualValues(t, 16*200, s.CacheHits+s.CacheMisses)
 	require.Equal(t, s.Requests+s.Shared, s.CacheMisses)
+}
+
+// A redirect is not followed: the question would arrive as a GET, or the
+// password at another address.
+func TestNoRedirect(t *testing.T) {
+	b := newBackend(t)
+	b.setReply(func(w http.ResponseWriter, r *http.Request, _ map[string]any) {
+		if r.URL.Path == "/elsewhere" {
+			_, _ = io.WriteString(w, "allow")
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	})
+	h := newHook(t, b.opts())
+	_, allow := decided(t, auth(h, alice, connect("alice", "secret")))
+	require.False(t, allow)
+	require.EqualValues(t, 1, b.hits.Load())
+	require.EqualValues(t, 1, h.Stats().Failed)
+}
+
+// A Client given is used as it is.
+func TestOwnClient(t *testing.T) {
+	b := newBackend(t)
+	var trips atomic.Int64
+	o := b.opts()
+	o.Client = &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		trips.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	h := newHook(t, o)
+	_, allow := decided(t, acl(h, alice, "alice/x", true))
+	require.True(t, allow)
+	require.EqualValues(t, 1, trips.Load())
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// The credentials asked about are the packet's; the username in
+// ClientInfo is used only without a packet.
+func TestUsernameFromPacket(t *testing.T) {
+	b := newBackend(t)
+	h := newHook(t, b.opts())
+	_, allow := decided(t, auth(h, session.ClientInfo{ID: "c1"}, connect("alice", "secret")))
+	require.True(t, allow)
+	require.Equal(t, "alice", b.lastBody(t)["username"])
+	decided(t, auth(h, session.ClientInfo{ID: "c1", Username: "bob"}, nil))
+	require.Equal(t, "bob", b.lastBody(t)["username"])
+	require.Equal(t, "", b.lastBody(t)["password"])
+}
+
+// The failure log names the backend without a password in its URL, and
+// never the client's password.
+func TestFailureLogRedacted(t *testing.T) {
+	b := newBackend(t)
+	b.srv.Close()
+	rec := &records{}
+	o := b.opts()
+	o.AuthURL = strings.Replace(o.AuthURL, "http://", "http://svc:hunter2@", 1)
+	o.Logger = slog.New(rec)
+	h := newHook(t, o)
+	decided(t, auth(h, alice, connect("alice", "client-secret")))
+	require.Eventually(t, func() bool { return rec.count() == 1 }, wait, 5*time.Millisecond)
+	var text strings.Builder
+	r := rec.first()
+	text.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool { text.WriteString(" " + a.String()); return true })
+	require.Contains(t, text.String(), "svc:xxxxx@")
+	require.NotContains(t, text.String(), "hunter2")
+	require.NotContains(t, text.String(), "client-secret")
 }

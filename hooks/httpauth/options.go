@@ -48,7 +48,8 @@ type Options struct {
 	// rather than queued. 0: DefaultMaxInflight.
 	MaxInflight int
 	// Client makes the requests; nil: a client of the hook's own whose
-	// transport keeps up to MaxInflight idle connections to the backend.
+	// transport keeps up to MaxInflight idle connections to the backend and
+	// which follows no redirect.
 	Client *http.Client
 	// Header is added to every request, e.g. an Authorization for the
 	// backend. It is copied by Init.
@@ -104,7 +105,10 @@ func (o Options) withDefaults() (Options, error) {
 		// a burst of connects most requests would open a new one.
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = o.MaxInflight
-		o.Client = &http.Client{Timeout: o.Timeout, Transport: t}
+		o.Client = &http.Client{Timeout: o.Timeout, Transport: t,
+			// A redirect would be followed as a GET without the question, or
+			// resend the password elsewhere: a 3xx is a failure instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	o.Header = o.Header.Clone()
 	return o, nil

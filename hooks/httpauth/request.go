@@ -45,16 +45,16 @@ const maxBody = 4 << 10
 // errMalformed is an answer that is neither allow nor deny.
 var errMalformed = errors.New("the answer is neither allow nor deny")
 
-// post asks url with body and returns the backend's decision, or why
+// post asks endpoint with body and returns the backend's decision, or why
 // there is none.
-func (h *Hook) post(ctx context.Context, url string, body any) (allow bool, err error) {
+func (h *Hook) post(ctx context.Context, endpoint string, body any) (allow bool, err error) {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(b))
 	if err != nil {
 		return false, err
 	}

@@ -37,7 +37,7 @@ type backend struct {
 	reply func(w http.ResponseWriter, r *http.Request, body map[string]any)
 }
 
-func newBackend(t *testing.T) *backend {
+func newBackend(t testing.TB) *backend {
 	b := &backend{}
 	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
 	t.Cleanup(b.srv.Close)
@@ -102,7 +102,7 @@ func (b *backend) opts() httpauth.Options {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
-func newHook(t *testing.T, o httpauth.Options) *httpauth.Hook {
+func newHook(t testing.TB, o httpauth.Options) *httpauth.Hook {
 	h := new(httpauth.Hook)
 	require.NoError(t, h.Init(&o))
 	t.Cleanup(func() { _ = h.Stop() })

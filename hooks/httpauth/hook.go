@@ -47,8 +47,6 @@ type Hook struct {
 	nextLog    atomic.Int64
 	suppressed atomic.Int64
 
-	now func() time.Time // time.Now; tests may replace it before Init
-
 	ownClient bool // the Client is the hook's, made by Init
 }
 
@@ -123,9 +121,6 @@ func (h *Hook) Init(config any) error {
 	if _, err := rand.Read(h.pwKey[:]); err != nil {
 		return fmt.Errorf("httpauth: %w", err)
 	}
-	if h.now == nil {
-		h.now = time.Now
-	}
 	h.ownClient = c0 == nil
 	h.opts = o
 	h.slots = make(chan struct{}, o.MaxInflight)
@@ -186,7 +181,7 @@ func (h *Hook) OnConnectAuthenticate(cl session.ClientInfo, pk *proto.Connect, a
 	if !utf8.Valid(pw) {
 		// JSON strings are UTF-8: two binary passwords would reach the
 		// backend as the same string of replacement characters.
-		h.reject(cl, "the password is not UTF-8, which the JSON request cannot carry")
+		h.reject(cl.ID, "the password is not UTF-8, which the JSON request cannot carry")
 		return session.Deny
 	}
 	k := key{clientID: cl.ID, username: user, host: host(cl.Remote), listener: cl.Listener}
@@ -240,7 +235,7 @@ func (h *Hook) ask(k key, endpoint string, body func() any, answer session.Answe
 	}
 	s := h.cache.shard(k.clientID)
 	s.mu.Lock()
-	if allow, ok := s.get(k, h.now()); ok {
+	if allow, ok := s.get(k, time.Now()); ok {
 		s.hits++
 		s.mu.Unlock()
 		return verdict(allow)
@@ -256,7 +251,7 @@ func (h *Hook) ask(k key, endpoint string, body func() any, answer session.Answe
 	case h.slots <- struct{}{}:
 	default:
 		s.mu.Unlock()
-		h.reject(session.ClientInfo{ID: k.clientID}, fmt.Sprintf("%d requests in flight already (MaxInflight)", h.opts.MaxInflight))
+		h.reject(k.clientID, "MaxInflight requests are in flight already")
 		return session.Deny
 	}
 	k = k.clone()
@@ -270,7 +265,9 @@ func (h *Hook) ask(k key, endpoint string, body func() any, answer session.Answe
 		<-h.slots
 		h.land(s, k, f, false, false)
 		h.rejected.Add(1)
-		return session.Later // answered (refused) just above
+		// Answered (refused) just above, before returning: the broker
+		// takes the answer on the client's loop once this call is over.
+		return session.Later
 	}
 	h.wg.Add(1)
 	h.life.Unlock()
@@ -288,8 +285,10 @@ func (h *Hook) fly(s *shard, k key, f *flight, endpoint string, body any) {
 	switch {
 	case err != nil:
 		h.failed.Add(1)
-		h.logFailure("the backend did not answer; refused", slog.String("url", redacted(endpoint)),
-			slog.String("client", k.clientID), slog.String("err", err.Error()))
+		if n, ok := h.logDue(); ok {
+			h.logFailure("the backend did not answer; refused", n, slog.String("url", redacted(endpoint)),
+				slog.String("client", k.clientID), slog.String("err", err.Error()))
+		}
 	case allow:
 		h.allowed.Add(1)
 	default:
@@ -311,7 +310,7 @@ func (h *Hook) land(s *shard, k key, f *flight, allow, answered bool) {
 			ttl = h.opts.CacheTTL
 		}
 		if ttl > 0 {
-			s.put(k, allow, h.now().Add(ttl))
+			s.put(k, allow, time.Now().Add(ttl))
 		}
 	}
 	answers := f.answers
@@ -322,26 +321,36 @@ func (h *Hook) land(s *shard, k key, f *flight, allow, answered bool) {
 	}
 }
 
-// reject counts a question refused without asking, and logs it.
-func (h *Hook) reject(cl session.ClientInfo, why string) {
+// reject counts a question refused without asking, and logs it. It may
+// run on an event loop at the rate clients ask (a full MaxInflight), so
+// nothing is built for the log unless it is due.
+func (h *Hook) reject(clientID, why string) {
 	h.rejected.Add(1)
-	h.logFailure("refused without asking the backend", slog.String("client", cl.ID), slog.String("why", why))
+	if n, ok := h.logDue(); ok {
+		h.logFailure("refused without asking the backend", n, slog.String("client", clientID),
+			slog.String("why", why))
+	}
 }
 
-// logFailure logs at most one record per LogEvery, with how many were
-// left out since the last. A backend that is down fails every question,
-// and a log line per question would bury everything else. The record is
-// written on a goroutine: a handler may block, and this may run on an
-// event loop.
-func (h *Hook) logFailure(msg string, attrs ...slog.Attr) {
+// logDue reports whether a failure may be logged now, and how many were
+// left out since the last record; else it counts one more left out. At
+// most one record per LogEvery: a backend that is down fails every
+// question, and a line per question would bury everything else.
+func (h *Hook) logDue() (notLogged int64, ok bool) {
 	now := time.Now().UnixNano()
 	next := h.nextLog.Load()
 	if now < next || !h.nextLog.CompareAndSwap(next, now+int64(h.opts.LogEvery)) {
 		h.suppressed.Add(1)
-		return
+		return 0, false
 	}
-	if n := h.suppressed.Swap(0); n > 0 {
-		attrs = append(attrs, slog.Int64("failures_not_logged", n))
+	return h.suppressed.Swap(0), true
+}
+
+// logFailure writes a record on a goroutine: a handler may block, and
+// this may run on an event loop.
+func (h *Hook) logFailure(msg string, notLogged int64, attrs ...slog.Attr) {
+	if notLogged > 0 {
+		attrs = append(attrs, slog.Int64("failures_not_logged", notLogged))
 	}
 	log := h.opts.Logger
 	go log.LogAttrs(context.Background(), slog.LevelWarn, "httpauth: "+msg, attrs...)

@@ -324,6 +324,38 @@ func TestFailureLogBounded(t *testing.T) {
 	require.EqualValues(t, 10, h.Stats().Failed)
 }
 
+// The next record says how many failures were left out before it.
+func TestFailureLogCountsLeftOut(t *testing.T) {
+	b := newBackend(t)
+	o := b.opts()
+	b.srv.Close()
+	rec := &records{}
+	o.Logger = slog.New(rec)
+	o.LogEvery = 300 * time.Millisecond
+	h := newHook(t, o)
+	var rs []*recorder // asked at once, so that all five fail within LogEvery
+	for i := range 5 {
+		r := newRecorder()
+		require.Equal(t, session.Later, h.OnACLCheck(alice, "alice/"+string(rune('a'+i)), true, r.answer()))
+		rs = append(rs, r)
+	}
+	for _, r := range rs {
+		require.False(t, r.await(t))
+	}
+	require.Eventually(t, func() bool { return rec.count() == 1 }, wait, 5*time.Millisecond)
+	time.Sleep(o.LogEvery)
+	decided(t, acl(h, alice, "alice/z", true))
+	require.Eventually(t, func() bool { return rec.count() == 2 }, wait, 5*time.Millisecond)
+	var left int64
+	rec.last().Attrs(func(a slog.Attr) bool {
+		if a.Key == "failures_not_logged" {
+			left = a.Value.Int64()
+		}
+		return true
+	})
+	require.EqualValues(t, 4, left)
+}
+
 // records is a slog.Handler that keeps what it is given.
 type records struct {
 	mu  sync.Mutex
@@ -343,6 +375,11 @@ func (r *records) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.all)
+}
+func (r *records) last() slog.Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.all[len(r.all)-1]
 }
 func (r *records) first() slog.Record {
 	r.mu.Lock()

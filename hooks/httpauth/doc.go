@@ -4,6 +4,13 @@
 // answers allow or deny. Either URL may be empty; the hook then does not
 // provide that event.
 //
+//	h := new(httpauth.Hook)
+//	err := server.AddHook(h, &httpauth.Options{ // a *loom.Server or *session.Broker
+//		AuthURL: "https://auth.internal/mqtt/auth",
+//		ACLURL:  "https://auth.internal/mqtt/acl",
+//		Header:  http.Header{"Authorization": {"Bearer " + token}},
+//	})
+//
 // It owns the requests, a bounded cache of the backend's answers and its
 // counts (Stats), nothing else. What it must not do:
 //   - block an event loop: a remembered answer is returned at once, and
@@ -36,7 +43,8 @@
 // {"result":"deny"} (other fields are ignored), or the bare text allow or
 // deny; case and surrounding white space do not matter. Everything else
 // is a failure: another status, an empty body, HTML, invalid JSON, another
-// result, more than 4 KiB, a refused connection, a timeout. A failure
+// result, more than 4 KiB, a redirect (the hook's own client follows
+// none), a refused connection, a timeout. A failure
 // refuses the question like a deny, is counted (Stats.Failed), is logged
 // at most once per Options.LogEvery with the number left out, and is not
 // remembered: the next question asks again.
@@ -49,10 +57,13 @@
 // final word; a hook before it that allows is not overruled.
 //
 // The cache remembers allow answers for Options.CacheTTL (30 s) and deny
-// answers for Options.DenyTTL (5 s), at most Options.CacheSize (10,000)
-// of them, evicting the least recently used. A question is the whole of
+// answers for Options.DenyTTL (5 s), about Options.CacheSize (10,000) of
+// them, evicting the least recently used. A question is the whole of
 // what the request carries, except that the remote address counts without
 // its port (a reconnecting client comes from another port): the backend
 // is assumed not to decide by port. Purge forgets every answer, e.g.
 // after the backend's rules changed.
+//
+// Stop, called by the broker when it closes, abandons the requests in
+// flight (their clients are refused) and refuses every question after.
 package httpauth

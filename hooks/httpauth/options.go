@@ -40,8 +40,11 @@ type Options struct {
 	// that a fixed backend rule takes effect soon; 0: DefaultDenyTTL,
 	// negative: denials are not cached. Failures are never cached.
 	DenyTTL time.Duration
-	// CacheSize bounds the answers remembered; past it the least
-	// recently used go. 0: DefaultCacheSize, negative: no cache at all.
+	// CacheSize bounds the answers remembered. They are kept in 32 shards
+	// by client id, each holding a 32nd of CacheSize (rounded up) and
+	// evicting its least recently used answer past that, so that the
+	// event loops do not contend for one lock. 0: DefaultCacheSize,
+	// negative: no cache at all.
 	CacheSize int
 	// MaxInflight bounds the requests in flight at once; a question that
 	// would need one more is refused at once and counted (Stats.Rejected)

@@ -7,28 +7,39 @@ import "strings"
 
 // pattern matches a client id, username, remote address or plain-text
 // password, with * standing for any run of characters (none included).
+// The zero pattern, a field not given, matches everything.
 type pattern struct {
-	any  bool   // "", "*" or absent: matches everything
-	glob bool   // has a * somewhere
+	kind patKind
 	text string // the pattern as written
 }
 
+type patKind uint8
+
+const (
+	patAny   patKind = iota // "", "*" or not given
+	patExact                // no *
+	patGlob
+)
+
 func newPattern(s string) pattern {
-	if s == "" || s == "*" {
-		return pattern{any: true, text: s}
+	switch {
+	case s == "" || s == "*":
+		return pattern{kind: patAny, text: s}
+	case strings.Contains(s, "*"):
+		return pattern{kind: patGlob, text: s}
 	}
-	return pattern{glob: strings.Contains(s, "*"), text: s}
+	return pattern{kind: patExact, text: s}
 }
 
-// literal is a pattern that matches exactly s, * included: Mochi's user
-// names and Mosquitto's are map keys, not patterns.
-func literal(s string) pattern { return pattern{text: s} }
+// literal is a pattern that matches exactly s, * included and "" only
+// itself: Mochi's and Mosquitto's user names are names, not patterns.
+func literal(s string) pattern { return pattern{kind: patExact, text: s} }
 
 func (p pattern) match(s string) bool {
-	switch {
-	case p.any:
+	switch p.kind {
+	case patAny:
 		return true
-	case !p.glob:
+	case patExact:
 		return p.text == s
 	}
 	return globMatch(p.text, s)

@@ -67,11 +67,10 @@ func parsePassword(s string, literal bool) (password, error) {
 		}
 		return mosquittoHash(pwPBKDF2, f[3], f[4], n)
 	}
-	p := newPattern(s)
 	if literal {
-		p = pattern{text: s}
+		return password{kind: pwPlain, plain: pattern{kind: patExact, text: s}}, nil
 	}
-	return password{kind: pwPlain, plain: p}, nil
+	return password{kind: pwPlain, plain: newPattern(s)}, nil
 }
 
 func mosquittoHash(k pwKind, salt, hash string, iter int) (password, error) {
@@ -97,7 +96,7 @@ func (p *password) check(pw []byte) bool {
 	case pwAny:
 		return true
 	case pwPlain:
-		if p.plain.glob {
+		if p.plain.kind == patGlob {
 			return p.plain.match(string(pw))
 		}
 		return subtle.ConstantTimeCompare([]byte(p.plain.text), pw) == 1

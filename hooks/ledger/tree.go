@@ -64,14 +64,16 @@ func parseTree(name string, data []byte) (*node, error) {
 
 // --- YAML
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+// yamlLine finds the line in yaml's errors ("yaml: line 4: ...").
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 func yamlTree(name string, data []byte) (*node, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		e := &Error{File: name, Msg: err.Error()}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		if m := yamlLine.FindStringSubmatch(e.Msg); m != nil {
 			e.Line, _ = strconv.Atoi(m[1])
+			e.Msg = "yaml: " + e.Msg[len(m[0]):]
 		}
 		return nil, e
 	}

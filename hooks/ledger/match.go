@@ -18,6 +18,7 @@ type patKind uint8
 const (
 	patAny   patKind = iota // "", "*" or not given
 	patExact                // no *
+	patPrefix               // one *, at the end: the common case, and quick
 	patGlob
 )
 
@@ -25,6 +26,8 @@ func newPattern(s string) pattern {
 	switch {
 	case s == "" || s == "*":
 		return pattern{kind: patAny, text: s}
+	case strings.IndexByte(s, '*') == len(s)-1:
+		return pattern{kind: patPrefix, text: s}
 	case strings.Contains(s, "*"):
 		return pattern{kind: patGlob, text: s}
 	}
@@ -41,6 +44,8 @@ func (p pattern) match(s string) bool {
 		return true
 	case patExact:
 		return p.text == s
+	case patPrefix:
+		return strings.HasPrefix(s, p.text[:len(p.text)-1])
 	}
 	return globMatch(p.text, s)
 }

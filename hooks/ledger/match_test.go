@@ -18,6 +18,7 @@ func TestGlob(t *testing.T) {
 		{"*.*.*", "a.b", false}, {"x", "x", true}, {"x", "xx", false},
 	} {
 		require.Equal(t, tc.want, globMatch(tc.pat, tc.s), "%q %q", tc.pat, tc.s)
+		require.Equal(t, tc.want, newPattern(tc.pat).match(tc.s), "pattern %q %q", tc.pat, tc.s)
 	}
 }
 

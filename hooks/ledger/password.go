@@ -96,7 +96,7 @@ func (p *password) check(pw []byte) bool {
 	case pwAny:
 		return true
 	case pwPlain:
-		if p.plain.kind == patGlob {
+		if p.plain.kind != patExact {
 			return p.plain.match(string(pw))
 		}
 		return subtle.ConstantTimeCompare([]byte(p.plain.text), pw) == 1

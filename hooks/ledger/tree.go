@@ -51,9 +51,10 @@ type node struct {
 	vals []*node // a mapping's values, beside keys; a list's items
 }
 
-// maxNodes bounds the tree: YAML aliases can make a small file expand
-// into a huge one.
-const maxNodes = 1 << 20
+// nodeBudget bounds the tree: without aliases a file has fewer nodes
+// than bytes, and YAML aliases, which can make a small file expand into a
+// huge one, may add this many.
+const nodeBudget = 10_000
 
 func parseTree(name string, data []byte) (*node, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
@@ -80,12 +81,12 @@ func yamlTree(name string, data []byte) (*node, error) {
 	if doc.Kind == 0 {
 		return &node{kind: kMap, line: 1}, nil // empty file
 	}
-	count := 0
+	count := -(len(data) + nodeBudget)
 	return fromYAML(name, &doc, &count, 0)
 }
 
 func fromYAML(name string, y *yaml.Node, count *int, depth int) (*node, error) {
-	if *count++; *count > maxNodes || depth > 100 {
+	if *count++; *count > 0 || depth > 100 {
 		return nil, &Error{File: name, Line: y.Line, Msg: "too large or too deep"}
 	}
 	switch y.Kind {
@@ -222,7 +223,7 @@ func (r *jsonReader) value(depth int) (*node, error) {
 }
 
 func (r *jsonReader) from(t json.Token, line, depth int) (*node, error) {
-	if r.count++; r.count > maxNodes || depth > 100 {
+	if r.count++; r.count > len(r.data)+nodeBudget || depth > 100 {
 		return nil, &Error{File: r.name, Line: line, Msg: "too large or too deep"}
 	}
 	switch v := t.(type) {

@@ -16,9 +16,9 @@ type pattern struct {
 type patKind uint8
 
 const (
-	patAny   patKind = iota // "", "*" or not given
-	patExact                // no *
-	patPrefix               // one *, at the end: the common case, and quick
+	patAny    patKind = iota // "", "*" or not given
+	patExact                 // no *
+	patPrefix                // one *, at the end: the common case, and quick
 	patGlob
 )
 

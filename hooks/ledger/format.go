@@ -69,6 +69,37 @@ func (p *parser) notePlain(n *node, who string) {
 	p.l.plain = append(p.l.plain, fmt.Sprintf("%s:%d %s", p.name, n.line, who))
 }
 
+// each reads a list, calling fn with each item.
+func (p *parser) each(n *node, what string, fn func(*node) error) error {
+	items, err := p.list(n, what)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// whoField reads the client, username or remote pattern of a rule.
+func (p *parser) whoField(k string, v *node, client, user, remote *pattern) error {
+	s, err := p.str(v, k)
+	if err != nil {
+		return err
+	}
+	switch k {
+	case "client":
+		*client = newPattern(s)
+	case "username":
+		*user = newPattern(s)
+	default:
+		*remote = newPattern(s)
+	}
+	return nil
+}
+
 // authRule reads {client, username, remote, password, allow}. Loom's
 // format wants allow said; Mochi's takes its absence as false.
 func (p *parser) authRule(n *node, needAllow bool) error {
@@ -80,17 +111,8 @@ func (p *parser) authRule(n *node, needAllow bool) error {
 		var err error
 		switch k {
 		case "client", "username", "remote":
-			if s, err = p.str(v, k); err != nil {
-				return true, err
-			}
-			switch k {
-			case "client":
-				rule.client = newPattern(s)
-			case "username":
-				rule.username = newPattern(s)
-				who = "username " + s
-			case "remote":
-				rule.remote = newPattern(s)
+			if err = p.whoField(k, v, &rule.client, &rule.username, &rule.remote); k == "username" {
+				who = "username " + rule.username.text
 			}
 		case "password":
 			if s, err = p.str(v, k); err != nil {
@@ -114,8 +136,12 @@ func (p *parser) authRule(n *node, needAllow bool) error {
 		return p.errf(n, "auth rule: say allow: true or allow: false")
 	}
 	if rule.password.isPlain() {
-		if who == "" {
+		switch {
+		case who != "":
+		case rule.client.text != "":
 			who = "client " + rule.client.text
+		default:
+			who = "any client"
 		}
 		p.notePlain(n, who)
 	}
@@ -128,21 +154,10 @@ func (p *parser) authRule(n *node, needAllow bool) error {
 func (p *parser) aclRule(n *node, filters func(v *node) ([]entry, error)) error {
 	var rule aclRule
 	err := p.fields(n, "acl rule", func(k string, v *node) (bool, error) {
-		var s string
 		var err error
 		switch k {
 		case "client", "username", "remote":
-			if s, err = p.str(v, k); err != nil {
-				return true, err
-			}
-			switch k {
-			case "client":
-				rule.client = newPattern(s)
-			case "username":
-				rule.username = newPattern(s)
-			case "remote":
-				rule.remote = newPattern(s)
-			}
+			err = p.whoField(k, v, &rule.client, &rule.username, &rule.remote)
 		case "filters":
 			rule.entries, err = filters(v)
 		default:
@@ -208,28 +223,14 @@ func parseLoom(name string, root *node) (*Ledger, error) {
 				p.l.aclDefault = allow
 			}
 		case "auth":
-			rules, err := p.list(v, k)
-			if err != nil {
-				return true, err
-			}
-			for _, r := range rules {
-				if err := p.authRule(r, true); err != nil {
-					return true, err
-				}
-			}
+			return true, p.each(v, k, func(r *node) error { return p.authRule(r, true) })
 		case "acl":
-			rules, err := p.list(v, k)
-			if err != nil {
-				return true, err
-			}
-			for _, r := range rules {
+			return true, p.each(v, k, func(r *node) error {
 				if r.get("filters") == nil {
-					return true, p.errf(r, "acl rule without filters")
+					return p.errf(r, "acl rule without filters")
 				}
-				if err := p.aclRule(r, p.loomFilters); err != nil {
-					return true, err
-				}
-			}
+				return p.aclRule(r, p.loomFilters)
+			})
 		default:
 			return false, nil
 		}
@@ -321,25 +322,9 @@ func parseMochi(name string, root *node) (*Ledger, error) {
 				}
 			}
 		case "auth":
-			rules, err := p.list(v, k)
-			if err != nil {
-				return true, err
-			}
-			for _, r := range rules {
-				if err := p.authRule(r, false); err != nil {
-					return true, err
-				}
-			}
+			return true, p.each(v, k, func(r *node) error { return p.authRule(r, false) })
 		case "acl":
-			rules, err := p.list(v, k)
-			if err != nil {
-				return true, err
-			}
-			for _, r := range rules {
-				if err := p.aclRule(r, p.mochiFilters); err != nil {
-					return true, err
-				}
-			}
+			return true, p.each(v, k, func(r *node) error { return p.aclRule(r, p.mochiFilters) })
 		default:
 			return false, nil
 		}

@@ -11,11 +11,11 @@ import (
 // benchLedger has n ACL rules; the traffic's client matches only the
 // last. Half the rules name a username, half a client id pattern, each
 // with three filters, so a miss walks every rule and most filters.
-func benchLedger(b *testing.B, n int) *Ledger {
+func benchLedger(b *testing.B, n int, usersOnly bool) *Ledger {
 	var sb strings.Builder
 	sb.WriteString("acl_default: deny\nacl:\n")
 	for i := range n {
-		if i%2 == 0 {
+		if i%2 == 0 || usersOnly {
 			fmt.Fprintf(&sb, "  - username: user-%d\n", i)
 		} else {
 			fmt.Fprintf(&sb, "  - client: dev-%d-*\n", i)
@@ -36,7 +36,7 @@ func benchLedger(b *testing.B, n int) *Ledger {
 // topics than it holds); rules-*: the rules walked without the cache.
 func BenchmarkACL(b *testing.B) {
 	const rules = 1000
-	l := benchLedger(b, rules)
+	l := benchLedger(b, rules, false)
 	last := fmt.Sprintf("dev-%d-x", rules-1)
 	cl := session.ClientInfo{ID: last, Remote: "192.0.2.1:50000"}
 	topic := "devices/" + last + "/temp"
@@ -86,6 +86,19 @@ func BenchmarkACL(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			l.Allowed("stranger", "nobody", cl.Remote, topic, true)
+		}
+	})
+	b.Run("rules-users", func(b *testing.B) {
+		// Every rule names a username (Mosquitto's user sections, Mochi's
+		// users): the index goes straight to the client's.
+		l := benchLedger(b, rules, true)
+		u := fmt.Sprintf("user-%d", rules-1)
+		if !l.Allowed("x", u, "", "devices/x/1", true) {
+			b.Fatal("refused")
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Allowed("x", u, "", "devices/x/1", true)
 		}
 	})
 	b.Run("rules-subscribe", func(b *testing.B) {

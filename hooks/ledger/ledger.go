@@ -54,6 +54,8 @@ type Ledger struct {
 	// matches decides, whatever it grants.
 	grantsOnly bool
 	plain      []string
+	// authIndex and aclIndex find the rules that may apply to a client.
+	authIndex, aclIndex ruleIndex
 }
 
 // authRule is one rule of authentication. It applies to a client when
@@ -136,10 +138,16 @@ func Parse(name string, data []byte) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
+	var l *Ledger
 	if mochi {
-		return parseMochi(name, root)
+		l, err = parseMochi(name, root)
+	} else {
+		l, err = parseLoom(name, root)
 	}
-	return parseLoom(name, root)
+	if err != nil {
+		return nil, err
+	}
+	return l.finish(), nil
 }
 
 // LoadFile reads and parses the rule file at path (see Parse).
@@ -166,7 +174,8 @@ func (l *Ledger) Name() string { return l.name }
 // says whether hashes may be checked (tens of milliseconds each); when
 // not, and a rule with a hash is reached, it stops with wait set.
 func (l *Ledger) matchAuth(id, user, remote string, pw []byte, slow bool) (allow, wait bool) {
-	for i := range l.auth {
+	c := l.authIndex.candidates(id, user)
+	for i := c.next(); i >= 0; i = c.next() {
 		r := &l.auth[i]
 		if !r.client.match(id) || !r.username.match(user) || !r.remote.match(remote) {
 			continue
@@ -204,7 +213,8 @@ func (l *Ledger) Allowed(id, user, remote, topic string, write bool) bool {
 	if !write {
 		topic = shareFilter(topic)
 	}
-	for i := range l.acl {
+	c := l.aclIndex.candidates(id, user)
+	for i := c.next(); i >= 0; i = c.next() {
 		r := &l.acl[i]
 		if !r.client.match(id) || !r.username.match(user) || !r.remote.match(remote) {
 			continue

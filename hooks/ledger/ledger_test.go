@@ -418,3 +418,40 @@ func TestGlobPasswords(t *testing.T) {
 	})
 	require.Len(t, l.PlainTextRules(), 1, "a rule that takes any password holds none in plain text")
 }
+
+// TestRuleOrderAcrossKinds: rules naming a user, a client, or neither are
+// found by different ways, and still asked in file order.
+func TestRuleOrderAcrossKinds(t *testing.T) {
+	l := parse(t, `acl_default: deny
+auth_default: deny
+auth:
+  - {client: c1, allow: false}
+  - {username: u1, allow: true}
+  - {remote: "10.*", allow: false}
+  - {username: u2, allow: true}
+  - {client: c2, allow: true}
+acl:
+  - client: c1
+    filters: [{filter: a, access: deny}]
+  - username: u1
+    filters: [{filter: a, access: readwrite}, {filter: b, access: deny}]
+  - filters: [{filter: b, access: readwrite}, {filter: c, access: read}]
+  - username: u1
+    filters: [{filter: c, access: readwrite}]
+`)
+	checkAuth(t, l, []authCase{
+		{client{"c1", "u1", ""}, "", false},
+		{client{"c3", "u1", "10.0.0.1:1"}, "", true},
+		{client{"c3", "u2", "10.0.0.1:1"}, "", false},
+		{client{"c3", "u2", "192.0.2.1:1"}, "", true},
+		{client{"c2", "", "10.0.0.1:1"}, "", false},
+		{client{"c2", "", ""}, "", true},
+	})
+	checkACL(t, l, []aclCase{
+		{client{"c1", "u1", ""}, "a", w, false},
+		{client{"c9", "u1", ""}, "a", w, true},
+		{client{"c9", "u1", ""}, "b", w, false},
+		{client{"c9", "u2", ""}, "b", w, true},
+		{client{"c9", "u1", ""}, "c", w, false}, // the rule for everyone comes first
+	})
+}

@@ -46,7 +46,7 @@ func LoadMosquitto(passwordFile, aclFile string) (*Ledger, error) {
 			l.name = aclFile
 		}
 	}
-	return l, nil
+	return l.finish(), nil
 }
 
 // lines calls fn with each line of data that is not blank or a comment,

@@ -49,7 +49,8 @@
 // The hook is authoritative: a client or topic its rules refuse gets
 // Refuse, so a permissive hook added after it is not asked. It never
 // blocks an event loop: ACL decisions are cached per client and topic,
-// and password hashes are checked on a few workers (the hook answers
-// Later meanwhile). It must not keep what the broker lends it: topics and
+// and bcrypt and PBKDF2 hashes, slow by design, are checked on a few
+// workers (the hook answers Later meanwhile; see
+// Hook.OnConnectAuthenticate for what that means for a refusal). It must not keep what the broker lends it: topics and
 // passwords are copied where they outlive the call.
 package ledger

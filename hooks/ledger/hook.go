@@ -12,7 +12,12 @@ import (
 )
 
 // CacheSize is how many ACL decisions a Hook keeps.
-const CacheSize = 1 << 16
+const CacheSize = 1 << 15
+
+// maxCachedBytes: a question longer than this (client id, username,
+// remote and topic together) is answered from the rules every time, so
+// that the cache stays bounded in bytes (a topic alone may be 64 KiB).
+const maxCachedBytes = 256
 
 // queueSize bounds the authentications waiting for a worker: past it a
 // CONNECT is refused at once rather than queued without end.
@@ -101,9 +106,9 @@ func (h *Hook) Stop() error {
 // A refusal is Refuse, not Deny: the ledger is authoritative, and a
 // permissive hook added after it is not asked.
 //
-// A rule with a password hash (bcrypt, Mosquitto's) takes tens of
-// milliseconds to check, too long for the event loop: then the hook
-// answers Later and a worker checks it. A late no can only be a Deny in
+// A rule with a bcrypt or PBKDF2 ($7$) hash takes tens of milliseconds
+// to check, too long for the event loop: when the rules reach one, the
+// hook answers Later and a worker checks it. A late no can only be a Deny in
 // the hooks contract (the hooks after this one are asked), so add the
 // ledger last, or with no permissive hook after it.
 func (h *Hook) OnConnectAuthenticate(cl session.ClientInfo, pk *proto.Connect, answer session.Answer) session.Verdict {
@@ -164,11 +169,15 @@ func work(jobs <-chan job) {
 }
 
 // OnACLCheck allows or refuses (Refuse: authoritative) a publish or a
-// subscription by the ACL rules, at once, from the cache when it can.
+// subscription by the ACL rules, at once, from the cache when it can. The
+// cache holds CacheSize answers of at most maxCachedBytes each.
 func (h *Hook) OnACLCheck(cl session.ClientInfo, topic string, write bool, _ session.Answer) session.Verdict {
 	s := h.state.Load()
 	if s == nil || s.l == nil {
 		return session.Refuse
+	}
+	if len(cl.ID)+len(cl.Username)+len(cl.Remote)+len(topic) > maxCachedBytes {
+		return verdict(s.l.Allowed(cl.ID, cl.Username, cl.Remote, topic, write))
 	}
 	k := s.cache.key(cl.ID, cl.Username, cl.Remote, topic, write)
 	if allow, ok := s.cache.get(k, cl.ID, cl.Username, cl.Remote, topic, write); ok {

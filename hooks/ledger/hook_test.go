@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,11 @@ acl:
 		require.Equal(t, session.Allow, h.OnACLCheck(cl("a"), "ok/+", false, noAnswer(t)))
 		require.Equal(t, session.Refuse, h.OnACLCheck(cl("a"), "#", false, noAnswer(t)))
 	}
+
+	// Too long to cache: answered from the rules.
+	long := "ok/" + strings.Repeat("x", 300)
+	require.Equal(t, session.Allow, h.OnACLCheck(cl("a"), long, true, noAnswer(t)))
+	require.Equal(t, session.Refuse, h.OnACLCheck(cl("a"), "no/"+long, true, noAnswer(t)))
 
 	// No ledger: everything refused.
 	var empty ledger.Hook

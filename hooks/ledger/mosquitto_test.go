@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom/hooks/ledger"
+	"github.com/loom-mqtt/loom/session"
 )
 
 // mosquittoPasswd runs Debian's mosquitto_passwd (package mosquitto) to
@@ -135,4 +136,18 @@ func TestMosquittoACL(t *testing.T) {
 		{anon, "devices//in", r, false}, // %u of no username matches nothing
 		{bob, "elsewhere", w, false},    // what no line grants is refused
 	})
+}
+
+// TestMosquittoSHA512IsQuick: a $6$ hash is one SHA-512, checked at once
+// by the hook (so a wrong password is a Refuse), not by a worker.
+func TestMosquittoSHA512IsQuick(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "passwd")
+	mosquittoPasswd(t, "-H", "sha512", "-c", "-b", pw, "u", "pw")
+	l, err := ledger.LoadMosquitto(pw, "")
+	require.NoError(t, err)
+	h := ledger.New(l)
+	defer h.Stop()
+	cl := session.ClientInfo{ID: "c", Username: "u"}
+	require.Equal(t, session.Allow, h.OnConnectAuthenticate(cl, connect("u", "pw"), noAnswer(t)))
+	require.Equal(t, session.Refuse, h.OnConnectAuthenticate(cl, connect("u", "px"), noAnswer(t)))
 }

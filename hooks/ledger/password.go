@@ -85,8 +85,10 @@ func mosquittoHash(k pwKind, salt, hash string, iter int) (password, error) {
 	return password{kind: k, salt: s, hash: h, iter: iter}, nil
 }
 
-// slow reports whether checking takes a hash computation (tens of ms).
-func (p *password) slow() bool { return p.kind >= pwBcrypt }
+// slow reports whether checking takes tens of milliseconds: bcrypt and
+// PBKDF2 are made to. Mosquitto's $6$ is one SHA-512, microseconds: it is
+// checked on the spot, where a no can be a Refuse.
+func (p *password) slow() bool { return p.kind == pwBcrypt || p.kind == pwPBKDF2 }
 
 // isPlain: a password written in clear in the file.
 func (p *password) isPlain() bool { return p.kind == pwPlain }

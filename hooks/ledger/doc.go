@@ -38,7 +38,8 @@
 //	    allow: true
 //	  - remote: 127.0.0.1:*
 //	    allow: true
-//	acl:                     # first rule that matches the client, filters in order
+//	acl:                     # rules for the client in order, filters in order:
+//	                         # the first filter that decides wins
 //	  - username: alice
 //	    filters:
 //	      - {filter: devices/%c/#, access: readwrite}

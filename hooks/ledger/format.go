@@ -254,7 +254,7 @@ func (p *parser) loomFilters(n *node) ([]entry, error) {
 	var out []entry
 	for _, it := range items {
 		var f string
-		var a Access
+		var a access
 		sawF, sawA := false, false
 		err := p.fields(it, "filter", func(k string, v *node) (bool, error) {
 			var err error
@@ -405,7 +405,7 @@ func (p *parser) mochiFilters(n *node) ([]entry, error) {
 		if v.kind != kScalar || v.tag != "int" || err != nil || a < 0 || a > 3 {
 			return nil, p.errf(v, "filter %q: access: want 0 (deny), 1 (read), 2 (write) or 3 (readwrite), got %q", k.text, v.text)
 		}
-		out = append(out, newEntry(k.text, Access(a)))
+		out = append(out, newEntry(k.text, access(a)))
 	}
 	return out, nil
 }

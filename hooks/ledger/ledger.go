@@ -1,38 +1,30 @@
 package ledger
 
 import (
-	"fmt"
 	"os"
 	"strings"
 )
 
-// Access is what an ACL entry allows on the topics its filter matches.
+// access is what an ACL entry allows on the topics its filter matches.
 // The numbers are Mochi's: 0 deny, 1 read, 2 write, 3 both.
-type Access uint8
+type access uint8
 
 const (
-	Deny Access = iota
-	Read
-	Write
-	ReadWrite
+	deny access = iota
+	read
+	write
+	readWrite
 )
 
 var accessNames = [...]string{"deny", "read", "write", "readwrite"}
 
-func (a Access) String() string {
-	if int(a) < len(accessNames) {
-		return accessNames[a]
-	}
-	return fmt.Sprintf("Access(%d)", a)
-}
+func (a access) reads() bool  { return a == read || a == readWrite }
+func (a access) writes() bool { return a == write || a == readWrite }
 
-func (a Access) reads() bool  { return a == Read || a == ReadWrite }
-func (a Access) writes() bool { return a == Write || a == ReadWrite }
-
-func accessByName(s string) (Access, bool) {
+func accessByName(s string) (access, bool) {
 	for i, n := range accessNames {
 		if n == s {
-			return Access(i), true
+			return access(i), true
 		}
 	}
 	return 0, false
@@ -79,7 +71,7 @@ type aclRule struct {
 type entry struct {
 	filter string
 	subst  bool // holds %c or %u
-	access Access
+	access access
 }
 
 // resolve gives e's filter for cl, with %c and %u replaced. A client id
@@ -118,7 +110,7 @@ func (e *entry) resolve(id, user string) (string, bool) {
 	}
 }
 
-func newEntry(filter string, a Access) entry {
+func newEntry(filter string, a access) entry {
 	return entry{filter: filter, access: a,
 		subst: strings.Contains(filter, "%c") || strings.Contains(filter, "%u")}
 }
@@ -234,7 +226,7 @@ func (l *Ledger) Allowed(id, user, remote, topic string, write bool) bool {
 			}
 			// refuses: the entry says no to this access, rather than
 			// passing the question on.
-			refuses := !grants && (e.access == Deny || !l.grantsOnly)
+			refuses := !grants && (e.access == deny || !l.grantsOnly)
 			switch {
 			case covers(f, topic):
 				if grants {

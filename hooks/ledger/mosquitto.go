@@ -126,7 +126,7 @@ func (l *Ledger) mosquittoACL(name string, data []byte) error {
 		default:
 			return p.errf(at, "unknown line %q: want user, topic or pattern", word)
 		}
-		a := ReadWrite
+		a := readWrite
 		if w, f, ok := strings.Cut(rest, " "); ok {
 			if acc, known := accessByName(w); known {
 				a, rest = acc, strings.TrimLeft(f, " \t")
@@ -145,7 +145,7 @@ func (l *Ledger) mosquittoACL(name string, data []byte) error {
 		if word == "pattern" {
 			e = newEntry(rest, a)
 		}
-		if a == Deny {
+		if a == deny {
 			sec.deny = append(sec.deny, e)
 		} else {
 			sec.other = append(sec.other, e)

@@ -25,25 +25,22 @@ import (
 // line that grants one access (read) does not refuse the other (write).
 func LoadMosquitto(passwordFile, aclFile string) (*Ledger, error) {
 	l := &Ledger{name: passwordFile, grantsOnly: true, authDefault: true, aclDefault: true}
-	if passwordFile != "" {
-		data, err := os.ReadFile(passwordFile)
-		if err != nil {
-			return nil, err
-		}
-		if err := l.mosquittoPasswords(passwordFile, data); err != nil {
-			return nil, err
-		}
+	if l.name == "" {
+		l.name = aclFile
 	}
-	if aclFile != "" {
-		data, err := os.ReadFile(aclFile)
+	for _, f := range []struct {
+		path  string
+		parse func(name string, data []byte) error
+	}{{passwordFile, l.mosquittoPasswords}, {aclFile, l.mosquittoACL}} {
+		if f.path == "" {
+			continue
+		}
+		data, err := os.ReadFile(f.path)
+		if err == nil {
+			err = f.parse(f.path, data)
+		}
 		if err != nil {
 			return nil, err
-		}
-		if err := l.mosquittoACL(aclFile, data); err != nil {
-			return nil, err
-		}
-		if l.name == "" {
-			l.name = aclFile
 		}
 	}
 	return l.finish(), nil

@@ -36,6 +36,7 @@ type config struct {
 	// allowAnonymous: listeners off loopback may take clients nobody
 	// authenticates (exposure.go).
 	allowAnonymous bool
+	auth           authConfig // auth.go
 }
 
 const (
@@ -74,6 +75,7 @@ type flags struct {
 	maxExpiry                                      durationFlag
 	maxSessions                                    int
 	sessionBytes, budget, maxConnect, preConnectB  sizeFlag
+	auth                                           authFlags
 }
 
 // newFlagSet defines loom's flags on a fresh set; its output is discarded
@@ -97,6 +99,11 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 	fs.Var(&f.budget, "memory-budget", "`size` the broker may hold for all subscribers together (queued, in flight, spooled); past it the largest holders are shed; -1 for no budget")
 	fs.Var(&f.maxConnect, "max-connect-size", "`size` of the largest packet from a client that has not completed CONNECT (v5: CONNACK 0x95 past it; 3.1.1: closed); at most 1MiB, the largest packet")
 	fs.Var(&f.preConnectB, "preconnect-budget", "`size` that clients which have not completed CONNECT may leave buffered, all together (split over the event loops); past it they are refused (v5: CONNACK 0x89, 3.1.1: CONNACK 3); -1 for no budget")
+	fs.StringVar(&f.auth.ledgerFile, "auth", "", "a ledger `file` of users and ACLs: Loom's YAML or JSON, or Mochi MQTT's ledger unchanged")
+	fs.StringVar(&f.auth.passwordFile, "password-file", "", "Mosquitto's password `file` (mosquitto_passwd's $6$ and $7$ hashes; bcrypt and plain text too)")
+	fs.StringVar(&f.auth.aclFile, "acl-file", "", "Mosquitto's ACL `file` (user, topic, pattern lines)")
+	fs.StringVar(&f.auth.httpAuth, "http-auth", "", "`URL` to POST each CONNECT's credentials to (JSON; the answer allows or denies)")
+	fs.StringVar(&f.auth.httpACL, "http-acl", "", "`URL` to POST each publish and subscription to check (JSON)")
 	fs.BoolVar(&f.allowAnonymous, "allow-anonymous", false, "accept clients nobody authenticates on listeners that are not loopback or Unix sockets (refused by default)")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	return fs, f
@@ -212,6 +219,11 @@ func (f *flags) check(set map[string]bool) (config, error) {
 	}
 	c.maxConnect = int(f.maxConnect)
 	c.allowAnonymous = f.allowAnonymous
+	auth, err := f.auth.check()
+	if err != nil {
+		return config{}, err
+	}
+	c.auth = auth
 	if err := c.checkExposure(); err != nil {
 		return config{}, err
 	}

@@ -58,7 +58,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-data-dir", file}, "-data-dir", "is a file, not a folder"},
 		{[]string{"-pprof", "0.0.0.0:6060"}, "-pprof", "not a loopback address"},
 		// Safe by default: off loopback, someone must authenticate clients.
-		{[]string{"-listen", "0.0.0.0:1883"}, "-listen", "tcp://0.0.0.0:1883 is reachable from the network and no client would be authenticated: configure authentication, or accept anonymous clients with -allow-anonymous"},
+		{[]string{"-listen", "0.0.0.0:1883"}, "-listen", "tcp://0.0.0.0:1883 is reachable from the network and no client would be authenticated: configure authentication (-auth, -password-file or -http-auth), or accept anonymous clients with -allow-anonymous"},
 		{[]string{"-listen", "127.0.0.1:0", "-listen", ":1883"}, "-listen", "-allow-anonymous"},
 		{[]string{"-pprof", ":6060"}, "-pprof", "not a loopback address"},
 		{[]string{"-pprof", "localhost"}, "-pprof", "not host:port"},

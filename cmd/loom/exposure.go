@@ -13,12 +13,8 @@ func (c *config) checkExposure() error {
 	for _, l := range c.listens {
 		if !loom.LoopbackOnly(l) {
 			return usagef("-listen", "%s is reachable from the network and no client would be authenticated: "+
-				"configure authentication, or accept anonymous clients with -allow-anonymous", l)
+				"configure authentication (-auth, -password-file or -http-auth), or accept anonymous clients with -allow-anonymous", l)
 		}
 	}
 	return nil
 }
-
-// authenticates reports whether the command line configures
-// authentication.
-func (c *config) authenticates() bool { return false }

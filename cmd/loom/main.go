@@ -1,9 +1,11 @@
 // Command loom runs the Loom MQTT broker.
 //
 //	go run ./cmd/loom                      # 127.0.0.1:1883, anonymous clients, data in ./loom-data
-//	go run ./cmd/loom -listen 0.0.0.0:1883 -listen unix:///run/loom.sock
+//	go run ./cmd/loom -listen 0.0.0.0:1883 -allow-anonymous -listen unix:///run/loom.sock
 //	go run ./cmd/loom -h                   # the flags
 //	go run ./cmd/loom -version             # loom 0.1.0-dev (go1.26.8, commit abc1234)
+//	go run ./cmd/loom -listen 0.0.0.0:1883 -auth ledger.yaml    # users and ACLs from a file
+//	echo -n secret | go run ./cmd/loom passwd                   # a bcrypt hash for a ledger
 //
 // The command line is checked whole before anything is created, opened or
 // bound (args.go): a wrong one exits with status 2 and a message naming the
@@ -32,6 +34,9 @@ func main() {
 // command line that is wrong exits with status 2 before anything is
 // created, opened or bound. It returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "passwd" {
+		return passwd(os.Stdin, stdout, stderr) // auth.go
+	}
 	cfg, err := parseArgs(args)
 	switch {
 	case err != nil:
@@ -111,6 +116,10 @@ func serve(cfg config, stderr io.Writer) int {
 	}
 	if !cfg.memory {
 		log.Info("data folder", "dir", cfg.dataDir, "sync", cfg.sync.String())
+	}
+	if err := addAuthHooks(srv, cfg.auth, log); err != nil { // auth.go
+		_ = srv.Close(context.Background())
+		return fail("cannot start", err)
 	}
 	if err := srv.Start(); err != nil {
 		_ = srv.Close(context.Background())

@@ -6,6 +6,8 @@
 //	         (OnSessionEstablished, OnDisconnect), none per message
 //	publish  a hook that provides only OnPublish and sees every message
 //	         (it adds up payload bytes, as a metering hook would)
+//	ledger   hooks/ledger with 1,000 ACL rules the traffic passes through
+//	         (the rule that grants its topics is the last; see benchLedger)
 //
 // It serves -listen in memory until SIGINT or SIGTERM. Otherwise it is set
 // up as cmd/loom is with -memory and its defaults (the open-file limit
@@ -27,9 +29,11 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync/atomic"
+	"strings"
 	"syscall"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/hooks/ledger"
 	"github.com/loom-mqtt/loom/proto"
 )
 
@@ -48,14 +52,14 @@ func serve(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hooked", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: hooked [-listen ADDR] [-hook none|idle|publish] [-log-level LEVEL]\n"+
+		fmt.Fprintf(stderr, "Usage: hooked [-listen ADDR] [-hook none|idle|publish|ledger] [-log-level LEVEL]\n"+
 			"       hooked table FILE.jsonl...\n\n"+
 			"Loom embedded through package loom, in memory, with no hook, a hook of connection\n"+
 			"events only (idle) or an OnPublish hook (publish); until SIGINT or SIGTERM.\n\n")
 		fs.PrintDefaults()
 	}
 	listen := fs.String("listen", "127.0.0.1:1883", "address to serve, host:port")
-	mode := fs.String("hook", "none", "hook set-up: none, idle or publish")
+	mode := fs.String("hook", "none", "hook set-up: none, idle, publish or ledger")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	var level slog.Level = slog.LevelWarn
 	fs.TextVar(&level, "log-level", &level, "level of the log: debug, info, warn or error")
@@ -78,8 +82,15 @@ func serve(args []string, stderr io.Writer) int {
 		hook = &idleHook{}
 	case "publish":
 		hook = &publishHook{}
+	case "ledger":
+		l, err := benchLedger(1000)
+		if err != nil {
+			fmt.Fprintf(stderr, "hooked: %v\n", err)
+			return 1
+		}
+		hook = ledger.New(l)
 	default:
-		fmt.Fprintf(stderr, "hooked: -hook %q: want none, idle or publish\n", *mode)
+		fmt.Fprintf(stderr, "hooked: -hook %q: want none, idle, publish or ledger\n", *mode)
 		return 2
 	}
 
@@ -166,4 +177,21 @@ func (*publishHook) Provides(e loom.Event) bool { return e == loom.OnPublish }
 func (h *publishHook) OnPublish(_ loom.ClientInfo, pk *proto.Publish) (*proto.Publish, error) {
 	h.bytes.Add(int64(len(pk.Payload)))
 	return pk, nil
+}
+
+// benchLedger is a ledger of n ACL rules that the load tool's traffic
+// passes through: n-1 rules for other users, each with a few filters, then
+// the rule for everyone that grants the load tool's topics; whatever no
+// rule covers is denied, and every client may connect.
+func benchLedger(n int) (*ledger.Ledger, error) {
+	var b strings.Builder
+	b.WriteString("auth_default: allow\nacl_default: deny\nacl:\n")
+	for i := range n - 1 {
+		fmt.Fprintf(&b, "  - username: other-%d\n    filters:\n", i)
+		fmt.Fprintf(&b, "      - {filter: site/%d/secret/#, access: deny}\n", i)
+		fmt.Fprintf(&b, "      - {filter: site/%d/#, access: readwrite}\n", i)
+		fmt.Fprintf(&b, "      - {filter: devices/%%c/#, access: readwrite}\n")
+	}
+	b.WriteString("  - filters:\n      - {filter: bench/#, access: readwrite}\n")
+	return ledger.Parse("bench-ledger.yaml", []byte(b.String()))
 }

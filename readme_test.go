@@ -1,6 +1,7 @@
 package loom_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/loom-mqtt/loom/hooks/ledger"
 )
 
 // Every Go block of the README is a whole program that builds as it stands,
@@ -30,5 +33,18 @@ func TestReadmeGoBlocksBuild(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), b[1], 0o644))
 		out, err := exec.Command("go", "vet", "./"+dir).CombinedOutput()
 		require.NoError(t, err, "README Go block %d does not build:\n%s\n%s", i+1, out, b[1])
+	}
+}
+
+// Every YAML block of the README is a ledger that hooks/ledger reads.
+func TestReadmeLedgersParse(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(readme, -1)
+	require.NotEmpty(t, blocks, "the README shows a ledger")
+	for i, b := range blocks {
+		l, err := ledger.Parse(fmt.Sprintf("README.md yaml block %d", i+1), b[1])
+		require.NoError(t, err)
+		require.Empty(t, l.PlainTextRules(), "the README teaches hashed passwords")
 	}
 }

@@ -11,7 +11,8 @@ import (
 //
 // The hooks providing the event are asked in order; the first Allow or
 // Refuse decides, a Deny passes the question to the next hook, and when
-// all deny the answer is no (Mochi's meaning: any hook may allow). A hook that returns Later answers through a callback:
+// all deny the answer is no (Mochi's meaning: any hook may allow). A late
+// answer (Later, then the Answer) is final either way. A hook that returns Later answers through a callback:
 // the client's packet is then left unprocessed in the connection's buffer
 // (Handle returns ErrWaiting), the reactor stops reading the connection,
 // and the loop serves its other clients. The answer comes back to the loop
@@ -42,7 +43,6 @@ type decision struct {
 
 const (
 	decAwaiting = iota // a hook will answer
-	decRetry           // the awaited hook said no: ask the next ones
 	decSettled
 )
 
@@ -77,17 +77,14 @@ func (c *Client) decide(ev Event, key string, write bool, pk *proto.Connect) (al
 				d = nil // another question's: ask this one afresh
 			case d.state == decAwaiting:
 				return false, true // the packet came back before the answer
-			case d.state == decSettled:
+			default: // settled
 				x.decision = nil
 				x.answers = append(x.answers, answer{ev, key, write, d.allow})
 				return d.allow, false
 			}
-			x.decision = nil
 		}
 	}
-	if d == nil {
-		d = &decision{ev: ev, key: key, write: write}
-	}
+	d = &decision{ev: ev, key: key, write: write}
 	if c.ask(d, hs, pk) {
 		x := c.x()
 		x.answers = append(x.answers, answer{ev, key, write, d.allow})
@@ -154,21 +151,15 @@ func (c *Client) ask(d *decision, hs []*hookEntry, pk *proto.Connect) bool {
 	return true
 }
 
-// answered runs on c's loop with a hook's late answer to d. The packet is
-// handed to Handle again in both cases: to go on, or to ask the hooks
-// after the one that said no (with the packet decoded again).
+// answered runs on c's loop with a hook's late answer to d, which settles
+// it; the packet is handed to Handle again to go on with it.
 func (c *Client) answered(d *decision, allow bool) {
 	if c.ext == nil || c.ext.decision != d || d.state != decAwaiting ||
 		c.state == stateClosed || c.state == stateClosing {
 		return // the client has gone, or moved on
 	}
-	if allow {
-		d.state, d.allow = decSettled, true
-	} else if d.next < len(c.loop.broker.hooks.load().by[d.ev]) {
-		d.state = decRetry
-	} else {
-		d.state, d.allow = decSettled, false
-	}
+	// Final either way (see Later): the hooks after this one are not asked.
+	d.state, d.allow = decSettled, allow
 	c.clearFlag(flagWaiting)
 	if d.injected {
 		c.retryInjected()
@@ -196,41 +187,27 @@ func (c *Client) Conn() Conn { return c.conn }
 // goroutine of the Answer that settles it. Without ACL hooks, yes.
 func (b *Broker) decideFor(cl ClientInfo, topic string, write bool, done func(bool)) {
 	hs := b.hooks.load().by[OnACLCheck]
-	var step func(i int)
-	step = func(i int) {
-		for ; i < len(hs); i++ {
-			v := Deny
-			next := i + 1
-			var once atomic.Bool
-			answer := Answer(func(allow bool) {
-				if !once.CompareAndSwap(false, true) {
-					return
-				}
-				if allow {
-					done(true)
-				} else {
-					step(next)
-				}
-			})
-			b.callOne(hs[i], OnACLCheck, func(h Hook) { v = h.OnACLCheck(cl, topic, write, answer) })
-			switch v {
-			case Allow:
-				done(true)
-				return
-			case Refuse:
-				done(false)
-				return
-			case Later:
-				return
+	for _, e := range hs {
+		v := Deny
+		var once atomic.Bool
+		answer := Answer(func(allow bool) {
+			if once.CompareAndSwap(false, true) {
+				done(allow) // final either way (see Later)
 			}
+		})
+		b.callOne(e, OnACLCheck, func(h Hook) { v = h.OnACLCheck(cl, topic, write, answer) })
+		switch v {
+		case Allow:
+			done(true)
+			return
+		case Refuse:
+			done(false)
+			return
+		case Later:
+			return
 		}
-		done(false)
 	}
-	if len(hs) == 0 {
-		done(true)
-		return
-	}
-	step(0)
+	done(len(hs) == 0) // every hook denied; none at all: yes
 }
 
 // whoOf is what hooks off the loop see of s's client.

@@ -116,8 +116,9 @@ const (
 	// Allow accepts; the hooks after this one are not asked.
 	Allow
 	// Later says the hook will call the Answer it was given, once, from
-	// any goroutine. Until then the client waits. An Answer of false is a
-	// Deny: the hooks after this one are asked.
+	// any goroutine. Until then the client waits. The answer is final
+	// either way: true as Allow, false as Refuse (a hook that had to ask
+	// an authority has its answer; the hooks after it are not asked).
 	Later
 	// Refuse refuses outright: the hooks after this one are not asked (a
 	// ban list before a permissive hook).

@@ -26,7 +26,7 @@ func TestCacheTTL(t *testing.T) {
 		v, _ = decided(t, allowed)
 		require.Equal(t, session.Allow, v)
 		v, _ = decided(t, denied)
-		require.Equal(t, session.Deny, v)
+		require.Equal(t, session.Refuse, v)
 	}
 	require.EqualValues(t, 2, b.hits.Load())
 
@@ -188,9 +188,9 @@ func TestMaxInflight(t *testing.T) {
 	require.Equal(t, session.Later, h.OnACLCheck(alice, "alice/2", true, c.answer()))
 	refused := newRecorder()
 	for range 3 {
-		require.Equal(t, session.Deny, h.OnACLCheck(alice, "alice/3", true, refused.answer()))
+		require.Equal(t, session.Refuse, h.OnACLCheck(alice, "alice/3", true, refused.answer()))
 	}
-	require.Equal(t, session.Deny, h.OnConnectAuthenticate(alice, connect("alice", "secret"), refused.answer()))
+	require.Equal(t, session.Refuse, h.OnConnectAuthenticate(alice, connect("alice", "secret"), refused.answer()))
 	shared := newRecorder()
 	require.Equal(t, session.Later, h.OnACLCheck(alice, "alice/1", true, shared.answer()))
 	require.EqualValues(t, 4, h.Stats().Rejected)

@@ -49,12 +49,11 @@
 // at most once per Options.LogEvery with the number left out, and is not
 // remembered: the next question asks again.
 //
-// How a refusal decides. The broker's Answer(false) is a Deny: the hooks
-// added after this one are asked in turn. A denial from the cache returns
-// Deny too, so that a question is decided the same way whether its answer
-// was remembered or not. Add this hook last among the authentication and
-// ACL hooks (and never before hooks/allow) when the backend is to have the
-// final word; a hook before it that allows is not overruled.
+// How a refusal decides. The broker takes a late Answer(false) as final
+// (Refuse): the hooks added after this one are not asked. A denial from
+// the cache returns Refuse too, so that a question is decided the same way
+// whether its answer was remembered or not. A hook added before this one
+// that allows is not overruled.
 //
 // The cache remembers allow answers for Options.CacheTTL (30 s) and deny
 // answers for Options.DenyTTL (5 s), about Options.CacheSize (10,000) of

@@ -182,7 +182,7 @@ func (h *Hook) OnConnectAuthenticate(cl session.ClientInfo, pk *proto.Connect, a
 		// JSON strings are UTF-8: two binary passwords would reach the
 		// backend as the same string of replacement characters.
 		h.reject(cl.ID, "the password is not UTF-8, which the JSON request cannot carry")
-		return session.Deny
+		return session.Refuse
 	}
 	k := key{clientID: cl.ID, username: user, host: host(cl.Remote), listener: cl.Listener}
 	m := hmac.New(sha256.New, h.pwKey[:])
@@ -212,15 +212,14 @@ func (h *Hook) OnACLCheck(cl session.ClientInfo, topic string, write bool, answe
 	}, answer)
 }
 
-// verdict turns an answer into what the hook returns. A "deny" is Deny,
-// not Refuse, because that is all a late Answer(false) can say (the hooks
-// after this one are asked): a remembered answer must decide as the
-// first one did.
+// verdict turns an answer into what the hook returns. A "deny" is
+// Refuse, as a late Answer(false) is: a remembered answer decides as the
+// first one did, and the backend's no is final.
 func verdict(allow bool) session.Verdict {
 	if allow {
 		return session.Allow
 	}
-	return session.Deny
+	return session.Refuse
 }
 
 // ask answers k from the cache, joins a request in flight for it, or
@@ -231,7 +230,7 @@ func verdict(allow bool) session.Verdict {
 func (h *Hook) ask(k key, endpoint string, body func() any, answer session.Answer) session.Verdict {
 	if h.stopped.Load() {
 		h.rejected.Add(1)
-		return session.Deny
+		return session.Refuse
 	}
 	s := h.cache.shard(k.clientID)
 	s.mu.Lock()
@@ -252,7 +251,7 @@ func (h *Hook) ask(k key, endpoint string, body func() any, answer session.Answe
 	default:
 		s.mu.Unlock()
 		h.reject(k.clientID, "MaxInflight requests are in flight already")
-		return session.Deny
+		return session.Refuse
 	}
 	k = k.clone()
 	f := &flight{gen: s.gen, answers: []session.Answer{answer}}

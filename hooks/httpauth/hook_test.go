@@ -137,7 +137,7 @@ func TestHealthy(t *testing.T) {
 			require.Equal(t, hits+1, b.hits.Load())
 
 			v, _ = decided(t, tc.ask)
-			want := session.Deny
+			want := session.Refuse
 			if tc.allow {
 				want = session.Allow
 			}
@@ -394,7 +394,7 @@ func TestPasswordNotUTF8(t *testing.T) {
 	pk := connect("alice", "")
 	pk.PasswordFlag, pk.Password = true, []byte{0xff, 0xfe}
 	v, _ := decided(t, auth(h, alice, pk))
-	require.Equal(t, session.Deny, v)
+	require.Equal(t, session.Refuse, v)
 	require.Zero(t, b.hits.Load())
 	require.EqualValues(t, 1, h.Stats().Rejected)
 }
@@ -419,7 +419,7 @@ func TestStop(t *testing.T) {
 		t.Fatal("Stop did not return")
 	}
 	v, _ := decided(t, acl(h, alice, "alice/y", true))
-	require.Equal(t, session.Deny, v)
+	require.Equal(t, session.Refuse, v)
 	require.NoError(t, h.Stop(), "a second Stop")
 }
 
@@ -449,7 +449,7 @@ func TestConcurrent(t *testing.T) {
 				switch h.OnACLCheck(cl, topic, true, r.answer()) {
 				case session.Allow:
 					got = true
-				case session.Deny:
+				case session.Refuse:
 				case session.Later:
 					select {
 					case got = <-r.ch:

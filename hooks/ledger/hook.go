@@ -108,9 +108,8 @@ func (h *Hook) Stop() error {
 //
 // A rule with a bcrypt or PBKDF2 ($7$) hash takes tens of milliseconds
 // to check, too long for the event loop: when the rules reach one, the
-// hook answers Later and a worker checks it. A late no can only be a Deny in
-// the hooks contract (the hooks after this one are asked), so add the
-// ledger last, or with no permissive hook after it.
+// hook answers Later and a worker checks it; the broker takes its late
+// no as final too, like a Refuse.
 func (h *Hook) OnConnectAuthenticate(cl session.ClientInfo, pk *proto.Connect, answer session.Answer) session.Verdict {
 	s := h.state.Load()
 	if s == nil || s.l == nil {

@@ -31,8 +31,8 @@ func (noSubscribe) OnACLCheck(_ loom.ClientInfo, topic string, write bool, _ loo
 }
 
 // A refused subscription gets SUBACK 0x80 in 3.1.1 (its one failure
-// code [MQTT-3.9.3-2]) and 0x87 Not authorized in v5, beside the granted
-// filters of the same SUBSCRIBE.
+// code [MQTT-3.9.3-2 v3.1.1]) and 0x87 Not authorized in v5, beside the granted
+// filters of the same SUBSCRIBE, in their order [MQTT-3.9.3-1].
 func TestRefusedSubscriptionCodes(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{}, noSubscribe{})
 
@@ -56,7 +56,7 @@ func TestRefusedSubscriptionCodes(t *testing.T) {
 
 // A refused PUBLISH: v5 QoS 1 gets PUBACK 0x87 and QoS 2 PUBREC 0x87; a
 // 3.1.1 client, which has no code for it, gets its acknowledgement as if
-// delivered [MQTT-3.3.5-2]; QoS 0 is dropped. Subscribers see none of them.
+// delivered [MQTT-3.3.5-2 v3.1.1]; QoS 0 is dropped. Subscribers see none of them.
 func TestRefusedPublish(t *testing.T) {
 	srv, addr := loomtest.Start(t, loom.Options{}, noSubscribe{})
 	sub, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sub"})

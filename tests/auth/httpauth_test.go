@@ -56,7 +56,10 @@ func TestHTTPAuthThroughTheBroker(t *testing.T) {
 	good := connect("alice", "right")
 	require.Equal(t, proto.Success, loomtest.Expect[*proto.Connack](good).Reason)
 	bad := connect("mallory", "wrong")
+	// A failed authentication: CONNACK with the reason, then the
+	// connection closes [MQTT-3.1.4-2] [MQTT-3.2.2-7].
 	require.Equal(t, proto.BadUserNameOrPassword, loomtest.Expect[*proto.Connack](bad).Reason)
+	bad.ExpectClosed()
 
 	// A backend that takes its time for one client: the loop serves the
 	// connected one meanwhile.

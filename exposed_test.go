@@ -29,7 +29,7 @@ func TestOnLoopback(t *testing.T) {
 // that authentication is configured.
 type noAuth struct{ HookBase }
 
-func (noAuth) Provides(e Event) bool { return e == OnConnectAuthenticate }
+func (noAuth) Provides(e Event) bool                                            { return e == OnConnectAuthenticate }
 func (noAuth) OnConnectAuthenticate(ClientInfo, *proto.Connect, Answer) Verdict { return Allow }
 
 func TestStartRefusesAnExposedListenerWithoutAuth(t *testing.T) {

@@ -28,8 +28,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/loom-mqtt/loom"

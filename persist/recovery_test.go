@@ -111,22 +111,32 @@ func TestRecoveryDamagedLogReported(t *testing.T) {
 }
 
 func TestRecoveryTornTailWarns(t *testing.T) {
-	dir, logPath := storeWithLog(t)
-	b, err := os.ReadFile(logPath)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(logPath, b[:len(b)*2/3], 0o644))
+	// The cut goes two thirds into the log; where that happens to fall
+	// exactly between two records, the tail is not torn at all, so a cut
+	// one byte on is tried (seen once in .ci/run: every batch replayed).
+	for off := range 4 {
+		dir, logPath := storeWithLog(t)
+		b, err := os.ReadFile(logPath)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(logPath, b[:len(b)*2/3+off], 0o644))
 
-	var out syncBuf
-	// A torn tail is what a crash leaves: it opens even when refusing.
-	s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&out, nil)), RefuseDamagedLog: true})
-	require.NoError(t, err)
-	got := countRetained(t, s)
-	require.NoError(t, s.Close())
-	require.Less(t, got, 300)
-	require.Contains(t, out.String(), "level=WARN")
-	require.Contains(t, out.String(), "ends in a partial batch")
-	require.Contains(t, out.String(), logPath)
-	require.NotContains(t, out.String(), "level=ERROR")
+		var out syncBuf
+		// A torn tail is what a crash leaves: it opens even when refusing.
+		s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&out, nil)), RefuseDamagedLog: true})
+		require.NoError(t, err)
+		got := countRetained(t, s)
+		require.NoError(t, s.Close())
+		require.Less(t, got, 300)
+		require.NotContains(t, out.String(), "level=ERROR")
+		if strings.Contains(out.String(), "bytes_not_replayed=0") {
+			continue // the cut fell between records
+		}
+		require.Contains(t, out.String(), "level=WARN")
+		require.Contains(t, out.String(), "ends in a partial batch")
+		require.Contains(t, out.String(), logPath)
+		return
+	}
+	t.Fatal("no cut tore the log's tail")
 }
 
 func TestRecoveryCleanLogQuiet(t *testing.T) {

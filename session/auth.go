@@ -126,22 +126,14 @@ func (c *Client) decodeAuth(h proto.FixedHeader, body []byte) (*proto.Auth, erro
 		return &a, nil
 	}
 	cl := c.info()
-	pk := &a
-	for _, e := range b.hooks.load().by[OnAuthPacket] {
-		in := pk
-		var err error
-		if b.callOne(e, OnAuthPacket, func(h Hook) { pk, err = h.OnAuthPacket(cl, in) }) {
-			pk, err = in, nil
-		}
-		if err != nil {
-			if errors.Is(err, ErrRejectPacket) {
-				return nil, nil
-			}
-			return nil, proto.Errorf(proto.NotAuthorized, "AUTH refused: %v", err)
-		}
-		if pk == nil {
-			pk = in
-		}
+	pk, err := chain(b, OnAuthPacket, &a, func(h Hook, pk *proto.Auth) (*proto.Auth, error) {
+		return h.OnAuthPacket(cl, pk)
+	})
+	switch {
+	case errors.Is(err, ErrRejectPacket):
+		return nil, nil
+	case err != nil:
+		return nil, proto.Errorf(proto.NotAuthorized, "AUTH refused: %v", err)
 	}
 	return pk, nil
 }

@@ -354,35 +354,27 @@ func (b *Broker) aclRetained(w *routeWork, ds []router.Delivery) {
 		if !ok || w.drop[i] {
 			continue
 		}
+		// The delivery as a late answer would deliver it, alone: its own
+		// copy (ds is the router's, reused after this call), not Stored,
+		// so that it is not asked about again.
 		d := ds[i]
-		d.SubIDs = append([]uint32(nil), d.SubIDs...) // ds is the router's, reused after this call
-		d.Stored = false                              // delivered late, it is not asked again
-		var mu sync.Mutex
-		now, answered, allowed := true, false, false
-		b.decideFor(s.whoOf(), d.Msg.Topic, false, func(allow bool) {
-			mu.Lock()
-			if now {
-				answered, allowed = true, allow
-				mu.Unlock()
-				return
-			}
-			mu.Unlock()
-			if !allow {
-				b.Stats.ACLDenied.Add(1)
-				s.dropped(d.Msg, DropNotAuthorized)
-				return
-			}
-			b.sink([]router.Delivery{d}) // the late answer: delivered now
-		})
-		mu.Lock()
-		now = false
-		mu.Unlock()
-		switch {
-		case !answered:
-			w.drop[i] = true // for now: see above
-		case !allowed:
+		d.SubIDs, d.Stored = append([]uint32(nil), d.SubIDs...), false
+		deny := func() {
 			b.Stats.ACLDenied.Add(1)
 			s.dropped(d.Msg, DropNotAuthorized)
+		}
+		allow, settled := b.decideFor(s.whoOf(), d.Msg.Topic, false, func(allow bool) {
+			if allow {
+				b.sink([]router.Delivery{d})
+			} else {
+				deny()
+			}
+		})
+		switch {
+		case !settled:
+			w.drop[i] = true // for now: see above
+		case !allow:
+			deny()
 			w.drop[i] = true
 		}
 	}

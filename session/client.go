@@ -150,6 +150,9 @@ type clientExt struct {
 	// rewritten is a packet as OnPacketRead hooks returned it, kept while
 	// it waits for an answer (hooks_packets.go).
 	rewritten []byte
+	// refusal is a CONNACK refusal held back for a failing address
+	// (throttle.go).
+	refusal error
 }
 
 // x returns c's extension, making it on first use.
@@ -317,6 +320,10 @@ func (c *Client) expireUnlessPaused() {
 // expire closes c: its keepalive or connect deadline, or its linger,
 // passed.
 func (c *Client) expire() {
+	if c.state == stateAwaitConnect && c.ext != nil && c.ext.refusal != nil {
+		c.refuseHeld() // a refused CONNECT's wait is over (throttle.go)
+		return
+	}
 	if c.state == stateClosing {
 		c.endLinger() // the client has not closed within the linger
 		return

@@ -33,7 +33,6 @@ type decision struct {
 	ev    Event
 	key   string // the topic or filter; "" for authentication
 	write bool
-	next  int // the next hook to ask
 	state uint8
 	allow bool // the answer, once settled
 	// injected: the packet that asked was injected (inject.go), not read
@@ -64,27 +63,25 @@ func (c *Client) decide(ev Event, key string, write bool, pk *proto.Connect) (al
 	if len(hs) == 0 {
 		return true, false
 	}
-	var d *decision
 	if x := c.ext; x != nil {
 		for _, a := range x.answers {
 			if a.ev == ev && a.key == key && a.write == write {
 				return a.allow, false
 			}
 		}
-		if d = x.decision; d != nil {
-			switch {
-			case d.ev != ev || d.key != key || d.write != write:
-				d = nil // another question's: ask this one afresh
-			case d.state == decAwaiting:
+		if d := x.decision; d != nil {
+			same := d.ev == ev && d.key == key && d.write == write
+			if same && d.state == decAwaiting {
 				return false, true // the packet came back before the answer
-			default: // settled
-				x.decision = nil
+			}
+			x.decision = nil // settled, or another question's: this one is asked
+			if same {
 				x.answers = append(x.answers, answer{ev, key, write, d.allow})
 				return d.allow, false
 			}
 		}
 	}
-	d = &decision{ev: ev, key: key, write: write}
+	d := &decision{ev: ev, key: key, write: write}
 	if c.ask(d, hs, pk) {
 		x := c.x()
 		x.answers = append(x.answers, answer{ev, key, write, d.allow})
@@ -107,21 +104,22 @@ func (c *Client) packetDone(err error) {
 	if err == ErrWaiting || c.ext == nil {
 		return
 	}
-	c.ext.answers, c.ext.rewritten = nil, nil
+	// The answers' slice is kept for the next packet: with ACL hooks every
+	// PUBLISH asks, and a new slice each time was an allocation a message.
+	clear(c.ext.answers)
+	c.ext.answers, c.ext.rewritten = c.ext.answers[:0], nil
 	if len(c.ext.injected) > 0 && !c.Waiting() {
 		c.loop.run(c.retryInjected) // injected while this one waited
 	}
 }
 
-// ask asks the hooks from d.next on; it reports whether d is settled, or
-// false when a hook will answer later.
+// ask asks the hooks in order; it reports whether d is settled, or false
+// when a hook will answer later.
 func (c *Client) ask(d *decision, hs []*hookEntry, pk *proto.Connect) bool {
 	b := c.loop.broker
 	cl := c.info()
 	d.state = decAwaiting
-	for d.next < len(hs) {
-		e := hs[d.next]
-		d.next++
+	for _, e := range hs {
 		v := Deny
 		var once atomic.Bool
 		answer := Answer(func(allow bool) {
@@ -182,32 +180,31 @@ func (l *Loop) SetWaker(fn func(c *Client)) { l.wake = fn }
 func (c *Client) Conn() Conn { return c.conn }
 
 // decideFor asks the ACL hooks about cl where no connection can wait for
-// the answer (a will, a retained message on a router shard) and calls done
-// with it: at once when the hooks answer at once, otherwise from the
-// goroutine of the Answer that settles it. Without ACL hooks, yes.
-func (b *Broker) decideFor(cl ClientInfo, topic string, write bool, done func(bool)) {
+// the answer (a will, a retained message on a router shard). settled: the
+// hooks answered at once, and allow is the answer; otherwise a hook
+// answers later and late gets it, from the goroutine of its Answer.
+// Without ACL hooks, yes at once.
+func (b *Broker) decideFor(cl ClientInfo, topic string, write bool, late func(allow bool)) (allow, settled bool) {
 	hs := b.hooks.load().by[OnACLCheck]
 	for _, e := range hs {
 		v := Deny
 		var once atomic.Bool
 		answer := Answer(func(allow bool) {
 			if once.CompareAndSwap(false, true) {
-				done(allow) // final either way (see Later)
+				late(allow) // final either way (see Later)
 			}
 		})
 		b.callOne(e, OnACLCheck, func(h Hook) { v = h.OnACLCheck(cl, topic, write, answer) })
 		switch v {
 		case Allow:
-			done(true)
-			return
+			return true, true
 		case Refuse:
-			done(false)
-			return
+			return false, true
 		case Later:
-			return
+			return false, false
 		}
 	}
-	done(len(hs) == 0) // every hook denied; none at all: yes
+	return len(hs) == 0, true // every hook denied; none at all: yes
 }
 
 // whoOf is what hooks off the loop see of s's client.

@@ -445,6 +445,28 @@ func (b *Broker) callOne(e *hookEntry, ev Event, fn func(Hook)) (panicked bool) 
 	return false
 }
 
+// chain passes v through the hooks providing ev, in order, each given what
+// the one before returned: the events that may change or refuse what they
+// see. A hook that panics or returns the zero value (a nil packet) leaves
+// v as it was given; the first error stops the chain and is returned.
+func chain[T comparable](b *Broker, ev Event, v T, call func(h Hook, v T) (T, error)) (T, error) {
+	var zero T
+	for _, e := range b.hooks.load().by[ev] {
+		var out T
+		var err error
+		if b.callOne(e, ev, func(h Hook) { out, err = call(h, v) }) {
+			continue // a panic changes nothing
+		}
+		if err != nil {
+			return v, err
+		}
+		if out != zero {
+			v = out
+		}
+	}
+	return v, nil
+}
+
 // Started fires OnStarted; the facade calls it once the listeners accept.
 func (b *Broker) Started() { b.call(OnStarted, func(h Hook) { h.OnStarted() }) }
 
@@ -459,7 +481,12 @@ func (b *Broker) stopHooks() {
 }
 
 // info is what hooks see of c, made on first use (hooks only).
-func (c *Client) info() ClientInfo {
+func (c *Client) info() ClientInfo { return *c.infoRef() }
+
+// infoRef is c's ClientInfo, made on first use. Its ID is set at CONNECT
+// (connectInfo, accept), before the session is attached; from then on it
+// does not change, and hooks off the loop read it (Session.who).
+func (c *Client) infoRef() *ClientInfo {
 	x := c.x()
 	if x.info == nil {
 		i := &ClientInfo{Version: c.version}
@@ -479,14 +506,8 @@ func (c *Client) info() ClientInfo {
 		}
 		x.info = i
 	}
-	if x.info.ID == "" && c.sess != nil {
-		x.info.ID = c.sess.id
-	}
-	return *x.info
+	return x.info
 }
-
-// Logger is the broker's logger, for hooks that log.
-func (b *Broker) Logger() *slog.Logger { return b.opts.Logger }
 
 // Authenticates reports whether some hook decides who may connect (provides
 // OnConnectAuthenticate): the facade refuses to listen beyond loopback

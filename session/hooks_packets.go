@@ -40,21 +40,14 @@ func (c *Client) handleHooked(h proto.FixedHeader, body []byte) error {
 		}
 		cl := c.info()
 		in := pk
-		for _, e := range b.hooks.load().by[OnPacketRead] {
-			given := pk
-			var err error
-			if b.callOne(e, OnPacketRead, func(hk Hook) { pk, err = hk.OnPacketRead(cl, given) }) {
-				pk, err = given, nil
-			}
-			if errors.Is(err, ErrRejectPacket) {
-				return nil
-			}
-			if err != nil {
-				return c.fail(err)
-			}
-			if pk == nil {
-				pk = given
-			}
+		pk, err := chain(b, OnPacketRead, pk, func(hk Hook, pk proto.Packet) (proto.Packet, error) {
+			return hk.OnPacketRead(cl, pk)
+		})
+		switch {
+		case errors.Is(err, ErrRejectPacket):
+			return nil
+		case err != nil:
+			return c.fail(err)
 		}
 		if pk != in {
 			if pk.PacketType() != h.Type {
@@ -103,35 +96,28 @@ func (c *Client) hookOutput(out []byte) []byte {
 		return out
 	}
 	cl := c.info()
-	var changed []byte
-	for rest := out; len(rest) > 0; {
-		pk, n, err := proto.Decode(rest, c.version)
+	var changed []byte // nil until a hook replaces a packet
+	for at := 0; at < len(out); {
+		in, n, err := proto.Decode(out[at:], c.version)
 		if n == 0 {
 			break
 		}
-		orig := rest[:n]
-		rest = rest[n:]
-		if err != nil {
-			changed = append(changed, orig...)
-			continue
+		pk := in
+		if err == nil {
+			pk, _ = chain(b, OnPacketEncode, in, func(h Hook, pk proto.Packet) (proto.Packet, error) {
+				return h.OnPacketEncode(cl, pk), nil
+			})
 		}
-		in := pk
-		for _, e := range b.hooks.load().by[OnPacketEncode] {
-			before := pk
-			if b.callOne(e, OnPacketEncode, func(h Hook) { pk = h.OnPacketEncode(cl, before) }) || pk == nil {
-				pk = before
-			}
-		}
-		if pk != in || changed != nil {
+		switch {
+		case pk != in:
 			if changed == nil {
-				changed = append([]byte(nil), out[:len(out)-len(rest)-n]...)
+				changed = append([]byte(nil), out[:at]...) // the packets before, as they were
 			}
-			if pk != in {
-				changed = pk.Append(changed, c.version)
-			} else {
-				changed = append(changed, orig...)
-			}
+			changed = pk.Append(changed, c.version)
+		case changed != nil:
+			changed = append(changed, out[at:at+n]...)
 		}
+		at += n
 	}
 	if changed == nil {
 		return out

@@ -153,33 +153,35 @@ func (s *inlineSub) ClientID() string { return s.key }
 // take a shared group's message.
 func (s *inlineSub) Connected() bool { return true }
 
-// Deliver queues d for the handler; it runs on a router shard.
+// Deliver queues d for the handler; it runs on a router shard. A QoS 1/2
+// delivery a bound refused counts toward the publisher's 0x97 (held.go).
 func (s *inlineSub) Deliver(d router.Delivery) {
+	refused := s.take(d)
+	if r, _ := d.Msg.Ref.(*publishRef); r != nil {
+		if refused {
+			r.refused++
+		} else {
+			r.reached++
+		}
+	}
+}
+
+// take queues d and reports whether a bound refused it (a QoS 1/2 one
+// over MaxSessionBytes or the budget); QoS 0 past InlineQueue is dropped
+// but not refused, as for a session.
+func (s *inlineSub) take(d router.Delivery) (refused bool) {
 	b := s.b
 	q := min(d.QoS, d.Msg.QoS)
 	it := inlineItem{m: d.Msg, qos: q, retain: d.Retain, stored: d.Stored}
-	if r, _ := d.Msg.Ref.(*publishRef); r != nil {
-		// Counted as passed on, or refused below (the 0x97 of held.go).
-		r.reached++
-		defer func() {
-			if !it.held && q > 0 {
-				r.reached--
-				r.refused++
-			}
-		}()
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		if q > 0 {
-			it.held = true // not refused: the subscription is gone
-		}
-		return
+		return false // unsubscribed meanwhile
 	}
 	if q == 0 {
 		if s.qos0 >= b.opts.InlineQueue {
 			b.drop(DropQueueFull)
-			return
+			return false
 		}
 		s.qos0++
 	} else {
@@ -187,7 +189,7 @@ func (s *inlineSub) Deliver(d router.Delivery) {
 		if !ok {
 			b.drop(cause)
 			b.pressure()
-			return
+			return true
 		}
 		b.held.Add(g)
 		it.held = true
@@ -197,6 +199,7 @@ func (s *inlineSub) Deliver(d router.Delivery) {
 		s.running = true
 		go s.run()
 	}
+	return false
 }
 
 // run hands the queued messages to the handler until none waits.

@@ -48,9 +48,8 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	}
 
 	pub := publishing{m: newMessage(p, topic, c.sess.id), from: fromClient, now: c.loop.wall, loop: c.loop}
-	if b.has(OnPublish) || b.has(OnPublished) {
-		c.info()
-		pub.info = c.ext.info // hooks get a copy; this one is made once per connection
+	if len(b.hooks.load().all) > 0 {
+		pub.info = c.infoRef() // hooks get copies; this one is made once per connection
 	}
 	if rc, ok := b.check(&pub); !ok {
 		c.loop.counts.msgsIn.n.Add(1)

@@ -130,27 +130,19 @@ func (b *Broker) route(p *publishing) {
 // they return.
 func (b *Broker) hookPublish(p *publishing) (proto.ReasonCode, bool) {
 	cl := p.who()
-	pk := p.view()
-	var err error
-	for _, e := range b.hooks.load().by[OnPublish] {
-		in := pk
-		if b.callOne(e, OnPublish, func(h Hook) { pk, err = h.OnPublish(cl, in) }) {
-			pk, err = in, nil // a panic changes nothing
+	pk, err := chain(b, OnPublish, p.view(), func(h Hook, pk *proto.Publish) (*proto.Publish, error) {
+		return h.OnPublish(cl, pk)
+	})
+	if err != nil {
+		b.drop(DropRejected)
+		if errors.Is(err, ErrRejectPacket) {
+			return proto.Success, false
 		}
-		if err != nil {
-			b.drop(DropRejected)
-			if errors.Is(err, ErrRejectPacket) {
-				return proto.Success, false
-			}
-			var pe *proto.Error
-			if errors.As(err, &pe) && pe.Code >= 0x80 {
-				return pe.Code, false
-			}
-			return proto.UnspecifiedError, false
+		var pe *proto.Error
+		if errors.As(err, &pe) && pe.Code >= 0x80 {
+			return pe.Code, false
 		}
-		if pk == nil {
-			pk = in
-		}
+		return proto.UnspecifiedError, false
 	}
 	return b.applyPublish(p.m, pk)
 }
@@ -226,20 +218,13 @@ func (b *Broker) publishWill(m *router.Message, from *ClientInfo) {
 	}
 	p := &publishing{m: m, from: fromWill, info: from, now: b.wallNow()}
 	if b.has(OnWill) {
-		cl, pk := p.who(), publishView(m)
-		for _, e := range b.hooks.load().by[OnWill] {
-			in := pk
-			var err error
-			if b.callOne(e, OnWill, func(h Hook) { pk, err = h.OnWill(cl, in) }) {
-				pk, err = in, nil
-			}
-			if err != nil {
-				b.drop(DropRejected)
-				return
-			}
-			if pk == nil {
-				pk = in
-			}
+		cl := p.who()
+		pk, err := chain(b, OnWill, publishView(m), func(h Hook, w *proto.Publish) (*proto.Publish, error) {
+			return h.OnWill(cl, w)
+		})
+		if err != nil {
+			b.drop(DropRejected)
+			return
 		}
 		if _, ok := b.applyPublish(m, pk); !ok {
 			return
@@ -248,7 +233,7 @@ func (b *Broker) publishWill(m *router.Message, from *ClientInfo) {
 	// A will is published only to a topic its client may write: asked of
 	// the ACL hooks as its client's PUBLISH would be, but with no
 	// connection left to wait in, the answer may come later.
-	b.decideFor(p.who(), m.Topic, true, func(allow bool) {
+	send := func(allow bool) {
 		if !allow {
 			b.Stats.ACLDenied.Add(1)
 			b.drop(DropNotAuthorized)
@@ -261,7 +246,10 @@ func (b *Broker) publishWill(m *router.Message, from *ClientInfo) {
 			cl, pk := p.who(), publishView(m)
 			b.call(OnWillSent, func(h Hook) { h.OnWillSent(cl, pk) })
 		}
-	})
+	}
+	if allow, settled := b.decideFor(p.who(), m.Topic, true, send); settled {
+		send(allow)
+	}
 }
 
 // willFrom is who a will of c is published as.
@@ -269,6 +257,5 @@ func (c *Client) willFrom() *ClientInfo {
 	if len(c.loop.broker.hooks.load().all) == 0 {
 		return nil
 	}
-	i := c.info()
-	return &i
+	return c.infoRef() // fixed since CONNECT
 }

@@ -26,8 +26,8 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 			}
 		}
 	}
-	if len(hooks.by[OnSubscribe]) > 0 && !c.hookSubscribe(p) {
-		return nil
+	if len(hooks.by[OnSubscribe]) > 0 {
+		c.hookSubscribe(p)
 	}
 	var subID uint32
 	if c.version == proto.V5 && p.Props.Has(proto.PropSubscriptionID) && len(p.Props.SubscriptionIDs) > 0 {
@@ -100,23 +100,30 @@ func (c *Client) handleSubscribe(h proto.FixedHeader, body []byte) error {
 
 // hookSubscribe runs OnSubscribe over p, which then holds what the hooks
 // returned. A SUBSCRIBE must carry a filter [MQTT-3.8.3-2], so a result
-// without any is ignored.
-func (c *Client) hookSubscribe(p *proto.Subscribe) bool {
-	b := c.loop.broker
+// without any is ignored; the answer keeps the packet id the client sent.
+func (c *Client) hookSubscribe(p *proto.Subscribe) {
 	cl := c.info()
-	pk := p
-	for _, e := range b.hooks.load().by[OnSubscribe] {
-		in := pk
-		if b.callOne(e, OnSubscribe, func(h Hook) { pk = h.OnSubscribe(cl, in) }) || pk == nil {
-			pk = in
-		}
-	}
+	pk, _ := chain(c.loop.broker, OnSubscribe, p, func(h Hook, pk *proto.Subscribe) (*proto.Subscribe, error) {
+		return h.OnSubscribe(cl, pk), nil
+	})
 	if pk != p && len(pk.Subscriptions) > 0 {
 		pid := p.PacketID
 		*p = *pk
-		p.PacketID = pid // the answer goes to the packet the client sent
+		p.PacketID = pid
 	}
-	return true
+}
+
+// hookUnsubscribe is hookSubscribe for UNSUBSCRIBE and OnUnsubscribe.
+func (c *Client) hookUnsubscribe(p *proto.Unsubscribe) {
+	cl := c.info()
+	pk, _ := chain(c.loop.broker, OnUnsubscribe, p, func(h Hook, pk *proto.Unsubscribe) (*proto.Unsubscribe, error) {
+		return h.OnUnsubscribe(cl, pk), nil
+	})
+	if pk != p && len(pk.Filters) > 0 {
+		pid := p.PacketID
+		*p = *pk
+		p.PacketID = pid
+	}
 }
 
 // aclAllows is the ACL hooks' answer for reading filter, asked before
@@ -144,19 +151,7 @@ func (c *Client) handleUnsubscribe(h proto.FixedHeader, body []byte) error {
 		return c.fail(err)
 	}
 	if b.has(OnUnsubscribe) {
-		cl := c.info()
-		pk := p
-		for _, e := range b.hooks.load().by[OnUnsubscribe] {
-			in := pk
-			if b.callOne(e, OnUnsubscribe, func(h Hook) { pk = h.OnUnsubscribe(cl, in) }) || pk == nil {
-				pk = in
-			}
-		}
-		if pk != p && len(pk.Filters) > 0 {
-			pid := p.PacketID
-			*p = *pk
-			p.PacketID = pid
-		}
+		c.hookUnsubscribe(p)
 	}
 	reasons := c.loop.reasons[:0]
 	s := c.sess

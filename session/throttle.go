@@ -12,10 +12,11 @@ import (
 // Slowing down password guessing. Each refused authentication from a
 // remote address makes the next refusal to that address wait longer
 // before its CONNACK: throttleBase after the second failure, doubling up
-// to throttleMax. A client that authenticates is never delayed, whatever
-// its address, and a client from another address is not affected. The
-// wait is a timer, off the loop; the connection meanwhile waits as for a
-// hook's answer (its input unread). Counts are forgotten throttleForget
+// to throttleMax (rounded up to the loops' timing wheel, a quarter
+// second). A client that authenticates is never delayed, whatever its
+// address, and a client from another address is not affected. The wait
+// is the client's deadline in its loop's wheel, as keepalives are; the
+// connection meanwhile waits as for a hook's answer (its input unread). Counts are forgotten throttleForget
 // after an address's last failure, and at most throttleAddrs addresses
 // are remembered (past that the oldest are forgotten), so a flood of
 // addresses cannot grow the table.
@@ -100,18 +101,29 @@ func (c *Client) refuseAuth() error {
 	if d <= 0 {
 		return c.refuse(c.version, err)
 	}
-	c.setFlag(flagWaiting) // the reactor reads nothing more meanwhile
-	time.AfterFunc(d, func() {
-		c.loop.run(func() {
-			if c.state != stateAwaitConnect {
-				return // gone meanwhile (its connect timeout, or it closed)
-			}
-			c.clearFlag(flagWaiting)
-			_ = c.refuse(c.version, err)
-			if !c.Lingering() {
-				c.hangUp()
-			}
-		})
-	})
+	// The wait is the client's deadline in its loop's timing wheel (no
+	// timer of its own), earlier than its connect timeout: expire sends
+	// the refusal (refuseHeld). The reactor reads nothing more meanwhile.
+	c.x().refusal = err
+	c.setFlag(flagWaiting)
+	c.deadline = c.loop.clock + d.Milliseconds()
+	c.loop.wheel.refile(c)
 	return ErrWaiting
+}
+
+// refuseHeld sends the refusal refuseAuth held back, once its wait is
+// over, and reads the connection again to see it close.
+func (c *Client) refuseHeld() {
+	err := c.ext.refusal
+	c.ext.refusal = nil
+	c.clearFlag(flagWaiting)
+	_ = c.refuse(c.version, err)
+	if !c.Lingering() {
+		c.hangUp()
+		c.state = stateClosed
+		return
+	}
+	if c.loop.wake != nil {
+		c.loop.wake(c) // the lingering connection's input is read and dropped
+	}
 }

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"sort"
 	"strings"
+
+	"github.com/loom-mqtt/loom/bench/internal/runs"
 )
 
 // run is the part of one loadgen -json line the table reads; the script
@@ -163,35 +162,14 @@ func readRuns(name string) ([]run, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var out []run
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "{") {
-			continue
-		}
-		var r run
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		out = append(out, r)
+	rs, err := runs.Read[run](f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return out, sc.Err()
+	return rs, nil
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
+func median(v []float64) float64 { return runs.Median(v) }
 
 func minmax(v []float64) (float64, float64) {
 	lo, hi := math.Inf(1), math.Inf(-1)

@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"strings"
+
+	"github.com/loom-mqtt/loom/bench/internal/runs"
 )
 
 // figure is one row kind of the comparison table.
@@ -118,25 +118,9 @@ func runReport(args []string) error {
 	return writeTable(os.Stdout, *title, *a, *b, results)
 }
 
-// readResults reads JSON lines; other lines (a log interleaved by a script)
-// are skipped.
-func readResults(r io.Reader) ([]result, error) {
-	var out []result
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "{") {
-			continue
-		}
-		var res result
-		if err := json.Unmarshal([]byte(line), &res); err != nil {
-			return nil, err
-		}
-		out = append(out, res)
-	}
-	return out, sc.Err()
-}
+// readResults reads the -json lines of runs; other lines (a log
+// interleaved by a script) are skipped.
+func readResults(r io.Reader) ([]result, error) { return runs.Read[result](r) }
 
 // cell gathers one scenario's values of one figure for one broker.
 type cell struct {

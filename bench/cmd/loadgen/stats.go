@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/loom-mqtt/loom/bench/internal/runs"
 )
 
 // percentile returns the p-th percentile (0 < p <= 100) of sorted by the
@@ -33,18 +35,7 @@ func latencySummary(samples []int64) (p50, p99, maxv time.Duration) {
 
 // median of xs (not modified); the mean of the middle two for an even count;
 // NaN for none.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
+func median(xs []float64) float64 { return runs.Median(xs) }
 
 // rate is count per second over d; zero when d is not positive, so an empty
 // window never prints as infinity.

@@ -125,7 +125,13 @@ func (h *handler) handshake(c gnet.Conn, t *tconn) (a gnet.Action, more bool) {
 		h.debug(t, "TLS handshake", err)
 		return gnet.Close, false
 	}
-	tc.rest, tc.hs, tc.ok = hs.in, nil, true
+	tc.hs, tc.ok = nil, true
+	releaseTLSBuffers(tc.conn) // the ClientHello's buffers (tlsinternal.go)
+	if len(hs.in) > 0 {
+		// Records the client sent behind its Finished: read first. Copied,
+		// so the handshake's buffer is not kept for them.
+		tc.rest = append([]byte(nil), hs.in...)
+	}
 	if src := t.l.Username; src != "" {
 		t.identity = certUsername(tc.conn.ConnectionState(), src)
 	}
@@ -221,6 +227,7 @@ func (c *tlsConn) read(dst *plainBuf) error {
 		if dst.InboundBuffered() == 0 {
 			dst.release() // nothing decrypted: no buffer held
 		}
+		releaseTLSBuffers(c.conn) // tlsinternal.go
 	}()
 	for {
 		n, err := c.conn.Read(dst.room(4 << 10))

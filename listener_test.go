@@ -109,7 +109,7 @@ func TestCertificateUsername(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			h := &identity{}
 			_, addr := loomtest.Start(t, loom.Options{Listeners: []loom.Listener{{Address: "tls://127.0.0.1:0",
-				TLS: &loom.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, ClientCAFile: p.CAFile, Username: src}}}, }, h)
+				TLS: &loom.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, ClientCAFile: p.CAFile, Username: src}}}}, h)
 			_, _, cert := p.MustClientCert(t, "dev-"+src, "device-cn", "device-san.example")
 			c, err := dialTLS(t, addr, p.ClientTLS(cert))
 			require.NoError(t, err)
@@ -172,4 +172,3 @@ func TestListenerOptionsRefused(t *testing.T) {
 		require.Contains(t, err.Error(), l.Address)
 	}
 }
-

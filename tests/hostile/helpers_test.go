@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,6 +92,72 @@ func readToEOFWithin(t testing.TB, r io.Reader, nc net.Conn, d time.Duration) []
 	}
 	t.Fatalf("1 MiB arrived and the connection is still open")
 	return nil
+}
+
+// needFiles lifts the soft open-file limit towards the hard one and skips
+// the test if the process still cannot hold n descriptors.
+func needFiles(t *testing.T, n uint64) {
+	t.Helper()
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	if rl.Cur < n && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rl.Cur < n {
+		t.Skipf("open-file limit %d is below the %d this test needs", rl.Cur, n)
+	}
+}
+
+// stableGoroutines polls runtime.NumGoroutine until it has not changed for
+// five samples in a row (goroutines that are ending are given time to end),
+// and returns it; after 200 samples it returns the last.
+func stableGoroutines() int {
+	last, same := runtime.NumGoroutine(), 0
+	for range 200 {
+		time.Sleep(20 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == last {
+			if same++; same == 5 {
+				break
+			}
+		} else {
+			last, same = n, 0
+		}
+	}
+	return last
+}
+
+// parallel runs f(i) for i in [0, n) on width goroutines and returns the
+// first error.
+func parallel(n, width int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	next := make(chan int)
+	for range width {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
 }
 
 // remotes is a hook recording the address each client's CONNECT came
@@ -267,18 +334,34 @@ type wsConn struct {
 // 101 Switching Protocols with the right Sec-WebSocket-Accept.
 func upgrade(t testing.TB, nc net.Conn, path, protocols string) *wsConn {
 	t.Helper()
+	c, err := wsHandshake(nc, path, protocols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// wsHandshake is upgrade returning an error instead of failing a test.
+func wsHandshake(nc net.Conn, path, protocols string) (*wsConn, error) {
+	_ = nc.SetDeadline(deadline())
+	defer nc.SetDeadline(time.Time{})
 	key := wsKey()
-	br, resp := httpExchange(t, nc, upgradeRequest(path, key, protocols))
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade answered %s, want 101", resp.Status)
+	if _, err := nc.Write(upgradeRequest(path, key, protocols)); err != nil {
+		return nil, fmt.Errorf("writing the upgrade request: %w", err)
 	}
-	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != wsAccept(key) {
-		t.Fatalf("Sec-WebSocket-Accept %q, want %q", got, wsAccept(key))
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading the upgrade's response: %w", err)
+	case resp.StatusCode != http.StatusSwitchingProtocols:
+		return nil, fmt.Errorf("upgrade answered %s, want 101", resp.Status)
+	case resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key):
+		return nil, fmt.Errorf("Sec-WebSocket-Accept %q, want %q", resp.Header.Get("Sec-WebSocket-Accept"), wsAccept(key))
+	case !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket"):
+		return nil, fmt.Errorf("101 without Upgrade: websocket: %v", resp.Header)
 	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
-		t.Fatalf("101 without Upgrade: websocket: %v", resp.Header)
-	}
-	return &wsConn{Conn: nc, br: br, resp: resp}
+	return &wsConn{Conn: nc, br: br, resp: resp}, nil
 }
 
 // httpExchange writes req on nc and reads the response's head.

@@ -114,7 +114,10 @@ func (h *handler) handshake(c gnet.Conn, t *tconn) (a gnet.Action, more bool) {
 		if held > maxHandshakeIn || !t.cl.HoldPreConnect(held+t.in.InboundBuffered()) {
 			return gnet.Close, false
 		}
-		if held > 0 && !hs.started {
+		if !hs.started && firstRecordIn(hs) {
+			// Only a whole first record (the ClientHello) takes a
+			// handshake's goroutine: a client that sends part of one and
+			// stalls holds no slot, only its bytes and its connect timeout.
 			hs.started = true
 			h.srv.startHandshake(tc)
 		}
@@ -136,7 +139,23 @@ func (h *handler) handshake(c gnet.Conn, t *tconn) (a gnet.Action, more bool) {
 		t.identity = certUsername(tc.conn.ConnectionState(), src)
 	}
 	t.stage = t.next(stageHandshake)
+	t.cl.ConnectWithin(h.srv.broker.ConnectTimeout()) // the handshake's deadline is over
 	return gnet.None, true
+}
+
+// firstRecordIn reports whether the handshake's input holds a whole TLS
+// record (a 5-byte header and the length it gives), or bytes that cannot
+// begin one — those the handshake refuses at once.
+func firstRecordIn(hs *handshake) bool {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if len(hs.in) > 0 && hs.in[0] != 0x16 { // not a handshake record
+		return true
+	}
+	if len(hs.in) < 5 {
+		return false
+	}
+	return len(hs.in) >= 5+(int(hs.in[3])<<8|int(hs.in[4]))
 }
 
 // startHandshake runs c's handshake on a goroutine, or queues it while

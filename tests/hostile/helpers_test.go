@@ -132,34 +132,6 @@ func stableGoroutines() int {
 	return last
 }
 
-// parallel runs f(i) for i in [0, n) on width goroutines and returns the
-// first error.
-func parallel(n, width int, f func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	next := make(chan int)
-	for range width {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := f(i); err != nil {
-					once.Do(func() { first = err })
-				}
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return first
-}
-
 // remotes is a hook recording the address each client's CONNECT came
 // from, as hooks see it.
 type remotes struct {

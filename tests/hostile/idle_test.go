@@ -81,7 +81,7 @@ func TestIdleTransportConnectionsNoGoroutines(t *testing.T) {
 			}
 		}
 	})
-	err := parallel(2*n, 50, func(i int) error {
+	err := loomtest.Parallel(0, 2*n, 50, func(i int) error {
 		var (
 			c   net.Conn
 			err error

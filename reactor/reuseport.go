@@ -71,9 +71,10 @@ func reusePortControl(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
-// pinPorts checks that every concrete TCP address is free and picks and
-// holds a port for every port-0 one.
-func pinPorts(listens []string) (*pinned, error) {
+// pinPorts checks that every concrete TCP address is free and picks a port
+// for every port-0 one, held until release when hold (the loops bind with
+// SO_REUSEPORT), else given up at once for gnet to bind.
+func pinPorts(listens []string, hold bool) (*pinned, error) {
 	p := &pinned{listens: make([]string, len(listens))}
 	for i, l := range listens {
 		p.listens[i] = l
@@ -103,7 +104,11 @@ func pinPorts(listens []string) (*pinned, error) {
 			p.release()
 			return nil, fmt.Errorf("reactor: listener %s: %w", l, err)
 		}
-		p.holds = append(p.holds, ln)
+		if hold {
+			p.holds = append(p.holds, ln)
+		} else {
+			defer ln.Close() // after the other port-0 listeners have picked theirs
+		}
 		_, port, _ = net.SplitHostPort(ln.Addr().String())
 		p.listens[i] = network + "://" + net.JoinHostPort(host, port)
 	}

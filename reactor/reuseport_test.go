@@ -5,11 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/session"
 )
 
@@ -52,4 +54,29 @@ func TestPortInUseIsAnError(t *testing.T) {
 	defer ln.Close()
 	s2 := New(b, Options{Listeners: []Listener{{Address: fmt.Sprint("tcp://", ln.Addr())}}, Logger: log})
 	require.Error(t, s2.Start())
+}
+
+// Beside a Unix socket (no SO_REUSEPORT), two port-0 TCP listeners still
+// get ports of their own, each known to Addrs and serving its own
+// connections.
+func TestPortZeroBesideUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "loom.sock")
+	s, _ := startServer(t, session.Options{}, Listener{Address: "tcp://127.0.0.1:0"},
+		Listener{Address: "tcp://127.0.0.1:0", Proxy: true}, Listener{Address: "unix://" + sock})
+	a := s.Addrs()
+	require.Len(t, a, 3)
+	require.NotEqual(t, a[0].String(), a[1].String())
+	dialV311(t, a[0].String(), "plain")
+	// The second is the PROXY listener: a CONNECT without the header is
+	// closed, so it is told from the first.
+	c, err := net.Dial("tcp", a[1].String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = c.Write((&proto.Connect{Version: proto.V311, CleanStart: true, ClientID: []byte("x")}).Append(nil, proto.V311))
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.Read(make([]byte, 4))
+	require.Error(t, err, "a CONNECT without a PROXY header was answered")
+	u, err := net.Dial("unix", sock)
+	require.NoError(t, err)
+	u.Close()
 }

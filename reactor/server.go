@@ -119,16 +119,18 @@ func (s *Server) Start() error {
 		listens[i] = ln.gnetAddr()
 	}
 	reuse := usesReusePort(listens)
-	if reuse {
-		p, err := pinPorts(listens)
-		if err != nil {
-			return err
-		}
-		defer p.release() // once the loops have bound the ports, or failed
-		listens = p.listens
-		for i, l := range listens {
-			_, s.lns[i].addr = splitListen(l) // port 0 → the port held
-		}
+	// Every port 0 becomes a concrete port first: the loops must all bind
+	// the same one, and each listener must be told from the others by its
+	// address (listenerOf, Addrs). Without SO_REUSEPORT (a Unix socket
+	// beside) the port cannot be held while gnet binds it, only picked.
+	p, err := pinPorts(listens, reuse)
+	if err != nil {
+		return err
+	}
+	defer p.release() // once the loops have bound the ports, or failed
+	listens = p.listens
+	for i, l := range listens {
+		_, s.lns[i].addr = splitListen(l)
 	}
 	h := &handler{srv: s}
 	go func() {

@@ -39,11 +39,24 @@ func (b *broker) waitConnections(t testing.TB, n int64) {
 	loomtest.Eventually(t, fmt.Sprintf("the broker's open connections to be %d", n), func() bool { return b.connections() == n })
 }
 
-// waitSubscriptions waits until the broker holds more than n
-// subscriptions.
-func (b *broker) waitSubscriptionsAbove(t testing.TB, n int) {
+// subscriptionCount is the number of subscriptions the broker holds.
+func (b *broker) subscriptionCount() int {
+	if b.subscriptions == nil {
+		return 0
+	}
+	return b.subscriptions()
+}
+
+// waitSubscribed waits until the broker holds more than before
+// subscriptions, or gaveUp says the client that was to subscribe has
+// ended.
+func (b *broker) waitSubscribed(t testing.TB, before int, gaveUp func() bool) {
 	t.Helper()
-	loomtest.Eventually(t, "a new subscription", func() bool { return b.subscriptions() > n })
+	if b.subscriptions == nil {
+		time.Sleep(500 * time.Millisecond) // development harness only
+		return
+	}
+	loomtest.Eventually(t, "a new subscription", func() bool { return gaveUp() || b.subscriptions() > before })
 }
 
 // newPKI makes the test CA, the server certificate and a client

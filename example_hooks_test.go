@@ -14,7 +14,7 @@ import (
 // started runs a broker on a free loopback port for an example, without
 // $SYS (whose updates would reach the examples' hooks and subscriptions).
 func started(hooks ...loom.Hook) *loom.Server {
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, SysInterval: -1, Logger: quiet})
+	srv, err := loom.New(loom.Options{Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}}, SysInterval: -1, Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
 	}

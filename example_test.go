@@ -41,7 +41,7 @@ func mqttConnect(addr net.Addr, id string, keep bool) (net.Conn, error) {
 
 func ExampleNew() {
 	srv, err := loom.New(loom.Options{
-		Listeners:    []string{"tcp://127.0.0.1:0"}, // port 0: a free one
+		Listeners:    []loom.Listener{{Address: "tcp://127.0.0.1:0"}}, // port 0: a free one
 		Limits:       loom.Limits{MaxPacketSize: 64 << 10, MaxQueued: 1000},
 		Capabilities: loom.Capabilities{MaxQoS: loom.MaxQoS1},
 		Logger:       quiet,
@@ -61,7 +61,7 @@ func ExampleNew() {
 }
 
 func ExampleServer_Start() {
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, Logger: quiet})
+	srv, err := loom.New(loom.Options{Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}}, Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func ExampleServer_Start() {
 }
 
 func ExampleServer_Serve() {
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, Logger: quiet})
+	srv, err := loom.New(loom.Options{Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}}, Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func ExampleServer_Serve() {
 }
 
 func ExampleServer_Stats() {
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, Logger: quiet})
+	srv, err := loom.New(loom.Options{Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}}, Logger: quiet})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func ExampleOptions() {
 	}
 	defer os.RemoveAll(dir)
 	opts := loom.Options{
-		Listeners: []string{"tcp://127.0.0.1:0"},
+		Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}},
 		DataDir:   dir,
 		Sync:      loom.SyncAlways, // every acknowledged message survives a power cut
 		Limits:    loom.Limits{MaxSessionExpiry: 24 * time.Hour},

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 )
 
 // Safe by default: a broker that authenticates no one serves loopback and
@@ -23,23 +22,20 @@ func (s *Server) checkExposure() error {
 		return nil
 	}
 	for _, l := range s.opts.Listeners {
-		if !LoopbackOnly(l) {
-			return fmt.Errorf("loom: listener %s: %w (add an authentication hook with AddHook, or set Options.AllowAnonymous to accept anonymous clients)", l, ErrExposed)
+		if !LoopbackOnly(l.Address) && !l.verifiesClients() {
+			return fmt.Errorf("loom: listener %s: %w (add an authentication hook with AddHook, require client certificates, or set Options.AllowAnonymous to accept anonymous clients)", l.Address, ErrExposed)
 		}
 	}
 	return nil
 }
 
-// LoopbackOnly reports whether listener l (as in Options.Listeners) can
-// only be reached from this machine: a Unix socket, or TCP on a loopback
-// address (a name counts when every address it resolves to is loopback).
-// An empty host is every interface.
-func LoopbackOnly(l string) bool {
-	network, addr, ok := strings.Cut(l, "://")
-	if !ok {
-		network, addr = "tcp", l
-	}
-	if network == "unix" {
+// LoopbackOnly reports whether a listener's address (Listener.Address) can
+// only be reached from this machine: a Unix socket, or TCP (plain, TLS or
+// WebSocket) on a loopback address (a name counts when every address it
+// resolves to is loopback). An empty host is every interface.
+func LoopbackOnly(address string) bool {
+	addr, unix := listenerHost(address)
+	if unix {
 		return true
 	}
 	host, _, err := net.SplitHostPort(addr)

@@ -45,10 +45,10 @@ func TestStartRefusesAnExposedListenerWithoutAuth(t *testing.T) {
 	}
 	// 0.0.0.0:0 binds every interface on a free port; Start refuses
 	// before anything is bound.
-	err := start(Options{Listeners: []string{"tcp://0.0.0.0:0"}})
+	err := start(Options{Listeners: []Listener{{Address: "tcp://0.0.0.0:0"}}})
 	require.True(t, errors.Is(err, ErrExposed), "%v", err)
 	require.ErrorContains(t, err, "AllowAnonymous")
-	require.NoError(t, start(Options{Listeners: []string{"tcp://0.0.0.0:0"}, AllowAnonymous: true}))
-	require.NoError(t, start(Options{Listeners: []string{"tcp://0.0.0.0:0"}}, noAuth{}))
-	require.NoError(t, start(Options{Listeners: []string{"tcp://127.0.0.1:0"}}))
+	require.NoError(t, start(Options{Listeners: []Listener{{Address: "tcp://0.0.0.0:0"}}, AllowAnonymous: true}))
+	require.NoError(t, start(Options{Listeners: []Listener{{Address: "tcp://0.0.0.0:0"}}}, noAuth{}))
+	require.NoError(t, start(Options{Listeners: []Listener{{Address: "tcp://127.0.0.1:0"}}}))
 }

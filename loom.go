@@ -63,7 +63,11 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if len(opts.Listeners) == 0 {
-		opts.Listeners = []string{defaultListen}
+		opts.Listeners = []Listener{{Address: defaultListen}}
+	}
+	listeners, err := reactorListeners(opts.Listeners) // listener.go
+	if err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -81,7 +85,7 @@ func New(opts Options) (*Server, error) {
 	}
 	b := session.NewBroker(opts.session(store))
 	r := reactor.New(b, reactor.Options{
-		Listeners:      opts.Listeners,
+		Listeners:      listeners,
 		Loops:          opts.Loops,
 		MaxConnections: opts.MaxConnections,
 		ReserveFDs:     reserve,

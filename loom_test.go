@@ -15,7 +15,7 @@ import (
 func newQuiet(t *testing.T, opts loom.Options) *loom.Server {
 	t.Helper()
 	if opts.Listeners == nil {
-		opts.Listeners = []string{"tcp://127.0.0.1:0"}
+		opts.Listeners = []loom.Listener{{Address: "tcp://127.0.0.1:0"}}
 	}
 	opts.Logger = quiet
 	srv, err := loom.New(opts)
@@ -74,7 +74,7 @@ func TestServerServe(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer taken.Close()
-	srv = newQuiet(t, loom.Options{Listeners: []string{taken.Addr().String()}})
+	srv = newQuiet(t, loom.Options{Listeners: []loom.Listener{{Address: taken.Addr().String()}}})
 	err = srv.Serve(context.Background())
 	require.Error(t, err, "served on a port another socket holds")
 	require.False(t, errors.Is(err, context.Canceled))

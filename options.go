@@ -13,10 +13,17 @@ import (
 // default: Options{} is a broker on 127.0.0.1:1883 that keeps everything in
 // memory and lets any client in.
 type Options struct {
-	// Listeners, as "tcp://host:port" (or host:port) or "unix:///path".
-	// Port 0 picks a free port; Server.Addrs says which. Default
+	// Listeners are where clients connect: TCP, TLS, WebSocket (ws and
+	// wss) and Unix sockets, each with its own settings (Listener). Port 0
+	// picks a free port; Server.Addrs says which. Default
 	// tcp://127.0.0.1:1883.
-	Listeners []string
+	Listeners []Listener
+	// Handshakes caps the TLS handshakes in progress at once; each runs on
+	// a goroutine of its own while it lasts (established connections have
+	// none), and those past the cap wait their turn. Default 64 per CPU.
+	Handshakes int
+	// HandshakeTimeout ends a TLS handshake not done in time. Default 10s.
+	HandshakeTimeout time.Duration
 	// Loops is the number of event loops, at most 256 (gnet's ceiling).
 	// Default GOMAXPROCS.
 	Loops int

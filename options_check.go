@@ -26,8 +26,8 @@ func (o Options) check() error {
 		return &fieldError{field, fmt.Sprintf(format, args...)}
 	}
 	for i, l := range o.Listeners {
-		if l == "" {
-			return bad(fmt.Sprintf("Listeners[%d]", i), "empty address (say tcp://host:port or unix:///path)")
+		if l.Address == "" {
+			return bad(fmt.Sprintf("Listeners[%d].Address", i), "empty (say tcp://host:port, tls://host:port, ws://host:port/mqtt, wss://host:port/mqtt or unix:///path)")
 		}
 	}
 	if o.Loops < 0 || o.Loops > maxLoops {

@@ -20,7 +20,7 @@ func TestOptionsCheck(t *testing.T) {
 		{Options{Limits: Limits{MaxSessionBytes: -1, MemoryBudget: -1, PreConnectBudget: -1, IngestBacklog: -1,
 			MaxTopicAliasOut: -1, MaxSessionExpiry: -1, MaxMessageExpiry: -1, MaxPersistentSessions: -1}}, ""},
 		{Options{Capabilities: Capabilities{MaxQoS: MaxQoS0}}, ""},
-		{Options{Listeners: []string{"tcp://127.0.0.1:0", ""}}, "Listeners[1]"},
+		{Options{Listeners: []Listener{{Address: "tcp://127.0.0.1:0"}, {Address: ""}}}, "Listeners[1].Address"},
 		{Options{Loops: -1}, "Loops"},
 		{Options{Loops: 257}, "Loops"},
 		{Options{MaxConnections: -5}, "MaxConnections"},

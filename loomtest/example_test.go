@@ -15,7 +15,7 @@ import (
 // broker with raw packets and gets errors back as values. In a test,
 // loomtest.Start and loomtest.Dial do the same in one line each.
 func ExampleDialer() {
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, Logger: loomtest.Quiet})
+	srv, err := loom.New(loom.Options{Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}}, Logger: loomtest.Quiet})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -24,7 +24,7 @@ const Wait = 10 * time.Second
 func Start(t testing.TB, opts loom.Options, hooks ...loom.Hook) (*loom.Server, string) {
 	t.Helper()
 	if len(opts.Listeners) == 0 {
-		opts.Listeners = []string{"tcp://127.0.0.1:0"}
+		opts.Listeners = []loom.Listener{{Address: "tcp://127.0.0.1:0"}}
 	}
 	if opts.Logger == nil {
 		opts.Logger = Quiet

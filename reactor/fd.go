@@ -54,3 +54,7 @@ func sockName(fd int) (net.Addr, error) {
 	}
 	return nil, errors.New("reactor: unknown listener address type")
 }
+
+// shutdownWrite half-closes fd: the client reads what was sent, then the
+// end of the stream.
+func shutdownWrite(fd int) error { return syscall.Shutdown(fd, syscall.SHUT_WR) }

@@ -31,6 +31,12 @@ type loopState struct {
 	paused []gnet.Conn // paused connections, touched only on the loop
 	// waiting: a callback is registered with the broker to resume them.
 	waiting bool
+
+	// Scratch space of the transports (transport.go, tls.go), used on the
+	// loop only: a WebSocket frame header, a write's vector, TLS records on
+	// their way to the socket, a frame's plaintext on its way into TLS.
+	hdr, plainOut, tlsOut []byte
+	vec                   [][]byte
 }
 
 // pause stops reading c, whose client is cl, or stops it again when gnet

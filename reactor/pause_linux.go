@@ -1,3 +1,5 @@
+//go:build linux && !poll_opt
+
 package reactor
 
 import "golang.org/x/sys/unix"

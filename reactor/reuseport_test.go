@@ -41,7 +41,7 @@ func TestPortInUseIsAnError(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := session.NewBroker(session.Options{Logger: log})
 	defer b.Close()
-	s := New(b, Options{Listeners: []string{"tcp://" + addr}, Loops: 2, Logger: log})
+	s := New(b, Options{Listeners: []Listener{{Address: "tcp://" + addr}}, Loops: 2, Logger: log})
 	err := s.Start()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "address already in use")
@@ -50,6 +50,6 @@ func TestPortInUseIsAnError(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	s2 := New(b, Options{Listeners: []string{fmt.Sprint("tcp://", ln.Addr())}, Logger: log})
+	s2 := New(b, Options{Listeners: []Listener{{Address: fmt.Sprint("tcp://", ln.Addr())}}, Logger: log})
 	require.Error(t, s2.Start())
 }

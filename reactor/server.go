@@ -23,9 +23,9 @@ const maxLoops = 256
 
 // Options configure the listeners and loops.
 type Options struct {
-	// Listeners are gnet addresses: "tcp://127.0.0.1:1883",
-	// "unix:///run/loom.sock". Port 0 picks a free port; Addrs tells which.
-	Listeners []string
+	// Listeners are where clients connect, each with its transport
+	// (listener.go). Port 0 picks a free port; Addrs tells which.
+	Listeners []Listener
 	// Loops is the number of event loops; default GOMAXPROCS, at most 256
 	// (gnet's ceiling).
 	Loops int
@@ -36,6 +36,13 @@ type Options struct {
 	// ReserveFDs are descriptors kept for listeners, the store and logs.
 	// Default 64.
 	ReserveFDs int
+	// Handshakes caps the TLS handshakes running at once, each on a
+	// goroutine of its own while it lasts (tls.go); more wait their turn.
+	// Default 64 per CPU.
+	Handshakes int
+	// HandshakeTimeout ends a TLS handshake that has not completed in
+	// time. Default 10s.
+	HandshakeTimeout time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -51,10 +58,20 @@ type Server struct {
 	done   chan error
 	addrs  []net.Addr
 
+	lns []*listener // Options.Listeners, parsed by Start
+
 	loops    sync.Map // gnet.EventLoop → *loopState
 	conns    atomic.Int64
 	Rejected atomic.Int64 // connections closed at once for the descriptor budget
 	stopping atomic.Bool
+
+	// Transport refusals: TLS handshakes that failed, WebSocket upgrades
+	// and frames refused, connections without a valid PROXY header.
+	TLSFailed, WSRefused, ProxyRefused atomic.Int64
+
+	hsMu      sync.Mutex
+	hsRunning int        // handshake goroutines
+	hsQueue   []*tlsConn // handshakes waiting for one
 }
 
 // New prepares a server for broker b; Start opens the listeners.
@@ -75,6 +92,12 @@ func New(b *session.Broker, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Handshakes <= 0 {
+		opts.Handshakes = 64 * runtime.GOMAXPROCS(0)
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
 	b.SetLoopCount(opts.Loops) // each loop's share of PreConnectBudget
 	return &Server{opts: opts, broker: b, log: opts.Logger,
 		booted: make(chan struct{}), done: make(chan error, 1)}
@@ -86,12 +109,15 @@ func (s *Server) Start() error {
 	if len(s.opts.Listeners) == 0 {
 		return errors.New("reactor: no listeners")
 	}
-	for _, l := range s.opts.Listeners {
-		if err := streamListener(l); err != nil {
+	listens := make([]string, len(s.opts.Listeners))
+	for i, l := range s.opts.Listeners {
+		ln, err := parseListener(l)
+		if err != nil {
 			return err
 		}
+		s.lns = append(s.lns, ln)
+		listens[i] = ln.gnetAddr()
 	}
-	listens := s.opts.Listeners
 	reuse := usesReusePort(listens)
 	if reuse {
 		p, err := pinPorts(listens)
@@ -100,6 +126,9 @@ func (s *Server) Start() error {
 		}
 		defer p.release() // once the loops have bound the ports, or failed
 		listens = p.listens
+		for i, l := range listens {
+			_, s.lns[i].addr = splitListen(l) // port 0 → the port held
+		}
 	}
 	h := &handler{srv: s}
 	go func() {
@@ -167,18 +196,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	return s.eng.Stop(ctx)
 }
 
-// streamListener refuses a listener address whose network is not an
-// ordered, lossless byte stream: gnet would serve udp:// too, and MQTT
-// cannot run over datagrams [MQTT-4.2-1].
-func streamListener(listen string) error {
-	network, _ := splitListen(listen)
-	switch network {
-	case "tcp", "tcp4", "tcp6", "unix":
-		return nil
-	}
-	return fmt.Errorf("reactor: listener %s: network %q is not a byte stream", listen, network)
-}
-
 // splitListen splits a listener address into gnet's network and address;
 // a bare host:port is TCP.
 func splitListen(listen string) (network, addr string) {
@@ -217,7 +234,7 @@ func (h *handler) loopOf(el gnet.EventLoop) *loopState {
 	if l, ok := h.srv.loops.Load(el); ok {
 		return l.(*loopState)
 	}
-	l := &loopState{el: el, poller: pollerFD(el)}
+	l := &loopState{el: el, poller: pollerFD(el), hdr: make([]byte, 0, 16), vec: make([][]byte, 0, 2)}
 	l.sl = h.srv.broker.NewLoop(func(f func()) {
 		_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			f()
@@ -235,18 +252,38 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		h.srv.Rejected.Add(1)
 		return nil, gnet.Close
 	}
-	c.SetContext(h.loopOf(c.EventLoop()).sl.NewClient(c))
+	ls := h.loopOf(c.EventLoop())
+	l := h.srv.listenerOf(c.LocalAddr())
+	if l == nil {
+		h.srv.log.Error(errNoListener.Error(), "local", c.LocalAddr())
+		return nil, gnet.Close
+	}
+	if l.plain() {
+		c.SetContext(ls.sl.NewClient(c))
+		return nil, gnet.None
+	}
+	t := newTconn(c, l, ls, h.srv)
+	t.cl = ls.sl.NewClient(t)
+	c.SetContext(t)
 	return nil, gnet.None
 }
 
 func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 	h.srv.conns.Add(-1)
-	if cl, ok := c.Context().(*session.Client); ok {
-		if cl.ReadPaused() {
-			h.unpause(h.loopOf(c.EventLoop()), c, cl) // its descriptor may be reused
-		}
-		cl.Closed(err)
+	var cl *session.Client
+	switch x := c.Context().(type) {
+	case *session.Client:
+		cl = x
+	case *tconn:
+		cl = x.cl
+		x.closed()
+	default:
+		return gnet.None
 	}
+	if cl.ReadPaused() {
+		h.unpause(h.loopOf(c.EventLoop()), c, cl) // its descriptor may be reused
+	}
+	cl.Closed(err)
 	return gnet.None
 }
 

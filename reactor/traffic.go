@@ -10,10 +10,18 @@ import (
 // OnTraffic frames every whole packet buffered on c and hands each to the
 // session layer. gnet calls it once per read and not again for bytes left
 // over, so it loops until only a partial packet remains; that one waits in
-// gnet's ring for the next read.
+// gnet's ring for the next read. A connection with a transport (TLS,
+// WebSocket, PROXY; transport.go) has what arrived unwrapped first, and
+// its partial packet waits in its own buffer.
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	cl, ok := c.Context().(*session.Client)
-	if !ok {
+	var cl *session.Client
+	var t *tconn
+	switch x := c.Context().(type) {
+	case *session.Client:
+		cl = x
+	case *tconn:
+		t, cl = x, x.cl
+	default:
 		return gnet.Close
 	}
 	cl.Loop().Refresh()
@@ -27,6 +35,9 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 			_ = setInterest(ls.poller, c.Fd(), true, c.OutboundBuffered() > 0)
 		}
 		_, _ = c.Discard(-1)
+		if t != nil {
+			t.drop()
+		}
 		return gnet.None
 	}
 	if cl.Waiting() {
@@ -44,6 +55,29 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		h.unpause(ls, c, cl)
 	}
+	if t == nil {
+		return h.frame(c, c, cl, 0)
+	}
+	if a := h.unwrap(c, t); a != gnet.None || t.stage != stageOpen || cl.Ending() {
+		cl.Loop().Flush()
+		return a
+	}
+	a := h.frame(c, &t.in, cl, t.transportHeld())
+	if t.endCode != 0 && a == gnet.None && !cl.Ending() {
+		// A close frame, or one MQTT over WebSocket refuses, came after
+		// the packets just handled: answer it and end.
+		t.farewell(t.endCode)
+		a, _ = h.refuse(t)
+		cl.Loop().Flush()
+	}
+	return a
+}
+
+// frame hands the whole packets in `in` to cl, whose connection is c:
+// gnet's buffer itself, or a transport's buffer of unwrapped bytes (then
+// held is what the transport holds besides, charged to the pre-CONNECT
+// budget with what waits in `in`).
+func (h *handler) frame(c gnet.Conn, in stream, cl *session.Client, held int) gnet.Action {
 	action := gnet.None
 	consumed := 0
 	// pre: the client has not completed CONNECT, so its packets are held
@@ -52,29 +86,29 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	// connected client pays this one test of its state per packet.
 	pre := cl.PreConnect()
 	for {
-		n := c.InboundBuffered()
+		n := in.InboundBuffered()
 		if n < 2 {
 			break
 		}
-		head, _ := c.Peek(min(n, 5))
+		head, _ := in.Peek(min(n, 5))
 		fh, hl, err := proto.ParseFixedHeader(head)
 		if err == proto.ErrIncomplete {
 			break
 		}
 		if err != nil {
 			_ = cl.Fail(err)
-			action = end(c, cl)
+			action = end(c, in, cl)
 			break
 		}
 		total := hl + fh.Remaining
 		if cl.PreConnect() {
-			head, _ = c.Peek(min(n, session.ConnectPeek))
+			head, _ = in.Peek(min(n, session.ConnectPeek))
 			err = cl.CheckPreConnect(fh, hl, total, head)
 		} else {
 			err = cl.CheckSize(total)
 		}
 		if err != nil {
-			action = end(c, cl)
+			action = end(c, in, cl)
 			break
 		}
 		if n < total {
@@ -83,7 +117,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		if fh.Type == proto.PUBLISH && h.srv.broker.Congested() && h.pause(h.loopOf(c.EventLoop()), c, cl) {
 			break // the rest waits in the buffer: see pause.go
 		}
-		pkt, _ := c.Peek(total)
+		pkt, _ := in.Peek(total)
 		err = cl.Handle(fh, pkt[hl:])
 		if err == session.ErrWaiting {
 			// The packet stays in the buffer, to be handled again with the
@@ -91,20 +125,20 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 			h.stopReading(c)
 			break
 		}
-		_, _ = c.Discard(total)
+		_, _ = in.Discard(total)
 		consumed += total
 		if err != nil {
-			action = end(c, cl)
+			action = end(c, in, cl)
 			break
 		}
 	}
 	if pre && action == gnet.None {
 		// Charge what waits in gnet's buffer for the rest of a packet, or
 		// release the charge once CONNECT is through.
-		if n := c.InboundBuffered(); !cl.HoldPreConnect(n) {
-			head, _ := c.Peek(min(n, session.ConnectPeek))
+		if n := in.InboundBuffered(); !cl.HoldPreConnect(n + held) {
+			head, _ := in.Peek(min(n, session.ConnectPeek))
 			_ = cl.RefuseBusy(head)
-			action = end(c, cl)
+			action = end(c, in, cl)
 		}
 	}
 	if consumed > 0 {
@@ -119,11 +153,14 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 // has sent its last packet on lingers (session/linger.go) — its remaining
 // input is dropped and the connection stays open until the client closes
 // or the linger ends; any other is closed now.
-func end(c gnet.Conn, cl *session.Client) gnet.Action {
+func end(c gnet.Conn, in stream, cl *session.Client) gnet.Action {
 	if !cl.Lingering() {
 		return gnet.Close
 	}
-	_, _ = c.Discard(-1)
+	_, _ = in.Discard(-1)
+	if in != stream(c) {
+		_, _ = c.Discard(-1)
+	}
 	return gnet.None
 }
 

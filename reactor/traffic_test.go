@@ -20,7 +20,7 @@ func startServer(t *testing.T, opts session.Options) (*Server, string) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts.Logger = log
 	b := session.NewBroker(opts)
-	s := New(b, Options{Listeners: []string{"tcp://127.0.0.1:0"}, Loops: 2, Logger: log})
+	s := New(b, Options{Listeners: []Listener{{Address: "tcp://127.0.0.1:0"}}, Loops: 2, Logger: log})
 	require.NoError(t, s.Start())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -121,7 +121,7 @@ func TestStopIsClean(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b := session.NewBroker(session.Options{Logger: log})
 	defer b.Close()
-	s := New(b, Options{Listeners: []string{"tcp://127.0.0.1:0"}, Logger: log})
+	s := New(b, Options{Listeners: []Listener{{Address: "tcp://127.0.0.1:0"}}, Logger: log})
 	require.NoError(t, s.Start())
 	c, err := net.Dial("tcp", s.Addrs()[0].String())
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		return c.refuse(p.Version, err)
 	}
 	c.version = p.Version
+	certified := c.certUsername(p)
 	if c.version == proto.V5 && p.Props.Has(proto.PropMaximumPacketSize) {
 		c.maxOut = p.Props.MaximumPacketSize
 	}
@@ -66,7 +67,7 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 				return c.refuse(c.version, err)
 			}
 		}
-		if len(hooks.by[OnConnectAuthenticate]) > 0 && !(c.version == proto.V5 && p.Props.Has(proto.PropAuthMethod)) {
+		if len(hooks.by[OnConnectAuthenticate]) > 0 && !certified && !(c.version == proto.V5 && p.Props.Has(proto.PropAuthMethod)) {
 			allow, wait := c.decide(OnConnectAuthenticate, "", false, p)
 			if wait {
 				return ErrWaiting // handled again with the answer
@@ -80,6 +81,25 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 		return c.beginAuth(p, id, assigned) // enhanced authentication (auth.go)
 	}
 	return c.accept(p, id, assigned, nil)
+}
+
+// certUsername makes the username of a client whose listener takes it
+// from the client certificate (reactor: Listener.Username) the one in its
+// CONNECT, whatever the client wrote there, and reports whether it did:
+// the verified certificate has authenticated the client, so the
+// authentication hooks are not asked (ACL hooks are, with that username).
+func (c *Client) certUsername(p *proto.Connect) bool {
+	id, ok := c.conn.(interface{ CertUsername() string })
+	if !ok {
+		return false
+	}
+	u := id.CertUsername()
+	if u == "" {
+		return false
+	}
+	p.Username, p.UsernameFlag = []byte(u), true
+	p.Password, p.PasswordFlag = nil, false
+	return true
 }
 
 // connectInfo records what hooks see of c, from its CONNECT.

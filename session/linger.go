@@ -34,6 +34,12 @@ func (c *Client) linger() {
 	c.loop.markDirty(c)
 }
 
+// Linger ends c after its transport's last word (an HTTP refusal, a
+// WebSocket close frame) as after the broker's last packet: nothing more
+// is decoded, and the connection closes when the client does or the linger
+// ends.
+func (c *Client) Linger() { c.linger() }
+
 // Lingering reports whether c is closing after the broker's last packet:
 // the reactor then drops its input and keeps the connection open.
 func (c *Client) Lingering() bool { return c.state == stateClosing }
@@ -61,8 +67,13 @@ func (c *Client) shutWrite() {
 	}
 	c.setFlag(flagWriteShut)
 	// Only on c's loop, while c is open (not stateClosed): its descriptor
-	// cannot have been closed and reused by then.
-	if f, ok := c.conn.(interface{ Fd() int }); !ok || shutdownWrite(f.Fd()) != nil {
+	// cannot have been closed and reused by then. A transport says its own
+	// goodbye first (a WebSocket close frame, TLS's close_notify).
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() != nil {
+			_ = c.conn.Close()
+		}
+	} else if f, ok := c.conn.(interface{ Fd() int }); !ok || shutdownWrite(f.Fd()) != nil {
 		_ = c.conn.Close()
 	}
 }

@@ -19,8 +19,8 @@ import (
 type config struct {
 	help, version bool
 
-	listens       []string // tcp://host:port or unix:///path, at least one
-	loops         int      // 0: one per CPU
+	listens       []loom.Listener // at least one
+	loops         int             // 0: one per CPU
 	level         slog.Level
 	memory        bool
 	dataDir       string // "" with memory
@@ -76,6 +76,7 @@ type flags struct {
 	maxSessions                                    int
 	sessionBytes, budget, maxConnect, preConnectB  sizeFlag
 	auth                                           authFlags
+	tls                                            tlsFlags
 }
 
 // newFlagSet defines loom's flags on a fresh set; its output is discarded
@@ -85,7 +86,11 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 		maxConnect: 64 << 10, preConnectB: 8 << 20}
 	fs := flag.NewFlagSet("loom", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Var(&f.listens, "listen", "`address` to serve: host:port, tcp://host:port or unix:///path (repeatable; default "+defaultListen+")")
+	fs.Var(&f.listens, "listen", "`address` to serve: host:port, tcp://host:port, tls://host:port, ws://host:port[/path], wss://host:port[/path] or unix:///path; ?proxy at the end for a PROXY protocol header first (repeatable; default "+defaultListen+")")
+	fs.StringVar(&f.tls.cert, "tls-cert", "", "certificate `file` (PEM) of the tls:// and wss:// listeners")
+	fs.StringVar(&f.tls.key, "tls-key", "", "key `file` (PEM) of the tls:// and wss:// listeners")
+	fs.StringVar(&f.tls.clientCA, "tls-client-ca", "", "CA `file` (PEM): tls:// and wss:// clients must present a certificate it signed (mutual TLS)")
+	fs.StringVar(&f.tls.username, "tls-username", "", "take each client's username from its certificate: `cn` or san (needs -tls-client-ca)")
 	fs.IntVar(&f.loops, "loops", 0, fmt.Sprintf("`n` event loops, 1 to %d (default: one per CPU)", maxLoops))
 	fs.StringVar(&f.level, "log-level", "info", "`level` of the log: debug, info, warn or error")
 	fs.StringVar(&f.dataDir, "data-dir", "loom-data", "`folder` that keeps persistent sessions, subscriptions and retained messages (created if missing)")
@@ -148,7 +153,7 @@ func (f *flags) check(set map[string]bool) (config, error) {
 	}
 	seen := map[string]bool{}
 	for _, l := range raw {
-		norm, err := parseListen(l)
+		norm, proxy, err := parseListen(l)
 		if err != nil {
 			return config{}, &usageError{"-listen", err.Error()}
 		}
@@ -158,7 +163,10 @@ func (f *flags) check(set map[string]bool) (config, error) {
 			return config{}, usagef("-listen", "%s is given twice", l)
 		}
 		seen[norm] = true
-		c.listens = append(c.listens, norm)
+		c.listens = append(c.listens, loom.Listener{Address: norm, Proxy: proxy})
+	}
+	if err := f.tls.apply(c.listens); err != nil {
+		return config{}, err
 	}
 
 	if set["loops"] && (f.loops < 1 || f.loops > maxLoops) {

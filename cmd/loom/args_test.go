@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loom-mqtt/loom"
+
 	"github.com/loom-mqtt/loom/persist"
 )
 
@@ -47,7 +49,12 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-listen", "unix:///no/such/folder/loom.sock"}, "-listen", "no folder /no/such/folder"},
 		{[]string{"-listen", "unix:///" + strings.Repeat("x", 120)}, "-listen", "at most 103 bytes"},
 		{[]string{"-listen", "udp://127.0.0.1:1883"}, "-listen", "byte stream"},
-		{[]string{"-listen", "ws://127.0.0.1:8080"}, "-listen", "byte stream"},
+		{[]string{"-listen", "quic://127.0.0.1:8080"}, "-listen", "byte stream"},
+		{[]string{"-listen", "tls://127.0.0.1:8883"}, "-tls-cert", "need -tls-cert and -tls-key"},
+		{[]string{"-listen", "127.0.0.1:0", "-tls-cert", "c.pem"}, "-tls-cert", "no listener has TLS"},
+		{[]string{"-listen", "unix:///tmp/x.sock?proxy"}, "-listen", "takes no PROXY header"},
+		{[]string{"-listen", "wss://127.0.0.1:0", "-tls-cert", "/nonexistent.pem", "-tls-key", "/nonexistent.pem"}, "-tls-cert", "no such file"},
+		{[]string{"-listen", "0.0.0.0:0", "-listen", "tls://0.0.0.0:0", "-tls-cert", "/dev/null", "-tls-key", "/dev/null", "-tls-client-ca", "/dev/null"}, "-listen", "tcp://0.0.0.0:0 is reachable"},
 		{[]string{"-listen", "127.0.0.1:99999"}, "-listen", `port "99999" is not a number from 0 to 65535`},
 		{[]string{"-listen", "127.0.0.1:mqtt"}, "-listen", `port "mqtt"`},
 		{[]string{"-listen", "tcp://bad host:1883"}, "-listen", `"bad host" is not an IP address or a host name`},
@@ -58,7 +65,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-data-dir", file}, "-data-dir", "is a file, not a folder"},
 		{[]string{"-pprof", "0.0.0.0:6060"}, "-pprof", "not a loopback address"},
 		// Safe by default: off loopback, someone must authenticate clients.
-		{[]string{"-listen", "0.0.0.0:1883"}, "-listen", "tcp://0.0.0.0:1883 is reachable from the network and no client would be authenticated: configure authentication (-auth, -password-file or -http-auth), or accept anonymous clients with -allow-anonymous"},
+		{[]string{"-listen", "0.0.0.0:1883"}, "-listen", "tcp://0.0.0.0:1883 is reachable from the network and no client would be authenticated: configure authentication (-auth, -password-file, -http-auth, or client certificates with -tls-client-ca), or accept anonymous clients with -allow-anonymous"},
 		{[]string{"-listen", "127.0.0.1:0", "-listen", ":1883"}, "-listen", "-allow-anonymous"},
 		{[]string{"-pprof", ":6060"}, "-pprof", "not a loopback address"},
 		{[]string{"-pprof", "localhost"}, "-pprof", "not host:port"},
@@ -101,7 +108,7 @@ func TestBadCommandLines(t *testing.T) {
 }
 
 func TestGoodCommandLines(t *testing.T) {
-	def := config{listens: []string{"tcp://127.0.0.1:1883"}, level: slog.LevelInfo, dataDir: "loom-data",
+	def := config{listens: lst("tcp://127.0.0.1:1883"), level: slog.LevelInfo, dataDir: "loom-data",
 		sync: persist.SyncInterval, maxExpiry: 7 * 24 * time.Hour, maxSessions: 10000,
 		sessionBytes: 4 << 20, budget: 64 << 20, maxConnect: 64 << 10, preBudget: 8 << 20}
 	sock := filepath.Join(t.TempDir(), "loom.sock")
@@ -114,14 +121,14 @@ func TestGoodCommandLines(t *testing.T) {
 		{[]string{"-version"}, func(c *config) { *c = config{version: true} }},
 		{[]string{"-listen", ":1883", "-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "tcp6://[::1]:0", "-listen", "localhost:1884", "-allow-anonymous"},
 			func(c *config) {
-				c.listens = []string{"tcp://:1883", "unix://" + sock, "tcp://[::1]:0", "tcp6://[::1]:0", "tcp://localhost:1884"}
+				c.listens = lst("tcp://:1883", "unix://"+sock, "tcp://[::1]:0", "tcp6://[::1]:0", "tcp://localhost:1884")
 				c.allowAnonymous = true
 			}},
 		{[]string{"-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "localhost:1884"},
 			func(c *config) {
-				c.listens = []string{"unix://" + sock, "tcp://[::1]:0", "tcp://localhost:1884"}
+				c.listens = lst("unix://"+sock, "tcp://[::1]:0", "tcp://localhost:1884")
 			}},
-		{[]string{"-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0"}, func(c *config) { c.listens = []string{"tcp://127.0.0.1:0", "tcp://127.0.0.1:0"} }},
+		{[]string{"-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0"}, func(c *config) { c.listens = lst("tcp://127.0.0.1:0", "tcp://127.0.0.1:0") }},
 		{[]string{"-loops", "1"}, func(c *config) { c.loops = 1 }},
 		{[]string{"-loops", "256"}, func(c *config) { c.loops = 256 }},
 		{[]string{"-log-level", "DEBUG"}, func(c *config) { c.level = slog.LevelDebug }},
@@ -149,7 +156,7 @@ func TestGoodCommandLines(t *testing.T) {
 			}
 			require.NoError(t, err)
 			want := def
-			want.listens = append([]string(nil), def.listens...)
+			want.listens = append([]loom.Listener(nil), def.listens...)
 			tc.edit(&want)
 			require.Equal(t, want, got)
 		})
@@ -188,3 +195,12 @@ func TestFormatVersion(t *testing.T) {
 
 // versionRE is the shape of -version's line.
 var versionRE = regexp.MustCompile(`^loom \S+ \(go1\.\d+\S*, commit ([0-9a-f]{7}(\+dirty)?|unknown)\)$`)
+
+// lst is listeners at these addresses, as -listen makes them.
+func lst(addrs ...string) []loom.Listener {
+	ls := make([]loom.Listener, len(addrs))
+	for i, a := range addrs {
+		ls[i] = loom.Listener{Address: a}
+	}
+	return ls
+}

@@ -10,10 +10,11 @@ func (c *config) checkExposure() error {
 	if c.allowAnonymous || c.authenticates() {
 		return nil
 	}
-	for _, l := range c.listens {
-		if !loom.LoopbackOnly(l) {
+	for _, ll := range c.listens {
+		l := ll.Address
+		if !loom.LoopbackOnly(l) && (ll.TLS == nil || ll.TLS.ClientCAFile == "") {
 			return usagef("-listen", "%s is reachable from the network and no client would be authenticated: "+
-				"configure authentication (-auth, -password-file or -http-auth), or accept anonymous clients with -allow-anonymous", l)
+				"configure authentication (-auth, -password-file, -http-auth, or client certificates with -tls-client-ca), or accept anonymous clients with -allow-anonymous", l)
 		}
 	}
 	return nil

@@ -17,41 +17,54 @@ import (
 // holds 108 bytes on Linux (104 on the BSDs), the final NUL included.
 const maxUnixPath = 103
 
-// parseListen checks one -listen value against the forms the reactor
-// serves (reactor/server.go: splitListen, streamListener) and returns it
-// in the reactor's form, tcp://host:port or unix:///path.
-func parseListen(l string) (string, error) {
+// parseListen checks one -listen value against the forms the broker serves
+// and returns it in the library's form (scheme://host:port[/path] or
+// unix:///path) and whether it ends in ?proxy (a PROXY protocol header
+// comes first on every connection).
+func parseListen(l string) (addr string, proxy bool, err error) {
+	if rest, ok := strings.CutSuffix(l, "?proxy"); ok {
+		l, proxy = rest, true
+	}
 	network, addr, ok := strings.Cut(l, "://")
 	if !ok {
 		network, addr = "tcp", l
 	}
 	switch network {
-	case "tcp", "tcp4", "tcp6":
+	case "tcp", "tcp4", "tcp6", "tls", "ws", "wss":
+		path := ""
+		if network == "ws" || network == "wss" {
+			if i := strings.IndexByte(addr, '/'); i >= 0 {
+				addr, path = addr[:i], addr[i:]
+			}
+		}
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
-			return "", fmt.Errorf("%q is not an address: say host:port (127.0.0.1:1883; :1883 for every interface), tcp://host:port or unix:///path/to/socket", l)
+			return "", false, fmt.Errorf("%q is not an address: say host:port (127.0.0.1:1883; :1883 for every interface), tcp://, tls://, ws://host:port/path, wss://host:port/path or unix:///path/to/socket", l)
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return "", fmt.Errorf("%q: port %q is not a number from 0 to 65535 (0 picks a free one)", l, port)
+			return "", false, fmt.Errorf("%q: port %q is not a number from 0 to 65535 (0 picks a free one)", l, port)
 		}
 		if host != "" && net.ParseIP(host) == nil && !hostName(host) {
-			return "", fmt.Errorf("%q: %q is not an IP address or a host name", l, host)
+			return "", false, fmt.Errorf("%q: %q is not an IP address or a host name", l, host)
 		}
-		return network + "://" + net.JoinHostPort(host, port), nil
+		return network + "://" + net.JoinHostPort(host, port) + path, proxy, nil
 	case "unix":
+		if proxy {
+			return "", false, fmt.Errorf("%q: a Unix socket takes no PROXY header", l)
+		}
 		if addr == "" {
-			return "", fmt.Errorf("%q names no socket file: say unix:///path/to/socket", l)
+			return "", false, fmt.Errorf("%q names no socket file: say unix:///path/to/socket", l)
 		}
 		if len(addr) > maxUnixPath {
-			return "", fmt.Errorf("%q: a socket path is at most %d bytes long", l, maxUnixPath)
+			return "", false, fmt.Errorf("%q: a socket path is at most %d bytes long", l, maxUnixPath)
 		}
 		dir := filepath.Dir(addr)
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return "", fmt.Errorf("%q: there is no folder %s for the socket", l, dir)
+			return "", false, fmt.Errorf("%q: there is no folder %s for the socket", l, dir)
 		}
-		return "unix://" + addr, nil
+		return "unix://" + addr, false, nil
 	}
-	return "", fmt.Errorf("%q: MQTT runs over a byte stream: say host:port, tcp://host:port or unix:///path/to/socket", l)
+	return "", false, fmt.Errorf("%q: MQTT runs over a byte stream: say host:port, tcp://, tls://, ws://, wss:// or unix:///path/to/socket", l)
 }
 
 // hostName reports whether h could be a DNS name: letters, digits, '-',
@@ -86,9 +99,17 @@ func checkLoopback(addr string) error {
 // program serves, or one a stopped broker left behind. The broker binds
 // for real later; this only spares a start that cannot succeed the
 // creation of the data folder, and says what to do. Port 0 is not probed.
-func probeListeners(listens []string) error {
-	for _, l := range listens {
+func probeListeners(listens []loom.Listener) error {
+	for _, ll := range listens {
+		l := ll.Address
 		network, addr, _ := strings.Cut(l, "://")
+		switch network {
+		case "tls", "ws", "wss":
+			network = "tcp"
+			if i := strings.IndexByte(addr, '/'); i >= 0 {
+				addr = addr[:i]
+			}
+		}
 		if network == "unix" {
 			if _, err := os.Lstat(addr); err != nil {
 				continue

@@ -18,7 +18,7 @@ func TestProbeListeners(t *testing.T) {
 	defer ln.Close()
 	busy := "tcp://" + ln.Addr().String()
 
-	err = probeListeners([]string{"tcp://127.0.0.1:0", busy})
+	err = probeListeners(lst("tcp://127.0.0.1:0", busy))
 	require.ErrorIs(t, err, syscall.EADDRINUSE)
 	require.Contains(t, err.Error(), busy)
 	require.Contains(t, hint(err), "pick another address with -listen")
@@ -28,17 +28,17 @@ func TestProbeListeners(t *testing.T) {
 	uln, err := net.Listen("unix", served)
 	require.NoError(t, err)
 	defer uln.Close()
-	err = probeListeners([]string{"unix://" + served})
+	err = probeListeners(lst("unix://" + served))
 	require.ErrorIs(t, err, errUnixInUse)
 	require.Contains(t, hint(err), "-listen")
 
 	left := filepath.Join(dir, "left.sock")
 	require.NoError(t, os.WriteFile(left, nil, 0o600))
-	err = probeListeners([]string{"unix://" + left})
+	err = probeListeners(lst("unix://" + left))
 	require.ErrorIs(t, err, errUnixLeftOver)
 	require.Contains(t, hint(err), "remove the file")
 
-	require.NoError(t, probeListeners([]string{"tcp://127.0.0.1:0", "unix://" + filepath.Join(dir, "free.sock")}))
+	require.NoError(t, probeListeners(lst("tcp://127.0.0.1:0", "unix://"+filepath.Join(dir, "free.sock"))))
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 2, "the probe created a file") // served.sock, left.sock

@@ -40,7 +40,7 @@ func TestHTTPAuthThroughTheBroker(t *testing.T) {
 	defer close(release)
 
 	h := &httpauth.Hook{}
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}, Loops: 1, Logger: loomtest.Quiet})
+	srv, err := loom.New(loom.Options{Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}}, Loops: 1, Logger: loomtest.Quiet})
 	require.NoError(t, err)
 	require.NoError(t, srv.AddHook(h, &httpauth.Options{AuthURL: backend.URL, Timeout: loomtest.Wait}))
 	require.NoError(t, srv.Start())

@@ -50,7 +50,7 @@ func attempt(t *testing.T, addr, src, pw string) (proto.ReasonCode, time.Duratio
 // be at least the one before and that the last be well past the first,
 // with generous room for a loaded machine.
 func TestFailedPasswordsSlowDownPerAddress(t *testing.T) {
-	_, addr := loomtest.Start(t, loom.Options{Listeners: []string{"tcp://127.0.0.1:0"}}, password{})
+	_, addr := loomtest.Start(t, loom.Options{Listeners: []loom.Listener{{Address: "tcp://127.0.0.1:0"}}}, password{})
 	var waits []time.Duration
 	for range 5 {
 		rc, d := attempt(t, addr, "127.0.0.2", "wrong")

@@ -100,7 +100,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	runtime.MemProfileRate = 0
 
-	srv, err := loom.New(loom.Options{Listeners: []string{"tcp://" + *listen}, Logger: log, ReturnMemory: true})
+	srv, err := loom.New(loom.Options{Listeners: []loom.Listener{{Address: "tcp://" + *listen}}, Logger: log, ReturnMemory: true})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

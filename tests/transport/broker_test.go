@@ -2,10 +2,12 @@ package transport_test
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
 )
 
@@ -32,30 +34,17 @@ func (b *broker) ep(kind string) *endpoint {
 // waitConnections waits until the broker holds n connections.
 func (b *broker) waitConnections(t testing.TB, n int64) {
 	t.Helper()
-	if b.connections == nil {
-		time.Sleep(300 * time.Millisecond) // development harness only
-		return
-	}
 	loomtest.Eventually(t, fmt.Sprintf("the broker's open connections to be %d", n), func() bool { return b.connections() == n })
 }
 
 // subscriptionCount is the number of subscriptions the broker holds.
-func (b *broker) subscriptionCount() int {
-	if b.subscriptions == nil {
-		return 0
-	}
-	return b.subscriptions()
-}
+func (b *broker) subscriptionCount() int { return b.subscriptions() }
 
 // waitSubscribed waits until the broker holds more than before
 // subscriptions, or gaveUp says the client that was to subscribe has
 // ended.
 func (b *broker) waitSubscribed(t testing.TB, before int, gaveUp func() bool) {
 	t.Helper()
-	if b.subscriptions == nil {
-		time.Sleep(500 * time.Millisecond) // development harness only
-		return
-	}
 	loomtest.Eventually(t, "a new subscription", func() bool { return gaveUp() || b.subscriptions() > before })
 }
 
@@ -81,4 +70,62 @@ func sockDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(d) })
 	return d
+}
+
+// startBroker runs Loom for the test with a listener of each kind asked
+// for, on free loopback ports (and a Unix socket in a folder of its own):
+// tls and wss with the test PKI's server certificate, mtls requiring a
+// client certificate its CA signed.
+func startBroker(t testing.TB, want ...string) *broker {
+	t.Helper()
+	p, withPKI := newPKI(t)
+	serverTLS := func(mutual bool) *loom.TLS {
+		c := &loom.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile}
+		if mutual {
+			c.ClientCAFile = p.CAFile
+		}
+		return c
+	}
+	var ls []loom.Listener
+	eps := make([]*endpoint, len(want))
+	for i, k := range want {
+		e := &endpoint{kind: k}
+		withPKI(e)
+		eps[i] = e
+		switch k {
+		case kTCP:
+			ls = append(ls, loom.Listener{Address: "tcp://127.0.0.1:0"})
+		case kTLS, kMTLS:
+			ls = append(ls, loom.Listener{Address: "tls://127.0.0.1:0", TLS: serverTLS(k == kMTLS)})
+		case kWS:
+			ls = append(ls, loom.Listener{Address: "ws://127.0.0.1:0" + wsPath})
+		case kWSS:
+			ls = append(ls, loom.Listener{Address: "wss://127.0.0.1:0" + wsPath, TLS: serverTLS(false)})
+		case kUnix:
+			e.sock = filepath.Join(sockDir(t), "loom.sock")
+			ls = append(ls, loom.Listener{Address: "unix://" + e.sock})
+		default:
+			t.Fatalf("unknown kind %q", k)
+		}
+	}
+	srv, _ := loomtest.Start(t, loom.Options{Listeners: ls})
+	addrs := srv.Addrs()
+	if len(addrs) != len(ls) {
+		t.Fatalf("%d listeners asked for, %d addresses: %v", len(ls), len(addrs), addrs)
+	}
+	b := &broker{pki: p, eps: map[string]*endpoint{},
+		connections:   func() int64 { return srv.Stats().OpenConnections },
+		subscriptions: func() int { return srv.Stats().Subscriptions },
+	}
+	for i, e := range eps {
+		if e.kind != kUnix {
+			ta, ok := addrs[i].(*net.TCPAddr)
+			if !ok {
+				t.Fatalf("listener %s: address %v is not TCP", ls[i].Address, addrs[i])
+			}
+			e.host, e.port = ta.IP.String(), ta.Port
+		}
+		b.eps[e.kind] = e
+	}
+	return b
 }

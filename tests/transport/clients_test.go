@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,10 +38,13 @@ func (e *endpoint) mosqTLSArgs() []string {
 type mosqSub struct {
 	out, errb bytes.Buffer
 	done      chan error
+	b         *broker
+	before    int // the broker's subscriptions before this one
 }
 
 // startMosqSub starts mosquitto_sub with args and waits until the broker
-// holds its subscription. -W bounds its life.
+// holds its subscription. -W bounds its life. The test must not subscribe
+// or unsubscribe anything else on b until wait has returned.
 func startMosqSub(t *testing.T, b *broker, args ...string) *mosqSub {
 	t.Helper()
 	before := b.subscriptionCount()
@@ -47,7 +52,7 @@ func startMosqSub(t *testing.T, b *broker, args ...string) *mosqSub {
 	t.Cleanup(cancel)
 	all := append([]string{"-W", strconv.Itoa(int(2 * loomtest.Wait / time.Second)), "-F", "%t|%q|%r|%p"}, args...)
 	cmd := exec.CommandContext(ctx, "mosquitto_sub", all...)
-	s := &mosqSub{done: make(chan error, 1)}
+	s := &mosqSub{done: make(chan error, 1), b: b, before: before}
 	cmd.Stdout, cmd.Stderr = &s.out, &s.errb
 	require.NoError(t, cmd.Start())
 	go func() { s.done <- cmd.Wait() }()
@@ -64,7 +69,8 @@ func startMosqSub(t *testing.T, b *broker, args ...string) *mosqSub {
 }
 
 // wait returns the lines mosquitto_sub printed once it has exited
-// successfully.
+// successfully and the broker has dropped its subscription (it had a
+// clean session), so that the next startMosqSub counts from there.
 func (s *mosqSub) wait(t *testing.T) []string {
 	t.Helper()
 	select {
@@ -73,6 +79,7 @@ func (s *mosqSub) wait(t *testing.T) []string {
 	case <-time.After(3 * loomtest.Wait):
 		t.Fatal("mosquitto_sub did not exit")
 	}
+	loomtest.Eventually(t, "mosquitto_sub's subscription to go", func() bool { return s.b.subscriptions() == s.before })
 	return strings.Split(strings.TrimSuffix(s.out.String(), "\n"), "\n")
 }
 
@@ -128,15 +135,17 @@ func TestMosquittoClientsTLS(t *testing.T) {
 	})
 }
 
-// findPythonPaho is a python3 that has paho-mqtt (Debian's python3 with
-// Debian's python3-paho-mqtt first), or the test is skipped.
+// findPythonPaho is the first python3 on PATH that has paho-mqtt (Debian's
+// python3-paho-mqtt is for Debian's python3, which a pyenv or venv python3
+// earlier on PATH may hide; scripts/test looks the same way), or the test
+// is skipped.
 func findPythonPaho(t *testing.T) string {
 	t.Helper()
-	cands := []string{"/usr/bin/python3"}
-	if p, err := exec.LookPath("python3"); err == nil {
-		cands = append(cands, p)
-	}
-	for _, p := range cands {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(dir, "python3")
+		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 		err := exec.CommandContext(ctx, p, "-c", "import paho.mqtt.client").Run()
 		cancel()
@@ -144,7 +153,7 @@ func findPythonPaho(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("python3-paho-mqtt not installed (apt-get install python3-paho-mqtt; scripts/test installs it)")
+	t.Skip("no python3 on PATH has paho-mqtt (apt-get install python3-paho-mqtt; scripts/test installs it)")
 	return ""
 }
 

@@ -12,9 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
-	"github.com/eclipse/paho.golang/packets"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/loom-mqtt/loom/loomtest"
@@ -88,12 +88,20 @@ func (e *endpoint) TLS() *tls.Config {
 // noProxy keeps the WebSocket dialer off any proxy the environment names.
 func noProxy(*http.Request) (*url.URL, error) { return nil, nil }
 
+// lockedConn is a connection paho.golang locks around each packet it
+// writes (it looks for a sync.Locker): over TLS and WebSocket it writes
+// the fixed header and the rest in separate calls, which must not
+// interleave with another goroutine's. Over WebSocket each call is a frame
+// of its own, so packets cross frame boundaries.
+type lockedConn struct {
+	net.Conn // a *tls.Conn, or paho.mqtt.golang's WebSocket connector
+	sync.Mutex
+}
+
 // dial opens a connection to the endpoint, ready for MQTT: TCP, a Unix
 // socket, a TLS connection made with tlsc (its handshake done), or a
 // WebSocket upgraded with the subprotocol "mqtt" whose binary frames carry
-// the bytes. Connections that write one packet in several calls (TLS and
-// WebSocket: paho.golang writes the fixed header and the rest apart) are
-// wrapped so that paho.golang locks around each packet.
+// the bytes (a *lockedConn for TLS and WebSocket).
 func (e *endpoint) dial(tlsc *tls.Config) (net.Conn, error) {
 	d := &net.Dialer{Timeout: loomtest.Wait}
 	switch e.kind {
@@ -106,7 +114,7 @@ func (e *endpoint) dial(tlsc *tls.Config) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return packets.NewThreadSafeConn(c), nil
+		return &lockedConn{Conn: c}, nil
 	case kWS, kWSS:
 		if e.kind == kWS {
 			tlsc = nil
@@ -121,9 +129,65 @@ func (e *endpoint) dial(tlsc *tls.Config) (net.Conn, error) {
 			_ = c.Close()
 			return nil, fmt.Errorf("the WebSocket upgrade chose no subprotocol \"mqtt\" (%T)", c)
 		}
-		return packets.NewThreadSafeConn(c), nil
+		return &lockedConn{Conn: c}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q", e.kind)
+}
+
+// The ways a client of each kind can vanish without DISCONNECT.
+const (
+	closeTCP    = "close"        // the TCP connection (or socket) closed, nothing more
+	closeNotify = "close_notify" // TLS's closure alert, then the TCP close
+	closeFrame  = "close frame"  // a WebSocket close frame (1000, normal closure)
+)
+
+// vanishings are the ways a client of this kind can go without
+// DISCONNECT.
+func vanishings(kind string) []string {
+	switch kind {
+	case kTLS, kMTLS:
+		return []string{closeTCP, closeNotify}
+	case kWS:
+		return []string{closeTCP, closeFrame}
+	case kWSS:
+		return []string{closeTCP, closeNotify, closeFrame}
+	}
+	return []string{closeTCP}
+}
+
+// vanish ends c, which dial made, as how says, sending no DISCONNECT.
+func vanish(c net.Conn, how string) error {
+	inner := c
+	if lc, ok := c.(*lockedConn); ok {
+		inner = lc.Conn
+	}
+	// A WebSocket (gorilla's, under paho.mqtt.golang's connector) sends the
+	// close frame, or gives the TLS or TCP connection it runs over.
+	type webSocket interface {
+		WriteControl(int, []byte, time.Time) error
+		NetConn() net.Conn
+	}
+	if ws, ok := inner.(webSocket); ok {
+		if how == closeFrame {
+			// Close frame (opcode 8), status 1000. The client's reader sees
+			// the broker's close frame and closes the connection.
+			return ws.WriteControl(8, []byte{0x03, 0xE8}, deadline())
+		}
+		inner = ws.NetConn()
+	}
+	switch how {
+	case closeNotify:
+		if _, ok := inner.(*tls.Conn); !ok {
+			return fmt.Errorf("no TLS under %T", c)
+		}
+		return inner.Close() // crypto/tls sends close_notify first
+	case closeTCP:
+		if tc, ok := inner.(*tls.Conn); ok {
+			inner = tc.NetConn()
+		}
+		return inner.Close()
+	}
+	return fmt.Errorf("%s: not a way to close %T", how, c)
 }
 
 // v3Options are pahotest's paho.mqtt.golang options (no automatic

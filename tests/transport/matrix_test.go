@@ -102,17 +102,19 @@ var v5Flows = []flow{
 		require.Equal(t, byte(1), m.QoS)
 	}},
 	{"will", func(t *testing.T, _ *broker, e *endpoint) {
-		const topic = "matrix/will"
 		watch, _ := connectV5(t, e, pahotest.V5Conf{ID: "will-watch"})
-		watch.Sub(t, paho.SubscribeOptions{Topic: topic, QoS: 1})
-		dying, _ := connectV5(t, e, pahotest.V5Conf{ID: "will-dying", Will: pahotest.V5Will(topic, false)})
-		dying.Cut()
-		// [MQTT-3.1.2-8] the connection closed without DISCONNECT: the will
-		// is published.
-		m := watch.Recv(t)
-		require.Equal(t, topic, m.Topic)
-		require.Equal(t, "gone:"+topic, string(m.Payload))
-		require.Equal(t, byte(1), m.QoS)
+		watch.Sub(t, paho.SubscribeOptions{Topic: "matrix/will/#", QoS: 1})
+		for i, how := range vanishings(e.kind) {
+			topic := fmt.Sprintf("matrix/will/%d", i)
+			dying, _ := connectV5(t, e, pahotest.V5Conf{ID: fmt.Sprintf("will-dying-%d", i), Will: pahotest.V5Will(topic, false)})
+			require.NoError(t, vanish(dying.Conn, how))
+			// [MQTT-3.1.2-8] the connection closed without DISCONNECT: the
+			// will is published.
+			m := watch.Recv(t)
+			require.Equal(t, topic, m.Topic, "after %s", how)
+			require.Equal(t, "gone:"+topic, string(m.Payload))
+			require.Equal(t, byte(1), m.QoS)
+		}
 	}},
 	{"takeover", func(t *testing.T, _ *broker, e *endpoint) {
 		const topic = "matrix/takeover"
@@ -189,18 +191,20 @@ var v3Flows = []flow{
 		in.Expect(t, pahotest.V3Message{Topic: "matrix/retained", Payload: "kept", QoS: 1, Retain: true})
 	}},
 	{"will", func(t *testing.T, _ *broker, e *endpoint) {
-		const topic = "matrix/will"
 		in := pahotest.NewV3Inbox()
 		watch, _ := pahotest.V3Connect(t, e.v3Options("v3-will-watch"))
-		pahotest.V3Subscribe(t, watch, topic, 1, in)
-		conns := make(chan net.Conn, 1)
-		pahotest.V3Connect(t, e.v3Options("v3-will-dying").
-			SetWill(topic, "gone", 1, false).
-			SetCustomOpenConnectionFn(e.v3DialKeep(conns)))
-		(<-conns).Close()
-		// [MQTT-3.1.2-8 v3.1.1] the connection closed without DISCONNECT:
-		// the will is published.
-		in.Expect(t, pahotest.V3Message{Topic: topic, Payload: "gone", QoS: 1})
+		pahotest.V3Subscribe(t, watch, "matrix/will/#", 1, in)
+		for i, how := range vanishings(e.kind) {
+			topic := fmt.Sprintf("matrix/will/%d", i)
+			conns := make(chan net.Conn, 1)
+			pahotest.V3Connect(t, e.v3Options(fmt.Sprintf("v3-will-dying-%d", i)).
+				SetWill(topic, "gone", 1, false).
+				SetCustomOpenConnectionFn(e.v3DialKeep(conns)))
+			require.NoError(t, vanish(<-conns, how))
+			// [MQTT-3.1.2-8 v3.1.1] the connection closed without
+			// DISCONNECT: the will is published.
+			in.Expect(t, pahotest.V3Message{Topic: topic, Payload: "gone", QoS: 1})
+		}
 	}},
 	{"takeover", func(t *testing.T, _ *broker, e *endpoint) {
 		const topic = "matrix/takeover"

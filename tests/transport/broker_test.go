@@ -1,7 +1,6 @@
 package transport_test
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,15 +10,12 @@ import (
 	"github.com/loom-mqtt/loom/loomtest"
 )
 
-// broker is a running broker as the tests see it: where each of its
-// listeners is, and how to wait for what it holds.
+// broker is a running Loom as the tests see it: where each of its
+// listeners is, and what it holds.
 type broker struct {
+	srv *loom.Server
 	pki *loomtest.PKI
 	eps map[string]*endpoint
-	// connections is the number of open client connections.
-	connections func() int64
-	// subscriptions is the number of subscriptions it holds.
-	subscriptions func() int
 }
 
 // ep is the endpoint of the listener of this kind.
@@ -34,11 +30,11 @@ func (b *broker) ep(kind string) *endpoint {
 // waitConnections waits until the broker holds n connections.
 func (b *broker) waitConnections(t testing.TB, n int64) {
 	t.Helper()
-	loomtest.Eventually(t, fmt.Sprintf("the broker's open connections to be %d", n), func() bool { return b.connections() == n })
+	loomtest.WaitConnections(t, b.srv, n)
 }
 
-// subscriptionCount is the number of subscriptions the broker holds.
-func (b *broker) subscriptionCount() int { return b.subscriptions() }
+// subscriptions is the number of subscriptions the broker holds.
+func (b *broker) subscriptions() int { return b.srv.Stats().Subscriptions }
 
 // waitSubscribed waits until the broker holds more than before
 // subscriptions, or gaveUp says the client that was to subscribe has
@@ -113,16 +109,18 @@ func startBroker(t testing.TB, want ...string) *broker {
 	if len(addrs) != len(ls) {
 		t.Fatalf("%d listeners asked for, %d addresses: %v", len(ls), len(addrs), addrs)
 	}
-	b := &broker{pki: p, eps: map[string]*endpoint{},
-		connections:   func() int64 { return srv.Stats().OpenConnections },
-		subscriptions: func() int { return srv.Stats().Subscriptions },
-	}
+	b := &broker{srv: srv, pki: p, eps: map[string]*endpoint{}}
+	ports := map[int]string{}
 	for i, e := range eps {
 		if e.kind != kUnix {
 			ta, ok := addrs[i].(*net.TCPAddr)
 			if !ok {
 				t.Fatalf("listener %s: address %v is not TCP", ls[i].Address, addrs[i])
 			}
+			if other, dup := ports[ta.Port]; dup {
+				t.Fatalf("Addrs() gives port %d for the %s listener and the %s one: %v", ta.Port, other, e.kind, addrs)
+			}
+			ports[ta.Port] = e.kind
 			e.host, e.port = ta.IP.String(), ta.Port
 		}
 		b.eps[e.kind] = e

@@ -47,7 +47,7 @@ type mosqSub struct {
 // or unsubscribe anything else on b until wait has returned.
 func startMosqSub(t *testing.T, b *broker, args ...string) *mosqSub {
 	t.Helper()
-	before := b.subscriptionCount()
+	before := b.subscriptions()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*loomtest.Wait)
 	t.Cleanup(cancel)
 	all := append([]string{"-W", strconv.Itoa(int(2 * loomtest.Wait / time.Second)), "-F", "%t|%q|%r|%p"}, args...)

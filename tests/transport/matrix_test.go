@@ -239,8 +239,9 @@ var v3Flows = []flow{
 		// the session, through the default handler.
 		in := pahotest.NewV3Inbox()
 		_, present = pahotest.V3Connect(t, e.v3Options("v3-persist").SetCleanSession(false).SetDefaultPublishHandler(in.Handle))
-		// [MQTT-3.2.2-2 v3.1.1] the broker held the session; [MQTT-3.1.2-5
-		// v3.1.1] with the QoS 1 message published while the client was away.
+		// [MQTT-3.2.2-2 v3.1.1] the broker held the session;
+		// [MQTT-3.1.2-5 v3.1.1] with the QoS 1 message published while the
+		// client was away.
 		require.True(t, present)
 		in.Expect(t, pahotest.V3Message{Topic: topic, Payload: "queued", QoS: 1})
 		// [MQTT-3.1.2-4 v3.1.1] and with its subscription.

@@ -20,6 +20,8 @@ func TestOnLoopback(t *testing.T) {
 		"tcp://localhost:1883": true, "unix:///tmp/loom.sock": true,
 		"tcp://0.0.0.0:1883": false, "tcp://:1883": false, ":1883": false, "tcp://[::]:1883": false,
 		"tcp://192.0.2.1:1883": false, "tcp://10.0.0.1:0": false,
+		"tls://127.0.0.1:8883": true, "ws://127.0.0.1:8080/mqtt": true, "wss://[::1]:0/mqtt": true, "ws://localhost:80": true,
+		"tls://0.0.0.0:8883": false, "ws://:8080/mqtt": false, "wss://10.0.0.1:443/mqtt": false,
 	} {
 		require.Equal(t, want, LoopbackOnly(l), l)
 	}

@@ -85,11 +85,13 @@ func New(opts Options) (*Server, error) {
 	}
 	b := session.NewBroker(opts.session(store))
 	r := reactor.New(b, reactor.Options{
-		Listeners:      listeners,
-		Loops:          opts.Loops,
-		MaxConnections: opts.MaxConnections,
-		ReserveFDs:     reserve,
-		Logger:         opts.Logger,
+		Listeners:        listeners,
+		Loops:            opts.Loops,
+		MaxConnections:   opts.MaxConnections,
+		ReserveFDs:       reserve,
+		Handshakes:       opts.Handshakes,
+		HandshakeTimeout: opts.HandshakeTimeout,
+		Logger:           opts.Logger,
 	})
 	return &Server{opts: opts, broker: b, reactor: r, log: opts.Logger, born: time.Now(),
 		ended: make(chan struct{}), closed: make(chan struct{})}, nil

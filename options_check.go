@@ -30,6 +30,12 @@ func (o Options) check() error {
 			return bad(fmt.Sprintf("Listeners[%d].Address", i), "empty (say tcp://host:port, tls://host:port, ws://host:port/mqtt, wss://host:port/mqtt or unix:///path)")
 		}
 	}
+	if o.Handshakes < 0 {
+		return bad("Handshakes", "%d is negative (0 for 64 per CPU)", o.Handshakes)
+	}
+	if o.HandshakeTimeout < 0 {
+		return bad("HandshakeTimeout", "%v is negative (0 for 10s)", o.HandshakeTimeout)
+	}
 	if o.Loops < 0 || o.Loops > maxLoops {
 		return bad("Loops", "%d is not a number of event loops (1 to %d, 0 for one per CPU)", o.Loops, maxLoops)
 	}

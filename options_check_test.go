@@ -22,6 +22,8 @@ func TestOptionsCheck(t *testing.T) {
 		{Options{Capabilities: Capabilities{MaxQoS: MaxQoS0}}, ""},
 		{Options{Listeners: []Listener{{Address: "tcp://127.0.0.1:0"}, {Address: ""}}}, "Listeners[1].Address"},
 		{Options{Loops: -1}, "Loops"},
+		{Options{Handshakes: -1}, "Handshakes"},
+		{Options{HandshakeTimeout: -time.Second}, "HandshakeTimeout"},
 		{Options{Loops: 257}, "Loops"},
 		{Options{MaxConnections: -5}, "MaxConnections"},
 		{Options{DataDir: "d", Store: fakeStore{}}, "Store"},

@@ -54,6 +54,11 @@ type Stats struct {
 	PreConnectRefused int64
 	// ProtocolFailures counts connections closed for a protocol violation.
 	ProtocolFailures int64
+	// TLSFailures counts TLS handshakes that failed or timed out;
+	// WebSocketRefused the WebSocket upgrades and frames refused (HTTP
+	// errors, close codes 1002, 1003, 1009); ProxyRefused the connections
+	// on a PROXY protocol listener without a valid header.
+	TLSFailures, WebSocketRefused, ProxyRefused int64
 	// ACLDenied counts PUBLISH packets, subscriptions, wills and retained
 	// messages an ACL hook refused; AuthFailures the CONNECTs whose
 	// credentials were refused; HookPanics the hook calls that panicked and
@@ -104,6 +109,9 @@ func (s *Server) snapshot(routes bool) Stats {
 	st := Stats{
 		Connected:          c.Connected.Load(),
 		OpenConnections:    s.reactor.Connections(),
+		TLSFailures:        s.reactor.TLSFailed.Load(),
+		WebSocketRefused:   s.reactor.WSRefused.Load(),
+		ProxyRefused:       s.reactor.ProxyRefused.Load(),
 		MaxConnected:       c.MaxConnected.Load(),
 		TotalConnections:   c.Connections.Load(),
 		Sessions:           b.SessionCount(),

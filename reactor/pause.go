@@ -85,8 +85,8 @@ func (h *handler) resumeAll(ls *loopState) {
 	paused := ls.paused
 	ls.paused = nil
 	for _, c := range paused {
-		cl, ok := c.Context().(*session.Client)
-		if !ok || !cl.ReadPaused() {
+		cl := clientOf(c)
+		if cl == nil || !cl.ReadPaused() {
 			continue
 		}
 		cl.SetReadPaused(false)

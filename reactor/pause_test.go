@@ -43,6 +43,22 @@ func subscribeV311(t *testing.T, c net.Conn, r *bufio.Reader, filter string) {
 // counted.
 func TestPublisherPausedWhileBacklogged(t *testing.T) {
 	s, addr := startServer(t, session.Options{IngestBacklog: 32})
+	pausedPublisher(t, s, addr, addr, nil)
+}
+
+// The same for a publisher with a transport in front of MQTT (here the
+// PROXY protocol; TLS and WebSocket connections are the same tconn): it
+// is resumed too. It was not, once: its messages stayed unread.
+func TestTransportPublisherPausedWhileBacklogged(t *testing.T) {
+	s, addr := startServer(t, session.Options{IngestBacklog: 32},
+		Listener{Address: "tcp://127.0.0.1:0"}, Listener{Address: "tcp://127.0.0.1:0", Proxy: true})
+	pausedPublisher(t, s, addr, s.Addrs()[1].String(), []byte("PROXY TCP4 192.0.2.1 192.0.2.2 50000 1883\r\n"))
+}
+
+// pausedPublisher sends 20,000 QoS 0 messages in one write from a client
+// on pubAddr (after head) to a subscriber on subAddr.
+func pausedPublisher(t *testing.T, s *Server, subAddr, pubAddr string, head []byte) {
+	addr := subAddr
 	sub, sr := dialV311(t, addr, "sub")
 	subscribeV311(t, sub, sr, "p/#")
 
@@ -53,7 +69,10 @@ func TestPublisherPausedWhileBacklogged(t *testing.T) {
 		binary.BigEndian.PutUint32(p[:], uint32(i))
 		wire = (&proto.Publish{Topic: []byte("p/x"), Payload: p[:]}).Append(wire, proto.V311)
 	}
-	pub, _ := dialV311(t, addr, "pub")
+	pub, err := net.Dial("tcp", pubAddr)
+	require.NoError(t, err)
+	t.Cleanup(func() { pub.Close() })
+	wire = append(append(head, (&proto.Connect{Version: proto.V311, CleanStart: true, KeepAlive: 60, ClientID: []byte("pub")}).Append(nil, proto.V311)...), wire...)
 	go func() { _, _ = pub.Write(wire) }()
 
 	for i := range n {

@@ -264,6 +264,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	t := newTconn(c, l, ls, h.srv)
 	t.cl = ls.sl.NewClient(t)
+	if t.tls != nil {
+		t.cl.ConnectWithin(h.srv.opts.HandshakeTimeout)
+	}
 	c.SetContext(t)
 	return nil, gnet.None
 }

@@ -114,7 +114,10 @@ func (h *handler) handshake(c gnet.Conn, t *tconn) (a gnet.Action, more bool) {
 		if held > maxHandshakeIn || !t.cl.HoldPreConnect(held+t.in.InboundBuffered()) {
 			return gnet.Close, false
 		}
-		if held > 0 && !hs.started {
+		if !hs.started && firstRecordIn(hs) {
+			// Only a whole first record (the ClientHello) takes a
+			// handshake's goroutine: a client that sends part of one and
+			// stalls holds no slot, only its bytes and its connect timeout.
 			hs.started = true
 			h.srv.startHandshake(tc)
 		}
@@ -125,12 +128,34 @@ func (h *handler) handshake(c gnet.Conn, t *tconn) (a gnet.Action, more bool) {
 		h.debug(t, "TLS handshake", err)
 		return gnet.Close, false
 	}
-	tc.rest, tc.hs, tc.ok = hs.in, nil, true
+	tc.hs, tc.ok = nil, true
+	releaseTLSBuffers(tc.conn) // the ClientHello's buffers (tlsinternal.go)
+	if len(hs.in) > 0 {
+		// Records the client sent behind its Finished: read first. Copied,
+		// so the handshake's buffer is not kept for them.
+		tc.rest = append([]byte(nil), hs.in...)
+	}
 	if src := t.l.Username; src != "" {
 		t.identity = certUsername(tc.conn.ConnectionState(), src)
 	}
 	t.stage = t.next(stageHandshake)
+	t.cl.ConnectWithin(h.srv.broker.ConnectTimeout()) // the handshake's deadline is over
 	return gnet.None, true
+}
+
+// firstRecordIn reports whether the handshake's input holds a whole TLS
+// record (a 5-byte header and the length it gives), or bytes that cannot
+// begin one — those the handshake refuses at once.
+func firstRecordIn(hs *handshake) bool {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	if len(hs.in) > 0 && hs.in[0] != 0x16 { // not a handshake record
+		return true
+	}
+	if len(hs.in) < 5 {
+		return false
+	}
+	return len(hs.in) >= 5+(int(hs.in[3])<<8|int(hs.in[4]))
 }
 
 // startHandshake runs c's handshake on a goroutine, or queues it while
@@ -221,6 +246,7 @@ func (c *tlsConn) read(dst *plainBuf) error {
 		if dst.InboundBuffered() == 0 {
 			dst.release() // nothing decrypted: no buffer held
 		}
+		releaseTLSBuffers(c.conn) // tlsinternal.go
 	}()
 	for {
 		n, err := c.conn.Read(dst.room(4 << 10))

@@ -15,12 +15,15 @@ import (
 	"github.com/loom-mqtt/loom/session"
 )
 
-func startServer(t *testing.T, opts session.Options) (*Server, string) {
+func startServer(t *testing.T, opts session.Options, listeners ...Listener) (*Server, string) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts.Logger = log
 	b := session.NewBroker(opts)
-	s := New(b, Options{Listeners: []Listener{{Address: "tcp://127.0.0.1:0"}}, Loops: 2, Logger: log})
+	if len(listeners) == 0 {
+		listeners = []Listener{{Address: "tcp://127.0.0.1:0"}}
+	}
+	s := New(b, Options{Listeners: listeners, Loops: 2, Logger: log})
 	require.NoError(t, s.Start())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -93,6 +93,18 @@ func newTconn(c gnet.Conn, l *listener, ls *loopState, srv *Server) *tconn {
 	return t
 }
 
+// clientOf is the session client of a gnet connection, with or without a
+// transport; nil for none.
+func clientOf(c gnet.Conn) *session.Client {
+	switch x := c.Context().(type) {
+	case *session.Client:
+		return x
+	case *tconn:
+		return x.cl
+	}
+	return nil
+}
+
 // next is the stage after s for t's listener.
 func (t *tconn) next(s stage) stage {
 	switch {

@@ -129,10 +129,12 @@ func parseUpgrade(b []byte, path string) (req upgradeRequest, n int, err *httpEr
 			keys++
 			key = value
 		case equalFoldASCII(name, "sec-websocket-protocol"):
-			// The first offered of ours wins, across header lines too
-			// (a list may be split over several lines, RFC 7230 3.2.2).
-			if req.protocol == "" {
-				req.protocol = firstMQTTProtocol(value)
+			// "mqtt" wherever it is offered [MQTT-6.0.0-4]; "mqttv3.1"
+			// (MQTT 3.1's name) only when mqtt is not, across header
+			// lines too (a list may be split over several lines, RFC 7230
+			// 3.2.2).
+			if p := mqttProtocol(value); p == "mqtt" || req.protocol == "" {
+				req.protocol = p
 			}
 		}
 	}
@@ -256,11 +258,13 @@ func hasToken(list []byte, tok string) bool {
 	return false
 }
 
-// firstMQTTProtocol returns the first of "mqtt" and "mqttv3.1" in the
-// comma-separated list, or "". Subprotocol names are compared exactly: the
-// client checks that the answer is one it offered, character for character.
-// The returned strings are constants, so keeping them costs nothing.
-func firstMQTTProtocol(list []byte) string {
+// mqttProtocol returns "mqtt" if the comma-separated list offers it, else
+// "mqttv3.1" if it offers that, else "". Subprotocol names are compared
+// exactly: the client checks that the answer is one it offered, character
+// for character. The returned strings are constants, so keeping them costs
+// nothing.
+func mqttProtocol(list []byte) string {
+	found := ""
 	for len(list) > 0 {
 		var item []byte
 		item, list, _ = bytes.Cut(list, []byte(","))
@@ -268,10 +272,10 @@ func firstMQTTProtocol(list []byte) string {
 		case "mqtt":
 			return "mqtt"
 		case "mqttv3.1":
-			return "mqttv3.1"
+			found = "mqttv3.1"
 		}
 	}
-	return ""
+	return found
 }
 
 // validKey reports whether key is base64 of 16 bytes (RFC 6455 section

@@ -72,7 +72,7 @@ func TestParseUpgradeAccepts(t *testing.T) {
 		name, req, path, key, proto string
 	}{
 		{"chrome", chromeUpgrade, "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
-		{"firefox", firefoxUpgrade, "/mqtt", "x3JJHMbDL1EzLkh9GBhXDw==", "mqttv3.1"},
+		{"firefox", firefoxUpgrade, "/mqtt", "x3JJHMbDL1EzLkh9GBhXDw==", "mqtt"},
 		{"curl", curlUpgrade, "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
 		{"root path", edit(t, "GET /mqtt ", "GET / "), "/", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
 		{"query ignored", edit(t, "GET /mqtt ", "GET /mqtt?token=abc&x=/y "), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
@@ -88,8 +88,10 @@ func TestParseUpgradeAccepts(t *testing.T) {
 		{"upgrade among other protocols", edit(t, "Upgrade: websocket", "Upgrade: h2c, websocket"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
 		{"connection split over lines", edit(t, "Connection: Upgrade", "Connection: keep-alive\r\nConnection: upgrade"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
 		{"mqtt after others", edit(t, "Sec-WebSocket-Protocol: mqtt", "Sec-WebSocket-Protocol: wamp.2.json,mqtt , mqttv3.1"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
-		{"mqttv3.1 first", edit(t, "Sec-WebSocket-Protocol: mqtt", "Sec-WebSocket-Protocol: mqttv3.1,mqtt"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqttv3.1"},
-		{"protocols over several lines", edit(t, "Sec-WebSocket-Protocol: mqtt", "Sec-WebSocket-Protocol: wamp\r\nSec-WebSocket-Protocol: mqttv3.1\r\nSec-WebSocket-Protocol: mqtt"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqttv3.1"},
+		// "mqtt" wherever it is offered [MQTT-6.0.0-4]; mqttv3.1 alone.
+		{"mqttv3.1 first", edit(t, "Sec-WebSocket-Protocol: mqtt", "Sec-WebSocket-Protocol: mqttv3.1,mqtt"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
+		{"mqttv3.1 alone", edit(t, "Sec-WebSocket-Protocol: mqtt", "Sec-WebSocket-Protocol: wamp, mqttv3.1"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqttv3.1"},
+		{"protocols over several lines", edit(t, "Sec-WebSocket-Protocol: mqtt", "Sec-WebSocket-Protocol: wamp\r\nSec-WebSocket-Protocol: mqttv3.1\r\nSec-WebSocket-Protocol: mqtt"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
 		{"version repeated", edit(t, "Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
 		{"empty header value", edit(t, "Host: localhost", "Host: localhost\r\nX-Empty:"), "/mqtt", "dGhlIHNhbXBsZSBub25jZQ==", "mqtt"},
 	} {

@@ -2,6 +2,7 @@ package session
 
 import (
 	"runtime"
+	"time"
 
 	"github.com/loom-mqtt/loom/proto"
 )
@@ -82,6 +83,13 @@ func (l *Loop) preShareBytes() int {
 // for it would let a socket that sends only a header sit until the
 // connect timeout.)
 func (c *Client) CheckPreConnect(h proto.FixedHeader, hl, total int, head []byte) error {
+	if c.state == stateAwaitConnect && h.Type != proto.CONNECT {
+		// The first packet must be CONNECT [MQTT-3.1.0-1]: close as soon
+		// as its fixed header says it is not, without waiting for the
+		// length it claims (a PROXY header reads as an 82-byte PUBREC).
+		c.loop.broker.Stats.ProtocolFails.Add(1)
+		return proto.Errorf(proto.ProtocolError, "the first packet is %v, not CONNECT", h.Type)
+	}
 	limit := c.loop.broker.opts.MaxConnectSize
 	if total <= limit {
 		return nil
@@ -208,3 +216,22 @@ func (c *Client) RefuseBusy(head []byte) error {
 	c.linger() // [MQTT-3.2.2-7], 3.1.1: [MQTT-3.2.2-5]
 	return err
 }
+
+// ConnectWithin closes c's connection unless CONNECT completes within d
+// from now, instead of Options.ConnectTimeout: the reactor gives a TLS
+// client its handshake timeout this way, and the connect timeout again
+// once the handshake is done. Nothing changes once CONNECT is through.
+func (c *Client) ConnectWithin(d time.Duration) {
+	if c.state != stateAwaitConnect {
+		return
+	}
+	c.deadline = c.loop.broker.now() + d.Milliseconds()
+	if c.wpos == 0 {
+		c.loop.wheel.add(c)
+	} else {
+		c.loop.wheel.refile(c)
+	}
+}
+
+// ConnectTimeout is how long a new connection has to complete CONNECT.
+func (b *Broker) ConnectTimeout() time.Duration { return b.opts.ConnectTimeout }

@@ -79,15 +79,19 @@ func TestCheckPreConnect(t *testing.T) {
 	c.l.Flush()
 	c.recvNone()
 
-	// Any other first packet is held to the same size.
-	c = h.dial(0)
-	pub := proto.AppendFixedHeader(nil, proto.PUBLISH, 0, 4000)
-	ph, phl, err := proto.ParseFixedHeader(pub)
-	require.NoError(t, err)
-	require.Error(t, c.c.CheckPreConnect(ph, phl, phl+4000, pub))
-	c.l.Flush()
-	c.recvNone()
-	require.Equal(t, int64(5), h.b.Stats.PreConnectRefused.Load())
+	require.Equal(t, int64(4), h.b.Stats.PreConnectRefused.Load())
+
+	// Any other first packet is refused on its fixed header, whatever its
+	// size: the first packet must be CONNECT [MQTT-3.1.0-1].
+	for _, size := range []int{10, 4000} {
+		c = h.dial(0)
+		pub := proto.AppendFixedHeader(nil, proto.PUBLISH, 0, size)
+		ph, phl, err := proto.ParseFixedHeader(pub)
+		require.NoError(t, err)
+		requireCode(t, c.c.CheckPreConnect(ph, phl, phl+size, pub), proto.ProtocolError)
+		c.l.Flush()
+		c.recvNone()
+	}
 }
 
 // TestCheckPreConnectAuth: during enhanced authentication the client has

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -35,34 +34,6 @@ func rbRaiseFileLimit(t *testing.T, need uint64) {
 	}
 }
 
-// rbParallel runs f(i) for i in [from, to) on at most width goroutines and
-// returns the first error.
-func rbParallel(from, to, width int, f func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-	next := make(chan int)
-	for range width {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := f(i); err != nil {
-					once.Do(func() { first = err })
-				}
-			}
-		}()
-	}
-	for i := from; i < to; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return first
-}
-
 // TestIdleConnectionsNoGoroutines: connections are served by the event
 // loops, not by a goroutine each (design.md, "Rules of the hot path").
 // 5,000 idle MQTT connections may not add 50 goroutines, and all of them
@@ -84,7 +55,7 @@ func TestIdleConnectionsNoGoroutines(t *testing.T) {
 			}
 		}
 	})
-	err := rbParallel(0, rbIdleConns, 50, func(i int) error {
+	err := loomtest.Parallel(0, rbIdleConns, 50, func(i int) error {
 		c, err := rbTryConnect(addr, fmt.Sprintf("rb-idle-%d", i))
 		switch {
 		case err != nil:

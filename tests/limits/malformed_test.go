@@ -369,11 +369,11 @@ func TestMalformedFloodLeavesNoTrace(t *testing.T) {
 	one := func(i int) error { return rbFloodOne(addr, i, bad[i%len(bad)]) }
 
 	// Warm up first, so pools and loop buffers are in the baseline.
-	require.NoError(t, rbParallel(0, 500, 50, one))
+	require.NoError(t, loomtest.Parallel(0, 500, 50, one))
 	loomtest.Eventually(t, "the warm-up connections are closed", func() bool { return srv.Stats().OpenConnections == 0 })
 	goroutines, heap := runtime.NumGoroutine(), rbHeapInuse()
 
-	require.NoError(t, rbParallel(500, 500+rbFloodConns, 50, one))
+	require.NoError(t, loomtest.Parallel(500, 500+rbFloodConns, 50, one))
 	loomtest.Eventually(t, "every connection is closed", func() bool { return srv.Stats().OpenConnections == 0 })
 	require.Zero(t, srv.Stats().Connected, "clients still count as connected")
 	require.Zero(t, srv.Stats().Sessions, "sessions outlived their connections")

@@ -15,6 +15,7 @@ func runCompare(args []string) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	a := fs.String("a", "loom", "label of the broker the targets are for")
 	b := fs.String("b", "mosquitto", "label of the broker it is measured against")
+	c := fs.String("c", "", "label of a third broker shown beside them, with the ratio a/c (e.g. mochi; none by default)")
 	title := fs.String("title", "Loom and Mosquitto", "heading")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -23,11 +24,11 @@ func runCompare(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeTargets(os.Stdout, *title, *a, *b, rs); err != nil {
+	if err := writeTargets(os.Stdout, *title, *a, *b, *c, rs); err != nil {
 		return err
 	}
 	fmt.Println()
-	return writeTable(os.Stdout, "All figures", *a, *b, rs)
+	return writeTable(os.Stdout, "All figures", *a, *b, *c, rs)
 }
 
 // readResultFiles reads the JSON lines of every file, or of stdin if none.
@@ -51,8 +52,8 @@ func readResultFiles(names []string) ([]result, error) {
 	return all, nil
 }
 
-func writeTargets(w io.Writer, title, a, b string, rs []result) error {
-	rows := evalTargets(rs, a, b)
+func writeTargets(w io.Writer, title, a, b, c string, rs []result) error {
+	rows := evalTargets(rs, a, b, c)
 	met, total := 0, 0
 	for _, r := range rows {
 		if r.Met >= 0 {
@@ -61,14 +62,29 @@ func writeTargets(w io.Writer, title, a, b string, rs []result) error {
 		}
 	}
 	fmt.Fprintf(w, "## %s\n\n", title)
-	fmt.Fprintf(w, "Targets of issue 5, on the medians of the runs below: %d of %d met by %s in this run. ", met, total, a)
+	fmt.Fprintf(w, "Targets of issue 5 (over TCP) and of issue 19 (rows named TLS or WebSocket), on the medians of the runs below: "+
+		"%d of %d met by %s in this run. ", met, total, a)
 	fmt.Fprintf(w, "\"%s/%s\" is the ratio of the two medians; a target written \"× %s\" applies to it, ", a, b, b)
-	fmt.Fprintf(w, "any other to %s's own figure.\n\n", a)
-	fmt.Fprintf(w, "| target | figure | %s | %s | %s/%s | target | %s |\n", a, b, a, b, a)
-	fmt.Fprintf(w, "|---|---|--:|--:|--:|---|---|\n")
+	fmt.Fprintf(w, "any other to %s's own figure.", a)
+	if c != "" {
+		fmt.Fprintf(w, " %s and \"%s/%s\" are shown beside them; no target applies to them.", c, a, c)
+	}
+	fmt.Fprintf(w, "\n\n")
+	if c == "" {
+		fmt.Fprintf(w, "| target | figure | %s | %s | %s/%s | target | %s |\n", a, b, a, b, a)
+		fmt.Fprintf(w, "|---|---|--:|--:|--:|---|---|\n")
+	} else {
+		fmt.Fprintf(w, "| target | figure | %s | %s | %s | %s/%s | %s/%s | target | %s |\n", a, b, c, a, b, a, c, a)
+		fmt.Fprintf(w, "|---|---|--:|--:|--:|--:|--:|---|---|\n")
+	}
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Figure,
-			number(r.A), number(r.B), ratioCell(r.shownRatio()), r.Want, r.metText())
+		if c == "" {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Figure,
+				number(r.A), number(r.B), ratioCell(r.shownRatio()), r.Want, r.metText())
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Name, r.Figure,
+			number(r.A), number(r.B), number(r.C), ratioCell(r.shownRatio()), ratioCell(r.shownRatioC()), r.Want, r.metText())
 	}
 	return nil
 }
@@ -87,4 +103,12 @@ func (r targetRow) shownRatio() float64 {
 		return math.NaN()
 	}
 	return r.Ratio
+}
+
+// shownRatioC is the a/c column, under the same rule.
+func (r targetRow) shownRatioC() float64 {
+	if !r.VsB {
+		return math.NaN()
+	}
+	return r.RatioC
 }

@@ -38,18 +38,33 @@ type dialOpts struct {
 	rcvBuf int
 }
 
+// addr is a broker address as -addr takes it (parseEndpoint): plain TCP goes
+// through loomtest.Dialer, TLS and WebSocket through dialStream.
 func (o dialOpts) dial(ctx context.Context, addr string, v proto.Version, clientID string, keepAlive uint16, sess sessionKind, deadline time.Time) (*mqttConn, error) {
-	d := loomtest.Dialer{Version: v, BufferSize: max(o.bufSize, 64), ReceiveBuffer: o.rcvBuf}
-	if local := srcs.local(); local != nil {
-		d.LocalAddr = local
-		// Control runs before the bind to LocalAddr and the connect.
-		d.Control = func(_, _ string, rc syscall.RawConn) error { return noPortControl(rc) }
+	e, err := parseEndpoint(addr)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	c, err := d.Dial(ctx, addr)
-	if err != nil {
-		return nil, err
+	var c *loomtest.Conn
+	if e.transport == transportTCP {
+		d := loomtest.Dialer{Version: v, BufferSize: max(o.bufSize, 64), ReceiveBuffer: o.rcvBuf}
+		if local := srcs.local(); local != nil {
+			d.LocalAddr = local
+			// Control runs before the bind to LocalAddr and the connect.
+			d.Control = func(_, _ string, rc syscall.RawConn) error { return noPortControl(rc) }
+		}
+		if c, err = d.Dial(ctx, e.hostPort); err != nil {
+			return nil, err
+		}
+	} else {
+		nc, err := o.dialStream(ctx, e, o.bufSize, deadline)
+		if err != nil {
+			return nil, err
+		}
+		// loomtest.NewConn's buffers are 4 KiB whatever o.bufSize says.
+		c = loomtest.NewConn(nc, v)
 	}
 	ack, err := c.Connect(connectPacket(v, clientID, keepAlive, sess), deadline)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -23,6 +24,7 @@ modes:
   storm     N clients connecting and disconnecting for a while; what the broker kept
   exhaust   a flood past the broker's open-file limit; refused, alive, serving again
   freeport  print a free TCP port on 127.0.0.1
+  pki       make a CA and a server certificate for 127.0.0.1 (PEM files) for TLS runs
   report    tabulate the -json lines of many runs as a Markdown table
   compare   the issue 5 targets, met or not, and the full table, from -json lines
   median    the median of one figure over matching runs, for scripts
@@ -58,6 +60,8 @@ func main() {
 		err = runChart(args)
 	case "freeport":
 		err = runFreeport(args)
+	case "pki":
+		err = runPKI(args)
 	case "report":
 		err = runReport(args)
 	case "-h", "-help", "--help", "help":
@@ -83,10 +87,13 @@ type common struct {
 	json        bool
 	concurrency int
 	srcIPs      int
+	tls         tlsFlags
+	// endpoint is addr taken apart, set by parse.
+	endpoint endpoint
 }
 
 func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.addr, "addr", "", "broker address, a loopback IP:port (required)")
+	fs.StringVar(&c.addr, "addr", "", "broker address (required): a loopback IP:port, tcp://IP:port, tls://IP:port, ws://IP:port[/path] or wss://IP:port[/path] (path "+defaultWSPath+" if none)")
 	fs.IntVar(&c.version, "version", 4, "MQTT protocol level: 4 (3.1.1) or 5")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "upper bound on the whole run")
 	fs.StringVar(&c.label, "label", "broker", "name of the broker under test, carried into -json output")
@@ -94,6 +101,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print one JSON object on stdout; the human-readable lines go to stderr")
 	fs.IntVar(&c.concurrency, "concurrency", 200, "connections dialled at once")
 	fs.IntVar(&c.srcIPs, "src-ips", 1, "spread connections over this many source addresses, 127.0.0.1 upwards (IPv4 loopback brokers only)")
+	c.tls.register(fs)
 }
 
 // parse parses args and checks the shared flags.
@@ -107,8 +115,18 @@ func (c *common) parse(fs *flag.FlagSet, args []string) error {
 	if c.addr == "" {
 		return fmt.Errorf("-addr is required")
 	}
-	if err := checkLoopback(c.addr); err != nil {
+	e, err := parseEndpoint(c.addr)
+	if err != nil {
 		return err
+	}
+	c.endpoint = e
+	if e.usesTLS() {
+		host, _, _ := net.SplitHostPort(e.hostPort)
+		if clientTLS, err = c.tls.config(host); err != nil {
+			return err
+		}
+	} else if c.tls.caFile != "" || c.tls.goCurves {
+		return fmt.Errorf("-ca and -tls-go-curves apply to tls:// and wss:// addresses, not %s://", e.transport)
 	}
 	if c.version != 4 && c.version != 5 {
 		return fmt.Errorf("-version must be 4 or 5")
@@ -119,7 +137,7 @@ func (c *common) parse(fs *flag.FlagSet, args []string) error {
 	if c.concurrency < 1 {
 		return fmt.Errorf("-concurrency must be at least 1")
 	}
-	if err := srcs.set(c.srcIPs, c.addr); err != nil {
+	if err := srcs.set(c.srcIPs, e.hostPort); err != nil {
 		return err
 	}
 	if _, err := raiseNoFile(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -18,15 +19,17 @@ func (k *kvFlags) Set(s string) error {
 		return fmt.Errorf("want key=value, got %q", s)
 	}
 	var v any
-	switch val {
-	case "true":
+	switch _, word := stringParams[key]; {
+	case word:
+		v = val // transport=tls
+	case val == "true":
 		v = true
-	case "false":
+	case val == "false":
 		v = false
 	default:
 		f, err := strconv.ParseFloat(val, 64)
 		if err != nil {
-			return fmt.Errorf("%q: the value must be a number or a boolean", s)
+			return fmt.Errorf("%q: the value must be a number or a boolean (words only for %s)", s, wordParams())
 		}
 		v = f
 	}
@@ -57,4 +60,14 @@ func runMedian(args []string) error {
 	}
 	fmt.Printf("%.0f\n", v)
 	return nil
+}
+
+// wordParams lists the parameters whose values are words, for messages.
+func wordParams() string {
+	var ks []string
+	for k := range stringParams {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return strings.Join(ks, ", ")
 }

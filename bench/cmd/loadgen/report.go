@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/loom-mqtt/loom/bench/internal/runs"
@@ -82,6 +83,7 @@ func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	a := fs.String("a", "loom", "label of the broker in the first column (the ratio's numerator)")
 	b := fs.String("b", "mosquitto", "label of the broker in the second column (the ratio's denominator)")
+	c := fs.String("c", "", "label of a third broker, in a third column with the ratio a/c (e.g. mochi; none by default)")
 	title := fs.String("title", "Loom and Mosquitto", "heading of the table")
 	labels := fs.String("labels", "", "comma-separated labels: one row per label and scenario instead of the a/b columns")
 	if err := fs.Parse(args); err != nil {
@@ -115,7 +117,7 @@ func runReport(args []string) error {
 	if *labels != "" {
 		return writeRows(os.Stdout, *title, strings.Split(*labels, ","), results)
 	}
-	return writeTable(os.Stdout, *title, *a, *b, results)
+	return writeTable(os.Stdout, *title, *a, *b, *c, results)
 }
 
 // readResults reads the -json lines of runs; other lines (a log
@@ -129,8 +131,9 @@ type cell struct {
 }
 
 // writeTable prints one row per scenario and figure: the median over runs
-// of each broker, and a/b.
-func writeTable(w io.Writer, title, a, b string, results []result) error {
+// of each broker, and a/b; with c (not ""), a third broker's median and a/c
+// too.
+func writeTable(w io.Writer, title, a, b, c string, results []result) error {
 	type key struct{ scenario, label string }
 	var scenarios []string
 	modeOf := map[string]string{}
@@ -147,16 +150,24 @@ func writeTable(w io.Writer, title, a, b string, results []result) error {
 	fmt.Fprintf(w, "## %s\n\n", title)
 	fmt.Fprintf(w, "Medians over runs; ↑ higher is better, ↓ lower is better. ")
 	fmt.Fprintf(w, "(k) after a value: only k runs had it; † some of its runs timed out.\n\n")
-	fmt.Fprintf(w, "| scenario | figure | %s | %s | %s/%s |\n", a, b, a, b)
-	fmt.Fprintf(w, "|---|---|--:|--:|--:|\n")
+	if c == "" {
+		fmt.Fprintf(w, "| scenario | figure | %s | %s | %s/%s |\n", a, b, a, b)
+		fmt.Fprintf(w, "|---|---|--:|--:|--:|\n")
+	} else {
+		fmt.Fprintf(w, "| scenario | figure | %s | %s | %s | %s/%s | %s/%s |\n", a, b, c, a, b, a, c)
+		fmt.Fprintf(w, "|---|---|--:|--:|--:|--:|--:|\n")
+	}
 	for _, sc := range scenarios {
-		ra, rb := runs[key{sc, a}], runs[key{sc, b}]
+		ra, rb, rc := runs[key{sc, a}], runs[key{sc, b}], []result(nil)
+		if c != "" {
+			rc = runs[key{sc, c}]
+		}
 		for _, fig := range tableFigures[modeOf[sc]] {
-			if fig.ackedOnly && !acked(append(ra, rb...)) {
+			if fig.ackedOnly && !acked(slices.Concat(ra, rb, rc)) {
 				continue
 			}
-			ca, cb := collectCell(ra, fig.key), collectCell(rb, fig.key)
-			if len(ca.values) == 0 && len(cb.values) == 0 {
+			ca, cb, cc := collectCell(ra, fig.key), collectCell(rb, fig.key), collectCell(rc, fig.key)
+			if len(ca.values) == 0 && len(cb.values) == 0 && len(cc.values) == 0 {
 				continue
 			}
 			arrow := "↓"
@@ -164,8 +175,15 @@ func writeTable(w io.Writer, title, a, b string, results []result) error {
 				arrow = "↑"
 			}
 			ma, mb := median(ca.values), median(cb.values)
-			fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", sc, fig.name, arrow,
-				cellText(ca, ma, len(ra)), cellText(cb, mb, len(rb)), ratioText(ma, mb))
+			if c == "" {
+				fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s |\n", sc, fig.name, arrow,
+					cellText(ca, ma, len(ra)), cellText(cb, mb, len(rb)), ratioText(ma, mb))
+				continue
+			}
+			mc := median(cc.values)
+			fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s | %s | %s |\n", sc, fig.name, arrow,
+				cellText(ca, ma, len(ra)), cellText(cb, mb, len(rb)), cellText(cc, mc, len(rc)),
+				ratioText(ma, mb), ratioText(ma, mc))
 		}
 	}
 	return nil

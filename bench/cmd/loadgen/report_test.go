@@ -44,7 +44,7 @@ func TestWriteTableMediansAndRatio(t *testing.T) {
 		t.Fatalf("read %d results, want 7", len(rs))
 	}
 	var b strings.Builder
-	if err := writeTable(&b, "T", "loom", "mosquitto", rs); err != nil {
+	if err := writeTable(&b, "T", "loom", "mosquitto", "", rs); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

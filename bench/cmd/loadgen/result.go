@@ -25,6 +25,20 @@ func newResult(mode string, c *common, scenario string, params map[string]any) *
 		scenario = c.scenario
 	}
 	params["version"] = c.version
+	// The transport, in every run's parameters and, when not plain TCP, in
+	// its scenario name, so that a TLS run is never a TCP run's sibling.
+	params["transport"] = c.endpoint.transport
+	if tr := c.endpoint.transport; tr != transportTCP && tr != "" {
+		if c.endpoint.usesTLS() {
+			params["tls_curves"] = c.tls.curvesName()
+		}
+		if c.scenario == "" {
+			scenario += " over " + tr
+			if c.tls.goCurves {
+				scenario += " (Go's key shares)"
+			}
+		}
+	}
 	return &result{Mode: mode, Label: c.label, Scenario: scenario, Params: params,
 		Figures: map[string]float64{}, Time: time.Now().UTC()}
 }

@@ -15,6 +15,11 @@ import (
 // messages they dropped (session/sys.go; Mosquitto's $SYS tree).
 const sysDroppedTopic = "$SYS/broker/publish/messages/dropped"
 
+// mochiDroppedTopic is Mochi MQTT's name for the same count
+// (server.go, publishSysTopics, every second); the watcher files it under
+// sysDroppedTopic.
+const mochiDroppedTopic = "$SYS/broker/messages/dropped"
+
 // runSlow is pubsub's shape with, optionally, one more subscriber that
 // receives every topic of the run and never reads its socket. Run it with
 // and without -slow: the healthy clients' throughput should hardly differ,
@@ -210,9 +215,13 @@ func (w *sysWatch) read() {
 		if err != nil {
 			continue
 		}
+		topic := string(p.Topic)
+		if topic == mochiDroppedTopic {
+			topic = sysDroppedTopic
+		}
 		w.mu.Lock()
-		w.vals[string(p.Topic)] = v
-		w.at[string(p.Topic)] = time.Now()
+		w.vals[topic] = v
+		w.at[topic] = time.Now()
 		w.mu.Unlock()
 	}
 }

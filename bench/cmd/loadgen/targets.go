@@ -28,9 +28,12 @@ type targetRow struct {
 	Name, Figure, Want string
 	A, B               float64 // NaN when absent
 	Ratio              float64 // A/B; NaN when either is absent or B is 0
-	VsB                bool
-	Line               float64 // the threshold on the ratio (NaN: none)
-	Met                int     // 1 met, 0 not met, -1 no threshold or no data
+	// C is a third broker's figure (Mochi), shown beside the others, and
+	// RatioC A/C; the target never applies to it. NaN when absent.
+	C, RatioC float64
+	VsB       bool
+	Line      float64 // the threshold on the ratio (NaN: none)
+	Met       int     // 1 met, 0 not met, -1 no threshold or no data
 }
 
 func (r targetRow) metText() string {
@@ -46,19 +49,21 @@ func (r targetRow) metText() string {
 	return "reported"
 }
 
-// evalTargets evaluates every target of issue 5 that the runs cover; a is
-// Loom's label and b Mosquitto's.
-func evalTargets(rs []result, a, b string) []targetRow {
+// evalTargets evaluates every target of issues 5 and 19 that the runs
+// cover; a is Loom's label, b Mosquitto's and c, when not "", a third
+// broker's (Mochi) shown beside them.
+func evalTargets(rs []result, a, b, c string) []targetRow {
 	var rows []targetRow
 	for _, t := range issueTargets(rs) {
 		r := targetRow{Name: t.name, Figure: t.figure, Want: t.want, A: t.value(rs, a), B: t.value(rs, b),
-			Ratio: math.NaN(), Line: math.NaN(), VsB: t.vsB, Met: -1}
-		if math.IsNaN(r.A) && math.IsNaN(r.B) {
+			C: math.NaN(), Ratio: math.NaN(), RatioC: math.NaN(), Line: math.NaN(), VsB: t.vsB, Met: -1}
+		if c != "" {
+			r.C = t.value(rs, c)
+		}
+		if math.IsNaN(r.A) && math.IsNaN(r.B) && math.IsNaN(r.C) {
 			continue
 		}
-		if !math.IsNaN(r.A) && !math.IsNaN(r.B) && r.B != 0 {
-			r.Ratio = r.A / r.B
-		}
+		r.Ratio, r.RatioC = ratioOf(r.A, r.B), ratioOf(r.A, r.C)
 		v := r.A
 		if t.vsB {
 			v = r.Ratio
@@ -72,6 +77,14 @@ func evalTargets(rs []result, a, b string) []targetRow {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// ratioOf is x/y, NaN when either is absent or y is 0.
+func ratioOf(x, y float64) float64 {
+	if math.IsNaN(x) || math.IsNaN(y) || y == 0 {
+		return math.NaN()
+	}
+	return x / y
 }
 
 // sel picks the runs of one scenario.
@@ -91,14 +104,43 @@ func param(r *result, k string) (float64, bool) {
 	return 0, false
 }
 
-// is selects the runs of mode whose parameters have the given values.
+// stringParams are the parameters that hold words, with the value a run
+// made before the parameter existed had: every run before transports was
+// over plain TCP.
+var stringParams = map[string]string{"transport": transportTCP, "tls_curves": ""}
+
+// stringParam reads a word parameter of a run, or its default.
+func stringParam(r *result, k string) string {
+	if v, ok := r.Params[k].(string); ok && v != "" {
+		return v
+	}
+	return stringParams[k]
+}
+
+// is selects the runs of mode whose parameters have the given values. A
+// run's transport must be the one given, plain TCP when none is: a TLS or
+// WebSocket run never counts towards a figure over TCP.
 func is(mode string, kv ...any) sel {
+	named := false
+	for i := 0; i < len(kv); i += 2 {
+		named = named || kv[i] == "transport"
+	}
+	if !named {
+		kv = append(kv[:len(kv):len(kv)], "transport", transportTCP)
+	}
 	return func(r *result) bool {
 		if r.Mode != mode {
 			return false
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
-			v, ok := param(r, kv[i].(string))
+			k := kv[i].(string)
+			if w, ok := kv[i+1].(string); ok {
+				if stringParam(r, k) != w {
+					return false
+				}
+				continue
+			}
+			v, ok := param(r, k)
 			if !ok || v != toFloat(kv[i+1]) {
 				return false
 			}
@@ -155,11 +197,12 @@ func diff(x, y func([]result, string) float64) func([]result, string) float64 {
 }
 
 // idleSizes returns the smallest and the largest -n of the idle runs of
-// protocol version v.
-func idleSizes(rs []result, v int) (lo, hi float64, ok bool) {
+// protocol version v (over TCP unless more parameters say otherwise).
+func idleSizes(rs []result, v int, kv ...any) (lo, hi float64, ok bool) {
 	var ns []float64
+	s := is("idle", append([]any{"version", v}, kv...)...)
 	for i := range rs {
-		if is("idle", "version", v)(&rs[i]) {
+		if s(&rs[i]) {
 			if n, ok := param(&rs[i], "n"); ok {
 				ns = append(ns, n)
 			}
@@ -175,7 +218,7 @@ func idleSizes(rs []result, v int) (lo, hi float64, ok bool) {
 func pacedLatency(r *result) bool {
 	rate, _ := param(r, "rate")
 	q, _ := param(r, "qos")
-	return r.Mode == "pubsub" && rate > 0 && q == 0
+	return r.Mode == "pubsub" && rate > 0 && q == 0 && stringParam(r, "transport") == transportTCP
 }
 
 // flagged selects the runs whose boolean parameter k is want; runs without
@@ -295,5 +338,5 @@ func issueTargets(rs []result) []target {
 		target{name: "Descriptor exhaustion", figure: "excess refused, broker up, reconnects (1 = pass)",
 			want: "1", value: med(is("exhaust"), "pass"), op: '>', x: 1},
 	)
-	return ts
+	return append(ts, transportTargets(rs)...)
 }

@@ -34,7 +34,7 @@ func TestEvalTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := evalTargets(rs, "loom", "mosquitto")
+	rows := evalTargets(rs, "loom", "mosquitto", "")
 	find := func(name, figPrefix string) targetRow {
 		t.Helper()
 		for _, r := range rows {
@@ -105,7 +105,7 @@ func TestWriteTargetsAndChart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var md strings.Builder
-	if err := writeTargets(&md, "T", "loom", "mosquitto", rs); err != nil {
+	if err := writeTargets(&md, "T", "loom", "mosquitto", "", rs); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -120,7 +120,7 @@ func TestWriteTargetsAndChart(t *testing.T) {
 	}
 
 	var svg strings.Builder
-	if err := writeChart(&svg, "a <b>", "loom", "mosquitto", evalTargets(rs, "loom", "mosquitto")); err != nil {
+	if err := writeChart(&svg, "a <b>", "loom", "mosquitto", "", evalTargets(rs, "loom", "mosquitto", "")); err != nil {
 		t.Fatal(err)
 	}
 	s := svg.String()

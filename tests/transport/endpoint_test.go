@@ -92,7 +92,9 @@ func noProxy(*http.Request) (*url.URL, error) { return nil, nil }
 // writes (it looks for a sync.Locker): over TLS and WebSocket it writes
 // the fixed header and the rest in separate calls, which must not
 // interleave with another goroutine's. Over WebSocket each call is a frame
-// of its own, so packets cross frame boundaries.
+// of its own, so every packet paho.golang sends is cut across frames,
+// which the broker must take [MQTT-6.0.0-2]. (tests/hostile cuts and
+// joins packets every other way, and sends text frames.)
 type lockedConn struct {
 	net.Conn // a *tls.Conn, or paho.mqtt.golang's WebSocket connector
 	sync.Mutex

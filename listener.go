@@ -33,6 +33,15 @@ type Listener struct {
 	// wss://; a larger frame closes the connection (close code 1009).
 	// Default: the largest MQTT packet, 1 MiB and its header.
 	MaxFrame int
+	// Origins, on ws:// and wss://, are the only web origins whose pages
+	// may connect ("https://app.example.com", as browsers send it in the
+	// Origin header; "*" any): an upgrade from another origin, or with
+	// none, gets HTTP 403. Empty: any origin, and non-browser clients
+	// (which send none). Set it where browsers that can reach the
+	// listener also visit other sites: otherwise any page they open can
+	// connect with their network position (a loopback listener lets
+	// anonymous clients in).
+	Origins []string
 }
 
 // TLS is a listener's TLS: a certificate and key, and for mutual TLS the
@@ -71,7 +80,7 @@ const (
 func reactorListeners(ls []Listener) ([]reactor.Listener, error) {
 	out := make([]reactor.Listener, len(ls))
 	for i, l := range ls {
-		rl := reactor.Listener{ID: l.ID, Address: l.Address, Proxy: l.Proxy, MaxFrame: l.MaxFrame}
+		rl := reactor.Listener{ID: l.ID, Address: l.Address, Proxy: l.Proxy, MaxFrame: l.MaxFrame, Origins: l.Origins}
 		if l.TLS != nil {
 			c, err := l.TLS.config()
 			if err != nil {

@@ -166,6 +166,7 @@ func TestListenerOptionsRefused(t *testing.T) {
 		{Address: "tls://127.0.0.1:0", TLS: &loom.TLS{CertFile: "/nonexistent", KeyFile: p.KeyFile}},
 		{Address: "tls://127.0.0.1:0", TLS: &loom.TLS{CertFile: p.CertFile, KeyFile: p.KeyFile, ClientCAFile: p.CertFile + ".missing"}},
 		{Address: "sctp://127.0.0.1:0"},
+		{Address: "tcp://127.0.0.1:0", Origins: []string{"https://a.example"}}, // origins where there is no WebSocket
 	} {
 		_, err := loom.New(loom.Options{Listeners: []loom.Listener{l}, Logger: loomtest.Quiet})
 		require.Error(t, err, "%+v", l)

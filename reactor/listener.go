@@ -34,6 +34,10 @@ type Listener struct {
 	// MaxFrame is the largest WebSocket frame payload taken (ws, wss);
 	// default 1 MiB plus a packet header, the largest MQTT packet.
 	MaxFrame int
+	// Origins, when set, are the only Origin values a WebSocket upgrade
+	// may carry (scheme://host[:port], as browsers send it; "*" any); a
+	// request with another, or none, gets 403. Empty: any origin.
+	Origins []string
 }
 
 // Identity sources for Listener.Username.
@@ -132,6 +136,9 @@ func parseListener(l Listener) (*listener, error) {
 	if l.Username != "" && (!ln.kind.tls() || l.TLS.ClientAuth != tls.RequireAndVerifyClientCert) {
 		return nil, fmt.Errorf("reactor: listener %s: a username from the client certificate needs TLS with verified client certificates", l.Address)
 	}
+	if len(l.Origins) > 0 && !ln.kind.ws() {
+		return nil, fmt.Errorf("reactor: listener %s: allowed origins on a listener without WebSocket", l.Address)
+	}
 	if ln.MaxFrame <= 0 {
 		ln.MaxFrame = defaultMaxFrame
 	}
@@ -142,6 +149,20 @@ func parseListener(l Listener) (*listener, error) {
 func CheckListener(l Listener) error {
 	_, err := parseListener(l)
 	return err
+}
+
+// originAllowed reports whether a WebSocket upgrade from origin may
+// proceed on l.
+func (l *listener) originAllowed(origin string) bool {
+	if len(l.Origins) == 0 {
+		return true
+	}
+	for _, o := range l.Origins {
+		if o == "*" || (origin != "" && strings.EqualFold(o, origin)) {
+			return true
+		}
+	}
+	return false
 }
 
 // gnetAddr is the listener as gnet is told it.

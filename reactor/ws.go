@@ -35,6 +35,14 @@ func (h *handler) upgrade(c gnet.Conn, t *tconn) (gnet.Action, bool) {
 		_ = t.writeWire(appendHTTPError(nil, herr), nil)
 		return h.refuse(t)
 	}
+	if k > 0 && !t.l.originAllowed(req.origin) {
+		// Cross-site WebSocket hijacking: a page from another site, open
+		// in a browser that can reach the broker, may not connect.
+		h.srv.WSRefused.Add(1)
+		h.debug(t, "WebSocket origin", errUpgradeOrigin)
+		_ = t.writeWire(appendHTTPError(nil, errUpgradeOrigin), nil)
+		return h.refuse(t)
+	}
 	if k == 0 {
 		if !t.cl.HoldPreConnect(n + t.transportHeld()) {
 			return gnet.Close, false

@@ -16,6 +16,7 @@ const maxUpgradeRequest = 8192
 type upgradeRequest struct {
 	key      string // Sec-WebSocket-Key as sent
 	protocol string // the subprotocol chosen: "mqtt" or "mqttv3.1"
+	origin   string // Origin as sent (browsers send it; "" when absent)
 }
 
 // httpError is a refusal sent as an HTTP response before closing. reason
@@ -40,6 +41,7 @@ var (
 	errUpgradeBareLF     = &httpError{400, "line not ended by CRLF"}
 	errUpgradeHeader     = &httpError{400, "malformed header line"}
 	errUpgradePath       = &httpError{404, "no WebSocket endpoint at this path"}
+	errUpgradeOrigin     = &httpError{403, "origin not allowed on this listener"}
 	errUpgradeUpgrade    = &httpError{400, "no Upgrade: websocket"}
 	errUpgradeConnection = &httpError{400, "no Connection: upgrade"}
 	errUpgradeWSVersion  = &httpError{426, "Sec-WebSocket-Version is not 13"}
@@ -124,6 +126,8 @@ func parseUpgrade(b []byte, path string) (req upgradeRequest, n int, err *httpEr
 			// we do not speak, and the client is told which we do.
 			versionSeen = true
 			badVer = badVer || string(value) != "13"
+		case equalFoldASCII(name, "origin"):
+			req.origin = string(value)
 		case equalFoldASCII(name, "sec-websocket-key"):
 			// RFC 6455 section 11.3.1: it must not appear more than once.
 			keys++

@@ -77,6 +77,7 @@ type flags struct {
 	sessionBytes, budget, maxConnect, preConnectB  sizeFlag
 	auth                                           authFlags
 	tls                                            tlsFlags
+	wsOrigins                                      string
 }
 
 // newFlagSet defines loom's flags on a fresh set; its output is discarded
@@ -90,6 +91,7 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.tls.cert, "tls-cert", "", "certificate `file` (PEM) of the tls:// and wss:// listeners")
 	fs.StringVar(&f.tls.key, "tls-key", "", "key `file` (PEM) of the tls:// and wss:// listeners")
 	fs.StringVar(&f.tls.clientCA, "tls-client-ca", "", "CA `file` (PEM): tls:// and wss:// clients must present a certificate it signed (mutual TLS)")
+	fs.StringVar(&f.wsOrigins, "ws-origins", "", "comma-separated web `origins` (https://app.example.com) whose pages may connect to the ws:// and wss:// listeners; others get HTTP 403 (default: any)")
 	fs.StringVar(&f.tls.username, "tls-username", "", "take each client's username from its certificate: `cn` or san (needs -tls-client-ca)")
 	fs.IntVar(&f.loops, "loops", 0, fmt.Sprintf("`n` event loops, 1 to %d (default: one per CPU)", maxLoops))
 	fs.StringVar(&f.level, "log-level", "info", "`level` of the log: debug, info, warn or error")
@@ -166,6 +168,9 @@ func (f *flags) check(set map[string]bool) (config, error) {
 		c.listens = append(c.listens, loom.Listener{Address: norm, Proxy: proxy})
 	}
 	if err := f.tls.apply(c.listens); err != nil {
+		return config{}, err
+	}
+	if err := applyOrigins(f.wsOrigins, c.listens); err != nil {
 		return config{}, err
 	}
 

@@ -53,6 +53,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-listen", "tls://127.0.0.1:8883"}, "-tls-cert", "need -tls-cert and -tls-key"},
 		{[]string{"-listen", "127.0.0.1:0", "-tls-cert", "c.pem"}, "-tls-cert", "no listener has TLS"},
 		{[]string{"-listen", "unix:///tmp/x.sock?proxy"}, "-listen", "takes no PROXY header"},
+		{[]string{"-listen", "127.0.0.1:0", "-ws-origins", "https://a.example"}, "-ws-origins", "no listener speaks WebSocket"},
 		{[]string{"-listen", "wss://127.0.0.1:0", "-tls-cert", "/nonexistent.pem", "-tls-key", "/nonexistent.pem"}, "-tls-cert", "no such file"},
 		{[]string{"-listen", "0.0.0.0:0", "-listen", "tls://0.0.0.0:0", "-tls-cert", "/dev/null", "-tls-key", "/dev/null", "-tls-client-ca", "/dev/null"}, "-listen", "tcp://0.0.0.0:0 is reachable"},
 		{[]string{"-listen", "127.0.0.1:99999"}, "-listen", `port "99999" is not a number from 0 to 65535`},
@@ -129,6 +130,11 @@ func TestGoodCommandLines(t *testing.T) {
 				c.listens = lst("unix://"+sock, "tcp://[::1]:0", "tcp://localhost:1884")
 			}},
 		{[]string{"-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0"}, func(c *config) { c.listens = lst("tcp://127.0.0.1:0", "tcp://127.0.0.1:0") }},
+		{[]string{"-listen", "ws://127.0.0.1:0", "-listen", "127.0.0.1:0?proxy", "-ws-origins", "https://a.example, https://b.example"},
+			func(c *config) {
+				c.listens = []loom.Listener{{Address: "ws://127.0.0.1:0", Origins: []string{"https://a.example", "https://b.example"}},
+					{Address: "tcp://127.0.0.1:0", Proxy: true}}
+			}},
 		{[]string{"-loops", "1"}, func(c *config) { c.loops = 1 }},
 		{[]string{"-loops", "256"}, func(c *config) { c.loops = 256 }},
 		{[]string{"-log-level", "DEBUG"}, func(c *config) { c.level = slog.LevelDebug }},

@@ -152,3 +152,28 @@ func hint(err error) string {
 	}
 	return ""
 }
+
+// applyOrigins gives every WebSocket listener the allowed origins of
+// -ws-origins; the flag without a WebSocket listener is refused.
+func applyOrigins(flag string, ls []loom.Listener) error {
+	if flag == "" {
+		return nil
+	}
+	var origins []string
+	for _, o := range strings.Split(flag, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	ws := 0
+	for i := range ls {
+		if scheme, _, _ := strings.Cut(ls[i].Address, "://"); scheme == "ws" || scheme == "wss" {
+			ls[i].Origins = origins
+			ws++
+		}
+	}
+	if ws == 0 {
+		return usagef("-ws-origins", "no listener speaks WebSocket: say -listen ws://host:port/path or wss://host:port/path")
+	}
+	return nil
+}

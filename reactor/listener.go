@@ -153,12 +153,12 @@ func CheckListener(l Listener) error {
 
 // originAllowed reports whether a WebSocket upgrade from origin may
 // proceed on l.
-func (l *listener) originAllowed(origin string) bool {
+func (l *listener) originAllowed(origin []byte) bool {
 	if len(l.Origins) == 0 {
 		return true
 	}
 	for _, o := range l.Origins {
-		if o == "*" || (origin != "" && strings.EqualFold(o, origin)) {
+		if o == "*" || (len(origin) > 0 && equalFoldASCII(origin, o)) {
 			return true
 		}
 	}

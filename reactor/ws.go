@@ -35,7 +35,7 @@ func (h *handler) upgrade(c gnet.Conn, t *tconn) (gnet.Action, bool) {
 		_ = t.writeWire(appendHTTPError(nil, herr), nil)
 		return h.refuse(t)
 	}
-	if k > 0 && !t.l.originAllowed(req.origin) {
+	if k > 0 && !t.l.originAllowed(req.origin(b)) {
 		// Cross-site WebSocket hijacking: a page from another site, open
 		// in a browser that can reach the broker, may not connect.
 		h.srv.WSRefused.Add(1)

@@ -16,7 +16,10 @@ const maxUpgradeRequest = 8192
 type upgradeRequest struct {
 	key      string // Sec-WebSocket-Key as sent
 	protocol string // the subprotocol chosen: "mqtt" or "mqttv3.1"
-	origin   string // Origin as sent (browsers send it; "" when absent)
+	// origin is where the Origin header's value sits in the request's
+	// bytes (browsers send it; length 0 when absent): kept as offsets, so
+	// the request allocates nothing for it.
+	originAt, originLen int
 }
 
 // httpError is a refusal sent as an HTTP response before closing. reason
@@ -127,7 +130,9 @@ func parseUpgrade(b []byte, path string) (req upgradeRequest, n int, err *httpEr
 			versionSeen = true
 			badVer = badVer || string(value) != "13"
 		case equalFoldASCII(name, "origin"):
-			req.origin = string(value)
+			// value is a view into b: its offset there is what its
+			// capacity lacks of b's.
+			req.originAt, req.originLen = cap(b)-cap(value), len(value)
 		case equalFoldASCII(name, "sec-websocket-key"):
 			// RFC 6455 section 11.3.1: it must not appear more than once.
 			keys++
@@ -336,6 +341,11 @@ func isTokenChar(c byte) bool {
 
 // wsGUID is the constant RFC 6455 section 1.3 appends to the client's key.
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// origin is the Origin header's value of req, parsed from b.
+func (req upgradeRequest) origin(b []byte) []byte {
+	return b[req.originAt : req.originAt+req.originLen]
+}
 
 // appendUpgradeResponse appends the 101 Switching Protocols response:
 // Upgrade, Connection, Sec-WebSocket-Accept (base64 SHA-1 of key + the RFC's

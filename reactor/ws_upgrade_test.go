@@ -386,3 +386,19 @@ func FuzzParseUpgrade(f *testing.F) {
 		}
 	})
 }
+
+// The Origin header's value is found in the request without a copy.
+func TestParseUpgradeOrigin(t *testing.T) {
+	req, n, err := parseUpgrade([]byte(firefoxUpgrade), "/mqtt")
+	if err != nil || n == 0 {
+		t.Fatalf("n %d, err %v", n, err)
+	}
+	if got := string(req.origin([]byte(firefoxUpgrade))); got != "http://localhost:3000" {
+		t.Fatalf("origin %q", got)
+	}
+	b := []byte(curlUpgrade)
+	req, _, _ = parseUpgrade(b, "/mqtt")
+	if o := req.origin(b); len(o) != 0 {
+		t.Fatalf("origin %q in a request without one", o)
+	}
+}

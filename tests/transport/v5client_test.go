@@ -1,15 +1,12 @@
 package transport_test
 
 import (
-	"context"
 	"crypto/tls"
-	"net"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
 
-	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
@@ -22,47 +19,13 @@ func connectV5(t testing.TB, e *endpoint, o pahotest.V5Conf) (*pahotest.V5Client
 	t.Helper()
 	conn, err := e.dial(e.TLS())
 	require.NoError(t, err, "dialing %s", e.URL())
-	c, ack, err := connectV5Over(conn, o)
+	c, ack, err := pahotest.ConnectV5Over(conn, o)
 	require.NoError(t, err, "connecting over %s", e.URL())
 	t.Cleanup(func() {
 		_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
 		_ = conn.Close()
 	})
 	return c, ack
-}
-
-// connectV5Over sends the CONNECT o describes over conn and waits for the
-// CONNACK; an error if none comes or it refuses.
-func connectV5Over(conn net.Conn, o pahotest.V5Conf) (*pahotest.V5Client, *paho.Connack, error) {
-	c := &pahotest.V5Client{
-		Conn:        conn,
-		Msgs:        make(chan *paho.Publish, 4096),
-		Disconnects: make(chan *paho.Disconnect, 4),
-	}
-	c.Client = paho.NewClient(paho.ClientConfig{
-		ClientID: o.ID,
-		Conn:     conn,
-		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-			func(r paho.PublishReceived) (bool, error) {
-				c.Msgs <- r.Packet
-				return true, nil
-			},
-		},
-		OnServerDisconnect: func(d *paho.Disconnect) { c.Disconnects <- d },
-	})
-	cp := &paho.Connect{ClientID: o.ID, KeepAlive: 30, CleanStart: !o.Keep,
-		WillMessage: o.Will, WillProperties: o.WillProps}
-	if o.Expiry != 0 {
-		e := o.Expiry
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &e}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
-	defer cancel()
-	ack, err := c.Connect(ctx, cp)
-	if err != nil {
-		_ = conn.Close()
-	}
-	return c, ack, err
 }
 
 // refusedV5 requires that a client dialing the endpoint with tlsc cannot
@@ -77,6 +40,6 @@ func refusedV5(t testing.TB, e *endpoint, tlsc *tls.Config, id string) {
 		return
 	}
 	defer conn.Close()
-	_, ack, err := connectV5Over(conn, pahotest.V5Conf{ID: id})
+	_, ack, err := pahotest.ConnectV5Over(conn, pahotest.V5Conf{ID: id})
 	require.Error(t, err, "an MQTT session over %s with CONNACK %+v", e.URL(), ack)
 }

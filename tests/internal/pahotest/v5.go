@@ -42,6 +42,19 @@ func ConnectV5(t testing.TB, addr string, o V5Conf) (*V5Client, *paho.Connack) {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
+	c, ack, err := ConnectV5Over(conn, o)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+		_ = conn.Close()
+	})
+	return c, ack
+}
+
+// ConnectV5Over sends the CONNECT o describes over conn (TCP, TLS, a
+// WebSocket wrapped as a net.Conn) and waits for the CONNACK: an error if
+// none comes or it refuses; conn is closed then.
+func ConnectV5Over(conn net.Conn, o V5Conf) (*V5Client, *paho.Connack, error) {
 	c := &V5Client{
 		Conn:        conn,
 		Msgs:        make(chan *paho.Publish, 4096),
@@ -74,12 +87,10 @@ func ConnectV5(t testing.TB, addr string, o V5Conf) (*V5Client, *paho.Connack) {
 	ctx, cancel := context.WithTimeout(context.Background(), loomtest.Wait)
 	defer cancel()
 	ack, err := c.Connect(ctx, cp)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+	if err != nil {
 		_ = conn.Close()
-	})
-	return c, ack
+	}
+	return c, ack, err
 }
 
 // Cut closes the TCP connection under the client without a DISCONNECT.

@@ -59,9 +59,8 @@ type tlsConn struct {
 	conn *tls.Conn
 	t    *tconn
 	srv  *Server
-	hs   *handshake // while the handshake runs; nil after
+	hs   *handshake // until the handshake succeeds; nil after
 	rest []byte     // bytes the handshake was fed past its end
-	ok   bool       // the handshake succeeded
 	bye  bool       // close_notify sent
 }
 
@@ -128,7 +127,7 @@ func (h *handler) handshake(c gnet.Conn, t *tconn) (a gnet.Action, more bool) {
 		h.debug(t, "TLS handshake", err)
 		return gnet.Close, false
 	}
-	tc.hs, tc.ok = nil, true
+	tc.hs = nil                // the handshake succeeded: records flow on the loop
 	releaseTLSBuffers(tc.conn) // the ClientHello's buffers (tlsinternal.go)
 	if len(hs.in) > 0 {
 		// Records the client sent behind its Finished: read first. Copied,
@@ -264,7 +263,7 @@ func (c *tlsConn) read(dst *plainBuf) error {
 // write sends a and b in TLS records, on the loop: one record for both
 // when they fit, and one write to the socket for all the records.
 func (c *tlsConn) write(a, b []byte) error {
-	if !c.ok || c.bye {
+	if c.hs != nil || c.bye { // no handshake done, or closed
 		return net.ErrClosed
 	}
 	var err error
@@ -297,7 +296,7 @@ func (c *tlsConn) flush() {
 
 // closeNotify sends TLS's close_notify alert once, on the loop.
 func (c *tlsConn) closeNotify() {
-	if !c.ok || c.bye {
+	if c.hs != nil || c.bye { // no handshake done, or closed
 		return
 	}
 	c.bye = true

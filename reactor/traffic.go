@@ -62,7 +62,11 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		cl.Loop().Flush()
 		return a
 	}
-	a := h.frame(c, &t.in, cl, t.transportHeld())
+	held := 0
+	if cl.PreConnect() { // charged to the pre-CONNECT budget only
+		held = t.transportHeld()
+	}
+	a := h.frame(c, &t.in, cl, held)
 	if t.endCode != 0 && a == gnet.None && !cl.Ending() {
 		// A close frame, or one MQTT over WebSocket refuses, came after
 		// the packets just handled: answer it and end.

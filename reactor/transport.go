@@ -58,7 +58,6 @@ type tconn struct {
 	l         *listener
 	ls        *loopState
 	stage     stage
-	wsOpen    bool     // the upgrade is done: writes are framed
 	wsClosed  bool     // a close frame went out: nothing more may
 	remote    net.Addr // the client's address from a PROXY header
 	tls       *tlsConn
@@ -116,6 +115,10 @@ func (t *tconn) next(s stage) stage {
 	return stageOpen
 }
 
+// framed reports whether writes go out in WebSocket frames: the upgrade
+// is done.
+func (t *tconn) framed() bool { return t.ws != nil && t.stage == stageOpen }
+
 // RemoteAddr is the client's address: the PROXY header's when there was
 // one, so logs, hooks and ACL rules see the device, not the balancer.
 func (t *tconn) RemoteAddr() net.Addr {
@@ -132,7 +135,7 @@ func (t *tconn) CertUsername() string { return t.identity }
 // Write sends MQTT bytes to the client through the transport. It runs on
 // the loop, as every session write does.
 func (t *tconn) Write(b []byte) (int, error) {
-	if t.wsOpen {
+	if t.framed() {
 		if t.wsClosed {
 			return 0, net.ErrClosed
 		}
@@ -176,7 +179,7 @@ func (t *tconn) Close() error {
 // farewell sends a WebSocket close frame with code, once, and TLS's
 // close_notify, when they apply. It runs on the loop.
 func (t *tconn) farewell(code uint16) {
-	if t.wsOpen && !t.wsClosed {
+	if t.framed() && !t.wsClosed {
 		t.wsClosed = true
 		_ = t.writeWire(appendCloseFrame(t.ls.hdr[:0], code), nil)
 	}

@@ -54,7 +54,6 @@ func (h *handler) upgrade(c gnet.Conn, t *tconn) (gnet.Action, bool) {
 	if err := t.writeWire(resp, nil); err != nil {
 		return gnet.Close, false
 	}
-	t.wsOpen = true
 	t.stage = stageOpen
 	return gnet.None, true
 }

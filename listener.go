@@ -42,6 +42,18 @@ type Listener struct {
 	// connect with their network position (a loopback listener lets
 	// anonymous clients in).
 	Origins []string
+
+	// MaxClients caps the clients connected through this listener at
+	// once; past it a CONNECT is refused (v5: CONNACK 0x97 Quota exceeded;
+	// 3.1.1: closed) while the clients already connected go on. 0: no cap
+	// but Limits.MaxClients.
+	MaxClients int
+	// ConnectRate caps the new connections this listener takes per second,
+	// with bursts of up to ConnectBurst (default: ConnectRate rounded up,
+	// at least 1); past it a CONNECT is refused (v5: CONNACK 0x9F
+	// Connection rate exceeded; 3.1.1: closed). 0: no cap.
+	ConnectRate  float64
+	ConnectBurst int
 }
 
 // TLS is a listener's TLS: a certificate and key, and for mutual TLS the

@@ -206,6 +206,22 @@ type Limits struct {
 	// Maximum. Default 64; negative sends none.
 	MaxTopicAliasOut int
 
+	// MaxClients caps the clients connected at once, all listeners
+	// together; past it a CONNECT is refused (v5: CONNACK 0x97 Quota
+	// exceeded; 3.1.1: closed). Unlike Options.MaxConnections, which
+	// refuses at accept to keep descriptors for the listeners and the
+	// store, it is counted at CONNECT, so a v5 client is told why. 0: no
+	// cap but the descriptors'.
+	MaxClients int
+	// PublishRate caps the PUBLISH packets one client may send per second,
+	// with bursts of up to PublishBurst (default: PublishRate rounded up,
+	// at least 1); PublishByteRate and PublishByteBurst do the same for
+	// their bytes. 0: no cap.
+	PublishRate      float64
+	PublishBurst     int
+	PublishByteRate  int64
+	PublishByteBurst int64
+
 	// ServerKeepAlive, when set, replaces the keepalive every v5 client
 	// asked for (sent as Server Keep Alive) and caps a 3.1.1 client's, in
 	// seconds.

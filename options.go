@@ -52,6 +52,14 @@ type Options struct {
 	// damaged stretch, instead of opening on what can be replayed and
 	// logging an ERROR naming what is lost. Only with DataDir.
 	RefuseDamagedLog bool
+	// StoreCacheSize is the store's block cache in bytes: the data read
+	// most recently stays in memory. Default 8 MiB, sized for a 512 MB
+	// board. Only with DataDir.
+	StoreCacheSize int64
+	// StoreMemTableSize is the size in bytes of the store's memtables, where
+	// writes gather before they are flushed to files. Default 4 MiB. Only
+	// with DataDir.
+	StoreMemTableSize int64
 	// Store is a store of the embedder's own, instead of DataDir: nil
 	// keeps everything in memory (unless DataDir is set). The server closes
 	// it on Close. Setting both Store and DataDir is an error.

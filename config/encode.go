@@ -237,15 +237,13 @@ func writeValue(b *bytes.Buffer, n *yaml.Node, indent string) {
 	default:
 		// A mapping (the inline ledger): the YAML library writes it, block
 		// style, indented under the key.
-		var out bytes.Buffer
-		enc := yaml.NewEncoder(&out)
-		enc.SetIndent(2)
-		if enc.Encode(blockStyle(n)) != nil || enc.Close() != nil {
+		out, err := marshalBlock(n)
+		if err != nil {
 			b.WriteString(" {}\n")
 			return
 		}
 		b.WriteByte('\n')
-		for _, l := range strings.SplitAfter(strings.TrimRight(out.String(), "\n")+"\n", "\n") {
+		for _, l := range strings.SplitAfter(strings.TrimRight(string(out), "\n")+"\n", "\n") {
 			if l != "" {
 				b.WriteString(indent + l)
 			}
@@ -257,7 +255,7 @@ func writeValue(b *bytes.Buffer, n *yaml.Node, indent string) {
 // rest of the file is.
 func blockStyle(n *yaml.Node) *yaml.Node {
 	c := *n
-	c.Style &^= yaml.FlowStyle
+	c.Style = 0 // block style, and scalars quoted only where they must be
 	c.Content = make([]*yaml.Node, len(n.Content))
 	for i, k := range n.Content {
 		c.Content[i] = blockStyle(k)

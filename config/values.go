@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -448,12 +449,27 @@ func (v inlineV) set(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("is %s, not a ledger (a mapping with auth, acl, auth_default, acl_default)", kindName(n))
 	}
-	b, err := yaml.Marshal(n)
+	b, err := marshalBlock(n)
 	if err != nil {
 		return err
 	}
 	v.c.Auth.Ledger, v.c.inline = string(b), n
 	return nil
+}
+
+// marshalBlock writes a node as YAML in block style, indented by two
+// spaces as the rest of a written file is.
+func marshalBlock(n *yaml.Node) ([]byte, error) {
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(blockStyle(n)); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func (v inlineV) node() *yaml.Node {

@@ -20,15 +20,18 @@ type Change struct {
 }
 
 func (c Change) String() string {
-	switch {
-	case c.Contents:
+	if c.Contents {
 		return c.Path + ": " + c.New + " changed"
-	case c.Old == "":
-		return c.Path + ": set to " + c.New
-	case c.New == "":
-		return c.Path + ": " + c.Old + " removed"
 	}
-	return c.Path + ": " + c.Old + " → " + c.New
+	return c.Path + ": " + show(c.Old) + " → " + show(c.New)
+}
+
+// show is a value for a message: a key not there is "(none)".
+func show(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 // flat is a configuration's values by path, in the file's order.
@@ -67,7 +70,12 @@ func flatten(c *Config) flat {
 			default:
 				var b bytes.Buffer
 				raw := ""
-				if n := k.val(t).node(); n != nil {
+				v := k.val(t)
+				n := v.node()
+				if n != nil && v.zero() && !k.zeroOK {
+					n = defNode(k.def) // the default the library takes
+				}
+				if n != nil {
 					writeValue(&b, n, "")
 					raw = n.Value
 				}

@@ -38,6 +38,10 @@ var ErrClosing = errors.New("loom: the server is closing")
 // under the topic.
 var ErrNoRetained = errors.New("loom: no retained message under that topic")
 
+// ErrSysTopic is what DeleteRetained returns for a topic under $SYS: those
+// values are the broker's own, published anew as they change.
+var ErrSysTopic = errors.New("loom: the $SYS topics are the broker's own")
+
 // ClientStatus is one connected client, as Clients and Client report it.
 type ClientStatus struct {
 	ID       string
@@ -210,17 +214,17 @@ type RetainedPage struct {
 }
 
 // RetainedMessages lists the retained messages whose topics match a filter,
-// a page at a time. It asks the router's shards that hold them, and costs
+// a page at a time; ErrInlineFilter for a filter that is not valid. It asks the router's shards that hold them, and costs
 // O(n log n) in the n matching messages whatever the page.
 func (s *Server) RetainedMessages(q RetainedQuery) (RetainedPage, error) {
 	if q.Filter == "" {
 		q.Filter = "#"
 	}
 	if !proto.ValidTopicFilter([]byte(q.Filter)) {
-		return RetainedPage{}, fmt.Errorf("loom: %q is not a valid topic filter", q.Filter)
+		return RetainedPage{}, fmt.Errorf("%w: %q", ErrInlineFilter, q.Filter)
 	}
 	if _, _, shared, _ := proto.ParseShared([]byte(q.Filter)); shared {
-		return RetainedPage{}, fmt.Errorf("loom: %q is a shared subscription's filter, not a topic filter", q.Filter)
+		return RetainedPage{}, fmt.Errorf("%w: %q is a shared subscription's", ErrInlineFilter, q.Filter)
 	}
 	limit := pageLimit(q.Limit)
 	all := s.broker.Router().Retained(q.Filter) // sorted by topic
@@ -251,13 +255,14 @@ func (s *Server) RetainedMessages(q RetainedQuery) (RetainedPage, error) {
 // publishing an empty retained message there does, and through the same
 // path: the store deletes it too, hooks see it (OnPublish may refuse it),
 // and subscribers of the topic receive the empty message. ErrNoRetained
-// when none is retained there; the broker's own $SYS topics are refused.
+// when none is retained there; ErrInlineTopic for a topic name that is not
+// valid; ErrSysTopic under $SYS.
 func (s *Server) DeleteRetained(topic string) error {
 	if !proto.ValidTopicName([]byte(topic)) {
-		return fmt.Errorf("loom: %q is not a valid topic name", topic)
+		return fmt.Errorf("%w: %q", ErrInlineTopic, topic)
 	}
 	if topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") {
-		return fmt.Errorf("loom: %q: the $SYS topics are the broker's own", topic)
+		return fmt.Errorf("%w: %q", ErrSysTopic, topic)
 	}
 	found := false
 	for _, m := range s.broker.Router().Retained(topic) {

@@ -30,8 +30,9 @@ const (
 	maxRetainedPageBytes = 4 << 20
 )
 
-// ErrClosing is returned by the inspections that need the event loops once
-// Close has begun.
+// ErrClosing is returned once Close has begun by the inspections that need
+// the event loops (Clients, Client) and by the operator's actions
+// (DisconnectClient, DeleteRetained).
 var ErrClosing = errors.New("loom: the server is closing")
 
 // ErrNoRetained is what DeleteRetained returns when no message is retained
@@ -124,16 +125,14 @@ func (s *Server) clientStatus(st session.ClientState) ClientStatus {
 		Inflight: st.Inflight, Queued: st.Queued, ConnectedSince: st.Since}
 }
 
-// inspectable refuses the calls that need the event loops once they may be
-// stopping, rather than have them wait for loops that will not answer.
+// inspectable refuses the calls that need the event loops, or change
+// anything, once Close has begun: the loops may no longer answer, and a
+// change made then might not reach the store.
 func (s *Server) inspectable() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.closing:
+	if s.closing {
 		return ErrClosing
-	case !s.running:
-		return errors.New("loom: the server has not started")
 	}
 	return nil
 }
@@ -256,13 +255,16 @@ func (s *Server) RetainedMessages(q RetainedQuery) (RetainedPage, error) {
 // path: the store deletes it too, hooks see it (OnPublish may refuse it),
 // and subscribers of the topic receive the empty message. ErrNoRetained
 // when none is retained there; ErrInlineTopic for a topic name that is not
-// valid; ErrSysTopic under $SYS.
+// valid; ErrSysTopic under $SYS; ErrClosing once Close has begun.
 func (s *Server) DeleteRetained(topic string) error {
 	if !proto.ValidTopicName([]byte(topic)) {
 		return fmt.Errorf("%w: %q", ErrInlineTopic, topic)
 	}
 	if topic == "$SYS" || strings.HasPrefix(topic, "$SYS/") {
 		return fmt.Errorf("%w: %q", ErrSysTopic, topic)
+	}
+	if err := s.inspectable(); err != nil {
+		return err
 	}
 	found := false
 	for _, m := range s.broker.Router().Retained(topic) {

@@ -63,9 +63,10 @@ type connected struct {
 // connectedAfter copies the registry's connected clients with ids after
 // after, and counts all connected ones.
 func (b *Broker) connectedAfter(after string) (out []connected, all int) {
+	// Sized before the lock, so that the walk under it seldom allocates.
+	out = make([]connected, 0, max(b.Stats.Connected.Load()+16, 0))
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out = make([]connected, 0, min(b.sessions.len(), 1<<16))
 	b.sessions.each(func(s *Session) {
 		c := s.client.Load() // read without s.mu, as the router's sink does
 		if c == nil {

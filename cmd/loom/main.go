@@ -8,6 +8,7 @@
 //	go run ./cmd/loom -version             # loom 0.1.0-dev (go1.26.8, commit abc1234)
 //	go run ./cmd/loom -listen 0.0.0.0:1883 -auth ledger.yaml    # users and ACLs from a file
 //	echo -n secret | go run ./cmd/loom passwd                   # a bcrypt hash for a ledger
+//	loom health http://127.0.0.1:8080/healthz                    # exit 0 if the HTTP listener says the process is up
 //
 // The binary is a thin wrapper over package config, which reads the file
 // and builds the library's Options and the auth hooks. The command line and
@@ -41,8 +42,13 @@ func main() {
 // configuration first, and a wrong one exits with status 2 before
 // anything is created, opened or bound. It returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "passwd" {
-		return passwd(os.Stdin, stdout, stderr) // auth.go
+	if len(args) > 0 {
+		switch args[0] {
+		case "passwd":
+			return passwd(os.Stdin, stdout, stderr) // auth.go
+		case "health":
+			return health(args[1:], stdout, stderr) // health.go
+		}
 	}
 	cmd, err := parseArgs(args)
 	switch {

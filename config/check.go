@@ -393,6 +393,10 @@ func (k *checker) http() {
 		k.failf("http.username", "basic authentication needs both http.username and http.password")
 		return
 	}
+	if strings.ContainsRune(h.Username, ':') {
+		k.failf("http.username", "%q: a basic authentication user has no ':' in it", h.Username)
+		return
+	}
 	if h.Token == "" && h.Username == "" && !loom.LoopbackOnly("tcp://"+h.Address) {
 		k.failf("http.address", "%s is reachable from the network: set http.token, or http.username and http.password", h.Address)
 	}

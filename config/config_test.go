@@ -148,6 +148,7 @@ func TestBadFiles(t *testing.T) {
 			path: "limits.max_connect_size", line: 2, col: 28, says: "8KiB is more than the largest packet, mqtt.max_packet_size (4KiB)"},
 		{name: "burst without rate", text: "limits: {publish_burst: 10}\n", path: "limits.publish_burst", line: 1, col: 25, says: "has no use without limits.publish_rate"},
 		{name: "HTTP off loopback without auth", text: "http: {address: 0.0.0.0:8080}\n", path: "http.address", line: 1, col: 17, says: "is reachable from the network: set http.token"},
+		{name: "HTTP user with a colon", text: "http: {address: 127.0.0.1:0, username: \"a:b\", password: c}\n", path: "http.username", line: 1, col: 40, says: "has no ':' in it"},
 		{name: "HTTP user without password", text: "http: {address: 127.0.0.1:0, username: admin}\n", path: "http.username", line: 1, col: 40, says: "needs both"},
 	}
 	for _, tc := range cases {

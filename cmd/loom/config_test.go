@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,4 +244,45 @@ func leaf(t *testing.T, file string) []byte {
 	p, _ := pem.Decode(data)
 	require.NotNil(t, p)
 	return p.Bytes
+}
+
+// The HTTP listener: started with the broker from -http or http.address,
+// its token checked; the process stops cleanly with it.
+func TestBinaryHTTP(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	writeFile(t, "loom.yaml", "storage: {memory: true}\nhttp: {address: \"0.0.0.0:0\", token: s3cret}\nlisteners: [{address: \"127.0.0.1:0\"}]\n")
+	b := startLoom(t, "-config", "loom.yaml")
+	b.addrs(1)
+	_, m := b.waitLine(0, `msg="admin: HTTP API listening" address=(\S+)`)
+	_, port, err := net.SplitHostPort(m[1])
+	require.NoError(t, err)
+	base := "http://127.0.0.1:" + port
+	get := func(path, token string) int {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get("/healthz", ""))
+	require.Equal(t, http.StatusUnauthorized, get("/api/v1/stats", ""))
+	require.Equal(t, http.StatusOK, get("/api/v1/stats", "s3cret"))
+	require.Equal(t, http.StatusOK, get("/readyz", "s3cret"))
+	b.signal(syscall.SIGTERM)
+	code, _ := b.exit(20 * time.Second)
+	require.Equal(t, 0, code)
+
+	// -http on loopback needs no token.
+	b = startLoom(t, "-memory", "-listen", "127.0.0.1:0", "-http", "127.0.0.1:0")
+	_, m = b.waitLine(0, `msg="admin: HTTP API listening" address=(\S+)`)
+	base = "http://" + m[1]
+	require.Equal(t, http.StatusOK, get("/api/v1/stats", ""))
+	b.signal(syscall.SIGINT)
+	code, _ = b.exit(20 * time.Second)
+	require.Equal(t, 0, code)
 }

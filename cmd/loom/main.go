@@ -31,6 +31,7 @@ import (
 	"syscall"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/admin"
 	"github.com/loom-mqtt/loom/config"
 )
 
@@ -107,6 +108,9 @@ func serve(cmd command, stderr io.Writer) int {
 		l, _ := config.ParseListen(defaultListen)
 		listens = []loom.Listener{l}
 	}
+	if cfg.HTTP.Address != "" {
+		listens = append(listens, loom.Listener{Address: "tcp://" + cfg.HTTP.Address})
+	}
 	if err := probeListeners(listens); err != nil {
 		return fail("cannot listen", err)
 	}
@@ -152,6 +156,18 @@ func serve(cmd command, stderr io.Writer) int {
 		return fail("cannot start", err)
 	}
 	logAuth(log, cfg)
+	// The HTTP listener is built before the broker starts, so that its
+	// options fail the start rather than a broker already serving, and
+	// listens once the broker does: its /readyz answers for a broker that
+	// is up. It closes after the broker (signals.go: shutdown), so that
+	// /readyz says "draining" while the broker stops.
+	var api *admin.Server
+	if h := cfg.HTTP; h.Address != "" {
+		if api, err = admin.New(srv, admin.Options{Address: h.Address, Token: h.Token, Username: h.Username, Password: h.Password, Logger: log}); err != nil {
+			_ = srv.Close(context.Background())
+			return fail("cannot start", err)
+		}
+	}
 	if err := srv.Start(); err != nil {
 		_ = srv.Close(context.Background())
 		return fail("cannot start", err)
@@ -159,7 +175,13 @@ func serve(cmd command, stderr io.Writer) int {
 	for _, a := range srv.Addrs() {
 		log.Info("listening", "addr", a.String())
 	}
-	return wait(cmd, config.NewRunning(srv, cfg, hooks, &level), sig, log) // signals.go
+	if api != nil {
+		if err := api.Start(); err != nil {
+			_ = srv.Close(context.Background())
+			return fail("cannot serve the HTTP API", err)
+		}
+	}
+	return wait(cmd, config.NewRunning(srv, cfg, hooks, &level), api, sig, log) // signals.go
 }
 
 // logAuth says what authenticates clients, and warns once of passwords in

@@ -2,19 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/loom-mqtt/loom/admin"
 	"github.com/loom-mqtt/loom/config"
 )
 
 // wait serves until SIGTERM or SIGINT (a clean stop within the
 // configuration's shutdown_timeout) or the listeners fail; SIGHUP reads
 // the configuration again. It returns the exit status.
-func wait(cmd command, run *config.Running, sig chan os.Signal, log *slog.Logger) int {
+func wait(cmd command, run *config.Running, api *admin.Server, sig chan os.Signal, log *slog.Logger) int {
 	srv := run.Server
 	for {
 		select {
@@ -23,10 +25,13 @@ func wait(cmd command, run *config.Running, sig chan os.Signal, log *slog.Logger
 				reload(cmd, run, log)
 				continue
 			}
-			return shutdown(run, s, sig, log)
+			return shutdown(run, api, s, sig, log)
 		case err := <-srv.Done():
 			log.Error("listeners stopped", "err", err)
 			_ = srv.Close(context.Background())
+			if api != nil {
+				_ = api.Close(context.Background())
+			}
 			return 1
 		}
 	}
@@ -74,15 +79,22 @@ func joinChanges(cs []config.Change) string {
 
 // shutdown stops the broker: the listeners close, v5 clients are told
 // (DISCONNECT 0x8B, Server shutting down), every connection closes and the
-// store is flushed and closed, within shutdown_timeout; past it, or at a
-// second signal, the process exits anyway, with status 1.
-func shutdown(run *config.Running, s os.Signal, sig chan os.Signal, log *slog.Logger) int {
+// store is flushed and closed; then the HTTP listener, which said
+// "draining" on /readyz meanwhile. All within shutdown_timeout: past it, or
+// at a second signal, the process exits anyway, with status 1.
+func shutdown(run *config.Running, api *admin.Server, s os.Signal, sig chan os.Signal, log *slog.Logger) int {
 	timeout := run.Current().ShutdownTimeout
 	log.Info("shutting down", "signal", s.String(), "timeout", timeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run.Server.Close(ctx) }()
+	go func() {
+		err := run.Server.Close(ctx)
+		if api != nil {
+			err = errors.Join(err, api.Close(ctx))
+		}
+		done <- err
+	}()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {

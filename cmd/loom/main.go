@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/loom-mqtt/loom"
@@ -188,7 +189,7 @@ func serve(cmd command, stderr io.Writer) int {
 // plain text.
 func logAuth(log *slog.Logger, cfg *config.Config) {
 	if rules := cfg.PlainTextRules(); len(rules) > 0 {
-		log.Warn("passwords in plain text: hash them with 'loom passwd'", "rules", fmt.Sprint(rules))
+		log.Warn("passwords in plain text: hash them with 'loom passwd'", "rules", strings.Join(rules, ", "))
 	}
 	if l := cfg.LedgerRules(); l != nil {
 		log.Info("authentication", "ledger", l.Name())

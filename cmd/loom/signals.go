@@ -60,8 +60,13 @@ func reload(cmd command, run *config.Running, log *slog.Logger) {
 		log.Info("reloaded: nothing changed that a running broker takes", "file", cmd.file)
 	} else {
 		log.Info("reloaded", "changed", joinChanges(applied))
-		if rules := next.PlainTextRules(); len(rules) > 0 {
-			log.Warn("passwords in plain text: hash them with 'loom passwd'", "rules", strings.Join(rules, ", "))
+		for _, ch := range applied {
+			if strings.HasPrefix(ch.Path, "auth.") {
+				if rules := next.PlainTextRules(); len(rules) > 0 {
+					log.Warn("passwords in plain text: hash them with 'loom passwd'", "rules", strings.Join(rules, ", "))
+				}
+				break
+			}
 		}
 	}
 	if len(pending) > 0 {

@@ -252,16 +252,36 @@ func writeValue(b *bytes.Buffer, n *yaml.Node, indent string) {
 }
 
 // blockStyle is a copy of n written in block style throughout, as the
-// rest of the file is.
-func blockStyle(n *yaml.Node) *yaml.Node {
+// rest of the file is, with scalars quoted only where they must be, mapping
+// keys as text (a ledger's keys are names: 0 and "0" are one key, whether
+// the file was YAML or JSON), and aliases replaced by what they stand for,
+// anchors dropped. budget bounds the nodes of the copy: aliases can make a
+// small text stand for a huge one.
+func blockStyle(n *yaml.Node, budget *int) (*yaml.Node, error) {
+	if *budget--; *budget < 0 {
+		return nil, errors.New("too large once its aliases (*name) are expanded")
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return blockStyle(n.Alias, budget)
+	}
 	c := *n
-	c.Style = 0 // block style, and scalars quoted only where they must be
+	c.Style, c.Anchor = 0, ""
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		c.Value = "" // ~, null and nothing are one
+	}
 	c.Content = make([]*yaml.Node, len(n.Content))
 	for i, k := range n.Content {
-		c.Content[i] = blockStyle(k)
+		kc, err := blockStyle(k, budget)
+		if err != nil {
+			return nil, err
+		}
+		if n.Kind == yaml.MappingNode && i%2 == 0 && kc.Kind == yaml.ScalarNode {
+			kc.Tag = "!!str"
+		}
+		c.Content[i] = kc
 	}
 	c.HeadComment, c.LineComment, c.FootComment = "", "", ""
-	return &c
+	return &c, nil
 }
 
 func allScalars(n *yaml.Node) bool {

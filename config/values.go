@@ -457,13 +457,22 @@ func (v inlineV) set(n *yaml.Node) error {
 	return nil
 }
 
+// maxInlineNodes bounds an inline ledger, as hooks/ledger bounds a
+// ledger file.
+const maxInlineNodes = 10_000
+
 // marshalBlock writes a node as YAML in block style, indented by two
 // spaces as the rest of a written file is.
 func marshalBlock(n *yaml.Node) ([]byte, error) {
+	budget := maxInlineNodes
+	b, err := blockStyle(n, &budget)
+	if err != nil {
+		return nil, err
+	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
-	if err := enc.Encode(blockStyle(n)); err != nil {
+	if err := enc.Encode(b); err != nil {
 		return nil, err
 	}
 	if err := enc.Close(); err != nil {

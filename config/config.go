@@ -76,8 +76,10 @@ type Log struct {
 }
 
 // Default is the configuration of an empty file: the library's defaults,
-// with a data folder (loom-data, in the working directory) rather than
-// memory, a text log at INFO and a 10s shutdown.
+// but as the binary runs — a data folder (loom-data, in the working
+// directory) rather than memory, and ReturnMemory on (an embedder that
+// shares its process may say return_memory: false) — with a text log at
+// INFO and a 10s shutdown.
 func Default() *Config {
 	return &Config{
 		Options:         loom.Options{DataDir: "loom-data", ReturnMemory: true},

@@ -426,6 +426,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "       loom -config loom.yaml [flags]    (the flags given win over the file)")
 	fmt.Fprintln(w, "       loom -config loom.yaml -check-config")
 	fmt.Fprintln(w, "       loom passwd                       (a bcrypt hash of the password on standard input)")
+	fmt.Fprintln(w, "       loom health [URL]                 (0 if a broker's HTTP listener answers /healthz)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Loom is an MQTT 3.1.1 and 5 broker. With no flags it serves 127.0.0.1:1883 to")
 	fmt.Fprintln(w, "anonymous clients and keeps its data in ./loom-data. Every setting, and more,")

@@ -177,26 +177,6 @@ func (c *Config) SetSource(path, source string) {
 	c.sources[path] = source
 }
 
-// Clone is a copy of c that can be changed (its flags applied) without
-// changing c.
-func (c *Config) Clone() *Config {
-	d := *c
-	d.Options.Listeners = make([]loom.Listener, len(c.Options.Listeners))
-	for i, l := range c.Options.Listeners {
-		if l.TLS != nil {
-			t := *l.TLS
-			l.TLS = &t
-		}
-		l.Origins = append([]string(nil), l.Origins...)
-		d.Options.Listeners[i] = l
-	}
-	d.sources = make(map[string]string, len(c.sources))
-	for k, v := range c.sources {
-		d.sources[k] = v
-	}
-	return &d
-}
-
 // LedgerRules is the ledger Check read, from auth.ledger_file, auth.ledger
 // or Mosquitto's files; nil when there is none or Check has not run.
 func (c *Config) LedgerRules() *ledger.Ledger { return c.rules }

@@ -99,6 +99,11 @@
     while (Math.abs(v) >= 1024 && i < u.length - 1) { v /= 1024; i++; }
     return (i ? rf.format(v) : nf.format(v)) + " " + u[i];
   }
+  function clock(t) {
+    var d = new Date(t * 1000);
+    var p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
   function duration(s) {
     if (typeof s !== "number" || !isFinite(s) || s < 0) return "–";
     s = Math.floor(s);
@@ -208,16 +213,20 @@
       width: Math.max(el.clientWidth, 200),
       height: 220,
       cursor: { drag: { x: false, y: false } },
+      legend: { live: false },
       scales: { x: { time: true }, y: { range: function (u, lo, hi) { return [0, hi > 0 ? hi * 1.1 : 1]; } } },
       axes: [
-        { stroke: color("--fg", "#333"), grid: { stroke: color("--grid", "#eee") }, ticks: { stroke: color("--grid", "#eee") } },
+        { stroke: color("--fg", "#333"), grid: { stroke: color("--grid", "#eee") }, ticks: { stroke: color("--grid", "#eee") },
+          // Whole seconds at least: the samples are a second apart.
+          incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+          values: function (u, v) { return v.map(clock); } },
         { stroke: color("--fg", "#333"), grid: { stroke: color("--grid", "#eee") }, ticks: { stroke: color("--grid", "#eee") },
           values: function (u, v) { return v.map(rate); } },
       ],
       series: [
-        { value: function (u, v) { return v == null ? "–" : new Date(v * 1000).toLocaleTimeString(); } },
-        { label: "in / s", stroke: color("--in", "#2a7ae2"), width: 2, value: function (u, v) { return rate(v); } },
-        { label: "out / s", stroke: color("--out", "#d9822b"), width: 2, value: function (u, v) { return rate(v); } },
+        {},
+        { label: "messages in / s", stroke: color("--in", "#2a7ae2"), width: 2 },
+        { label: "messages out / s", stroke: color("--out", "#d9822b"), width: 2 },
       ],
     }, data, el);
     if (typeof ResizeObserver === "function") {
@@ -376,9 +385,15 @@
     cell(num(c.inflight), "num");
     cell(num(c.queued), "num");
     var since = Date.parse(c.connected_since);
-    var td = cell(isFinite(since) ? new Date(since).toLocaleString() + " (" + duration((Date.now() - since) / 1000) + " ago)" : c.connected_since);
+    var td = cell(isFinite(since) ? when(since) + " (" + duration((Date.now() - since) / 1000) + " ago)" : c.connected_since);
     if (c.connected_since) td.title = String(c.connected_since);
     return tr;
+  }
+
+  // when is a time of today as the clock shows it, an older one with its date.
+  function when(ms) {
+    var d = new Date(ms);
+    return d.toDateString() === new Date().toDateString() ? clock(ms / 1000) : d.toLocaleString();
   }
 
   var searchTimer = 0;

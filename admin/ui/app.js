@@ -45,6 +45,16 @@
     }
   })();
 
+  // apiURL resolves a path of the API against the page, without the user
+  // and password of a page opened as http://user:pass@host/ (fetch refuses
+  // a URL that holds them; the browser sends them from its cache).
+  function apiURL(path) {
+    var u = new URL(path, document.baseURI);
+    u.username = "";
+    u.password = "";
+    return u.href;
+  }
+
   // get fetches one API path and returns its JSON, or throws an Error
   // that says what went wrong (the API's own {"error": ...} if it sent one).
   function get(path) {
@@ -52,7 +62,7 @@
     var timer = setTimeout(function () { ctl.abort(); }, TIMEOUT);
     var headers = { Accept: "application/json" };
     if (token) headers.Authorization = "Bearer " + token;
-    return fetch(path, { headers: headers, cache: "no-store", credentials: "same-origin", signal: ctl.signal })
+    return fetch(apiURL(path), { headers: headers, cache: "no-store", credentials: "same-origin", signal: ctl.signal })
       .then(function (res) {
         return res.text().then(function (body) {
           var data = null;

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
@@ -43,6 +45,8 @@ var publishers = []struct {
 const (
 	perPublisher = 500             // messages each, at most
 	publishFor   = 8 * time.Second // and for this long at most
+
+	bulk = 55 // clients more, for paging: more than the page's 50
 )
 
 // TestDashboard: the page loads with no console error, warning or
@@ -119,6 +123,27 @@ func TestDashboard(t *testing.T) {
 	b.eventually(t, "one client matching", `document.querySelectorAll("#clients tr").length === 1 && `+
 		`document.querySelector("#clients tr td").textContent === "garage-sensor"`)
 	require.Equal(t, "(1 matching)", b.text(t, "clients-total"))
+
+	// More clients than a page: the table shows one page and "more"
+	// fetches the next, after the last id shown.
+	for i := range bulk {
+		loomtest.Connect(t, addr, proto.V311, proto.Connect{ClientID: fmt.Appendf(nil, "bulk-%02d", i),
+			CleanStart: true, KeepAlive: 60, UsernameFlag: true, Username: []byte("fleet")})
+	}
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Evaluate[chromedp.Void](
+		`(e => { e.value = ""; e.dispatchEvent(new Event("input")); })(document.getElementById("client-search"))`)))
+	b.eventually(t, "the bulk clients connected", fmt.Sprintf(`document.getElementById("connected").textContent === "%d"`, want+bulk))
+	b.eventually(t, "one page of clients and more", `document.querySelectorAll("#clients tr").length === 50 && `+
+		`!document.getElementById("clients-more").hidden`)
+	require.Equal(t, fmt.Sprintf("(%d)", want+bulk), b.text(t, "clients-total"))
+	require.Contains(t, b.text(t, "clients"), "3.1.1")
+	require.Contains(t, b.text(t, "clients"), "fleet")
+	require.NoError(t, chromedp.Do(b.ctx, chromedp.Click(chromedp.ID("clients-more"))))
+	b.eventually(t, "every client listed", fmt.Sprintf(`document.querySelectorAll("#clients tr").length === %d && `+
+		`document.getElementById("clients-more").hidden`, want+bulk))
+	ids := eval[[]string](t, b, `[...document.querySelectorAll("#clients tr td:first-child")].map(td => td.textContent)`)
+	require.True(t, slices.IsSorted(ids), "ordered by client id, with no gap or repeat at the page's seam: %v", ids)
+	require.Len(t, slices.Compact(slices.Clone(ids)), want+bulk)
 	require.Empty(t, b.errors(noErrors), "console errors while following the traffic")
 
 	// The admin server goes away: the page says so and retries, and comes
@@ -131,7 +156,8 @@ func TestDashboard(t *testing.T) {
 	adm.start(t)
 	b.eventually(t, "the connected state again", `document.getElementById("state").textContent === "connected"`)
 	up := time.Now()
-	b.eventually(t, "the clients again", fmt.Sprintf(`document.getElementById("connected").textContent === "%d"`, want))
+	b.eventually(t, "the clients again", fmt.Sprintf(`document.getElementById("connected").textContent === "%d"`, want+bulk))
+	b.eventually(t, "the error gone", `document.getElementById("error").hidden`)
 	require.Empty(t, b.errors(func(m chromedp.ConsoleMessage, at time.Time) bool {
 		return m.Source == "network" && m.Type == chromedp.ConsoleError && !at.Before(down) && !at.After(up)
 	}), "console errors other than the refused requests while the server was down")

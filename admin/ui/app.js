@@ -428,8 +428,9 @@
     draw();
     every(STATS_EVERY, pollStats, function (e) { gap(); failed(e); });
     every(TOPICS_EVERY, pollTopics, function (e) {
-      // A broker without top topics (a 404) is not a broker that is down.
-      $("topics").replaceChildren(emptyRow(2, e.status === 404 ? "not available" : "cannot list topics: " + e.message));
+      // A broker without top topics (404, 501) is not a broker that is down.
+      var absent = e.status === 404 || e.status === 501;
+      $("topics").replaceChildren(emptyRow(2, absent ? "not available in this broker" : "cannot list topics: " + e.message));
     });
     every(CLIENTS_EVERY, pollClients, clientsFailed);
   }

@@ -83,16 +83,17 @@
 
   // every runs fn now and again after each run ends (never two at once),
   // every ms while it succeeds, backing off while it fails; onErr is told
-  // of each failure.
+  // of each failure, and returns false to stop for good.
   function every(ms, fn, onErr) {
     var wait = ms;
     var loop = function () {
       Promise.resolve().then(fn).then(function () {
         wait = ms;
+        return true;
       }, function (e) {
         wait = Math.min(wait * 2, Math.max(ms, RETRY_MAX));
-        try { onErr(e); } catch (e2) { /* showing an error must not stop the loop */ }
-      }).then(function () { setTimeout(loop, wait); });
+        try { return onErr(e) !== false; } catch (e2) { return true; /* showing an error must not stop the loop */ }
+      }).then(function (again) { if (again) setTimeout(loop, wait); });
     };
     loop();
   }
@@ -428,9 +429,11 @@
     draw();
     every(STATS_EVERY, pollStats, function (e) { gap(); failed(e); });
     every(TOPICS_EVERY, pollTopics, function (e) {
-      // A broker without top topics (404, 501) is not a broker that is down.
+      // A broker without top topics (404, 501) is not a broker that is
+      // down, and will not grow them: stop asking.
       var absent = e.status === 404 || e.status === 501;
       $("topics").replaceChildren(emptyRow(2, absent ? "not available in this broker" : "cannot list topics: " + e.message));
+      return !absent;
     });
     every(CLIENTS_EVERY, pollClients, clientsFailed);
   }

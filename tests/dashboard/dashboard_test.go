@@ -8,10 +8,12 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,14 +59,17 @@ const (
 // throwing, then recovers when the server is back.
 func TestDashboard(t *testing.T) {
 	chromium := findChromium(t)
-	standin := newStandIn()
-	srv, addr := loomtest.Start(t, loom.Options{}, standin)
-	adm := standin.attach(t, srv)
+	srv, addr := loomtest.Start(t, loom.Options{})
+	adm := startAdmin(t, srv)
+	served := topicsServed(t, adm)
 
 	b := startBrowser(t, chromium)
 	// No console error from the start: the CSP refusing a file, a file
-	// missing, a script error, would all show here.
-	noErrors := func(chromedp.ConsoleMessage, time.Time) bool { return false }
+	// missing, a script error, would all show here. Only a broker without
+	// top topics has the browser note, once, the page's request for them.
+	noErrors := func(m chromedp.ConsoleMessage, _ time.Time) bool {
+		return !served && m.Source == "network" && strings.HasSuffix(m.URL, "/api/v1/topics?n=10")
+	}
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.Navigate(adm.url())))
 	b.eventually(t, "the connected state", `document.getElementById("state").textContent === "connected"`)
 	b.eventually(t, "no client connected", `document.getElementById("connected").textContent === "0"`)
@@ -93,7 +98,12 @@ func TestDashboard(t *testing.T) {
 	b.eventually(t, "a rate in on the chart", `+document.getElementById("rate-chart").dataset.maxIn > 0`)
 	b.eventually(t, "a rate out on the chart", `+document.getElementById("rate-chart").dataset.maxOut > 0`)
 	b.eventually(t, "a rate in", `!["0", "–"].includes(document.getElementById("rate-in").textContent)`)
-	b.eventually(t, "the busiest topic first", `(document.querySelector("#topics tr td") || {}).textContent === "sensors/kitchen/temp"`)
+	// The top topics, where the broker serves them.
+	if served {
+		b.eventually(t, "the busiest topic first", `(document.querySelector("#topics tr td") || {}).textContent === "sensors/kitchen/temp"`)
+	} else {
+		b.eventually(t, "no top topics", `(document.querySelector("#topics tr td") || {}).textContent === "not available in this broker"`)
+	}
 	b.eventually(t, "the clients listed", `document.querySelectorAll("#clients tr").length === `+strconv.Itoa(want))
 	for _, p := range publishers {
 		require.Contains(t, b.text(t, "clients"), p.id)
@@ -159,8 +169,20 @@ func TestDashboard(t *testing.T) {
 	b.eventually(t, "the clients again", fmt.Sprintf(`document.getElementById("connected").textContent === "%d"`, want+bulk))
 	b.eventually(t, "the error gone", `document.getElementById("error").hidden`)
 	require.Empty(t, b.errors(func(m chromedp.ConsoleMessage, at time.Time) bool {
-		return m.Source == "network" && m.Type == chromedp.ConsoleError && !at.Before(down) && !at.After(up)
+		return noErrors(m, at) || m.Source == "network" && m.Type == chromedp.ConsoleError && !at.Before(down) && !at.After(up)
 	}), "console errors other than the refused requests while the server was down")
+	if !served {
+		require.Equal(t, 1, strings.Count(b.consoleText(noErrors), "\n"), "the page stopped asking for top topics")
+	}
+}
+
+// topicsServed says whether the admin server answers /api/v1/topics.
+func topicsServed(t *testing.T, adm *adminServer) bool {
+	t.Helper()
+	res, err := http.Get(adm.url() + "api/v1/topics")
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	return res.StatusCode == http.StatusOK
 }
 
 // publish has each publisher send its messages at its pace, all in

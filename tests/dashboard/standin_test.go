@@ -56,17 +56,14 @@ func (s *standIn) OnDisconnect(cl loom.ClientInfo, _ error, _ bool) {
 	delete(s.clients, cl.ID)
 }
 
-// newStandIn is the hook, to give loomtest.Start (so that it sees every
-// client); attach hands it the started broker.
-func newStandIn() *standIn {
-	return &standIn{clients: map[string]standInClient{}, seen: map[string][]time.Time{}}
-}
-
-// attach counts the broker's messages by topic, with an inline
-// subscription to #, and serves the stand-in admin server.
-func (s *standIn) attach(t *testing.T, srv *loom.Server) *adminServer {
+// startAdmin serves srv's dashboard and the stand-in API on a free
+// loopback port. Its hook sees the clients that connect from now on.
+func startAdmin(t *testing.T, srv *loom.Server) *adminServer {
 	t.Helper()
-	s.srv = srv
+	s := &standIn{srv: srv, clients: map[string]standInClient{}, seen: map[string][]time.Time{}}
+	if err := srv.AddHook(s, nil); err != nil {
+		t.Fatal(err)
+	}
 	err := srv.Subscribe("#", 1, func(m loom.InlineMessage) {
 		s.mu.Lock()
 		defer s.mu.Unlock()

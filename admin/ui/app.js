@@ -30,20 +30,21 @@
 
   // A bearer token given as #token=... goes into this tab's sessionStorage
   // and out of the address bar; basic credentials the browser sends itself.
+  // A new fragment (a token pasted into the address bar of the open page)
+  // is taken the same way.
   var token = null;
-  (function () {
-    var h = new URLSearchParams(location.hash.replace(/^#/, ""));
-    var t = h.get("token");
+  function takeToken() {
+    var t = new URLSearchParams(location.hash.replace(/^#/, "")).get("token");
+    if (t) history.replaceState(null, "", location.pathname + location.search);
     try {
-      if (t) {
-        sessionStorage.setItem("loom-token", t);
-        history.replaceState(null, "", location.pathname + location.search);
-      }
+      if (t) sessionStorage.setItem("loom-token", t);
       token = sessionStorage.getItem("loom-token");
     } catch (e) {
-      token = t; // storage off (a sandboxed frame): keep it in memory
+      if (t) token = t; // storage off (a sandboxed frame): keep it in memory
     }
-  })();
+  }
+  takeToken();
+  window.addEventListener("hashchange", takeToken);
 
   // apiURL resolves a path of the API against the page, without the user
   // and password of a page opened as http://user:pass@host/ (fetch refuses

@@ -170,6 +170,12 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	}
 	c.sess = s
 	c.state = stateConnected
+	c.since = c.loop.wall
+	if c.ext != nil && c.ext.info != nil {
+		c.username = c.ext.info.Username // the hooks' copy: no second one
+	} else {
+		c.username = string(p.Username)
+	}
 	if c.ext != nil && c.ext.info != nil {
 		// Fixed from here on: read by hooks off the loop (Session.who).
 		c.ext.info.ID = id

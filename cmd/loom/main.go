@@ -6,6 +6,7 @@
 //	go run ./cmd/loom -version             # loom 0.1.0-dev (go1.26.8, commit abc1234)
 //	go run ./cmd/loom -listen 0.0.0.0:1883 -auth ledger.yaml    # users and ACLs from a file
 //	echo -n secret | go run ./cmd/loom passwd                   # a bcrypt hash for a ledger
+//	loom health http://127.0.0.1:8080/healthz                    # exit 0 if the HTTP listener says the process is up
 //
 // The command line is checked whole before anything is created, opened or
 // bound (args.go): a wrong one exits with status 2 and a message naming the
@@ -34,8 +35,13 @@ func main() {
 // command line that is wrong exits with status 2 before anything is
 // created, opened or bound. It returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "passwd" {
-		return passwd(os.Stdin, stdout, stderr) // auth.go
+	if len(args) > 0 {
+		switch args[0] {
+		case "passwd":
+			return passwd(os.Stdin, stdout, stderr) // auth.go
+		case "health":
+			return health(args[1:], stdout, stderr) // health.go
+		}
 	}
 	cfg, err := parseArgs(args)
 	switch {

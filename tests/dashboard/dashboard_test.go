@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/admin"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/tests/internal/pahotest"
@@ -60,7 +61,7 @@ const (
 func TestDashboard(t *testing.T) {
 	chromium := findChromium(t)
 	srv, addr := loomtest.Start(t, loom.Options{})
-	adm := startAdmin(t, srv)
+	adm := startAdmin(t, srv, admin.Options{})
 	served := topicsServed(t, adm)
 
 	b := startBrowser(t, chromium)
@@ -81,15 +82,19 @@ func TestDashboard(t *testing.T) {
 	chartBefore := eval[string](t, b, `document.querySelector("#rate-chart canvas").toDataURL()`)
 	require.Empty(t, b.errors(noErrors), "console errors while loading")
 
-	// Clients connect: a subscriber to everything, the publishers.
+	// Clients connect: a subscriber to everything, one to the sensors
+	// (so that more goes out than comes in), the publishers.
 	watch, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "dashboard-watch"})
 	watch.Sub(t, paho.SubscribeOptions{Topic: "#", QoS: 0})
 	go drain(watch.Msgs)
+	sensors, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "sensor-log"})
+	sensors.Sub(t, paho.SubscribeOptions{Topic: "sensors/#", QoS: 0})
+	go drain(sensors.Msgs)
 	pubs := make([]*pahotest.V5Client, len(publishers))
 	for i, p := range publishers {
 		pubs[i], _ = pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: p.id})
 	}
-	want := len(publishers) + 1
+	want := len(publishers) + 2
 	b.eventually(t, "the clients connected", fmt.Sprintf(`document.getElementById("connected").textContent === "%d"`, want))
 
 	// They publish, and the page follows.
@@ -119,14 +124,16 @@ func TestDashboard(t *testing.T) {
 	require.NotEqual(t, chartBefore, eval[string](t, b, `document.querySelector("#rate-chart canvas").toDataURL()`),
 		"the chart was redrawn")
 	// The rates are the broker's counters over the samples' times: never
-	// more than the publishers' pace allows (each message goes in once
-	// and out once, to the one subscriber).
+	// more than the publishers' pace allows.
 	var pace float64
 	for _, p := range publishers {
 		pace += float64(time.Second) / float64(p.every)
 	}
 	maxIn := eval[float64](t, b, `+document.getElementById("rate-chart").dataset.maxIn`)
 	require.Less(t, maxIn, 2*pace, "in/s on the chart against the publishers' pace %.0f/s", pace)
+	// Two subscribers get the sensors' messages, one the meter's.
+	maxOut := eval[float64](t, b, `+document.getElementById("rate-chart").dataset.maxOut`)
+	require.Greater(t, maxOut, maxIn, "out/s on the chart")
 
 	// The search narrows the table to the matching client.
 	require.NoError(t, chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.ID("client-search"), "garage")))
@@ -176,10 +183,16 @@ func TestDashboard(t *testing.T) {
 	}
 }
 
-// topicsServed says whether the admin server answers /api/v1/topics.
-func topicsServed(t *testing.T, adm *adminServer) bool {
+// topicsServed says whether the admin server answers /api/v1/topics;
+// userPass are its basic auth credentials, if it has any.
+func topicsServed(t *testing.T, adm *adminServer, userPass ...string) bool {
 	t.Helper()
-	res, err := http.Get(adm.url() + "api/v1/topics")
+	req, err := http.NewRequest("GET", adm.url()+"api/v1/topics", nil)
+	require.NoError(t, err)
+	if len(userPass) == 2 {
+		req.SetBasicAuth(userPass[0], userPass[1])
+	}
+	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	_ = res.Body.Close()
 	return res.StatusCode == http.StatusOK

@@ -11,7 +11,7 @@
   var RETRY_MAX = 5000; // the longest wait between tries while the API is down
   var WINDOW = 300; // seconds of rate history on the chart
   var PAGE = 50; // clients per page ("more" fetches the next)
-  var TIMEOUT = 4000; // ms before a request is given up
+  var TIMEOUT = 8000; // ms before a request is given up: past the API's own 5 s bound on the broker's loops
 
   var DROPS = [
     ["queue_full", "queue full"],

@@ -230,9 +230,11 @@ type Limits struct {
 	PublishByteRate  int64
 	PublishByteBurst int64
 
-	// ServerKeepAlive, when set, replaces the keepalive every v5 client
-	// asked for (sent as Server Keep Alive) and caps a 3.1.1 client's, in
-	// seconds.
+	// ServerKeepAlive, when set, caps clients' keepalive, in seconds: a
+	// client asking for none or a longer one gets this one (v5 clients are
+	// told in CONNACK, as Server Keep Alive, and must use it); a shorter one
+	// stays the client's, so that a device that asked to be noticed gone
+	// within seconds still is.
 	ServerKeepAlive uint16
 	// CloseLinger bounds how long a connection the broker has sent its last
 	// packet on (DISCONNECT, a refusing CONNACK) stays open for the client

@@ -67,12 +67,12 @@ func (a authenticator) allows(r *http.Request) bool {
 }
 
 // guard puts the checks every request passes in front of h: credentials
-// (except for /healthz, which a container's health check calls without
-// any), and the size of what a client may send.
+// (except where open says none are needed), and the size of what a client
+// may send.
 func (s *Server) guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if r.URL.Path != "/healthz" && !s.auth.allows(r) {
+		if !s.open(r) && !s.auth.allows(r) {
 			for _, c := range s.auth.challenge {
 				w.Header().Add("WWW-Authenticate", c)
 			}
@@ -86,4 +86,24 @@ func (s *Server) guard(h http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		h.ServeHTTP(w, r)
 	})
+}
+
+// open reports whether r needs no credentials: /healthz, which a
+// container's health check calls without any, and — when the listener
+// takes a bearer token but no basic auth — the dashboard's own files (the
+// page, its script and styles), which hold no data. A browser cannot send
+// a bearer token when it loads a page, only the page's script can, with
+// the token it is given in the address's fragment (#token=...); the API
+// and /metrics it calls stay guarded. With basic auth the files are
+// guarded too: the browser's own prompt then supplies the credentials
+// every later call carries.
+func (s *Server) open(r *http.Request) bool {
+	if r.URL.Path == "/healthz" {
+		return true
+	}
+	if s.auth.user != nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	p := r.URL.Path
+	return p == "/" || p == "/index.html" || strings.HasPrefix(p, "/assets/")
 }

@@ -135,8 +135,24 @@ func TestAuthentication(t *testing.T) {
 			// /healthz needs nothing, whatever is set.
 			require.Equal(t, http.StatusOK, do(t, s.Handler(), "GET", "/healthz", nil).Code)
 			// Nor does anything else get past without credentials.
-			for _, p := range []string{"/readyz", "/metrics", "/api/v1/clients", "/api/v1/nothing", "/", "/healthz/"} {
+			for _, p := range []string{"/readyz", "/metrics", "/api/v1/clients", "/api/v1/nothing", "/healthz/"} {
 				require.Equal(t, http.StatusUnauthorized, do(t, s.Handler(), "GET", p, nil).Code, p)
+			}
+			// A path that only looks like the page's files gets no data:
+			// the mux redirects it to its clean form, which is guarded.
+			w = do(t, s.Handler(), "GET", "/assets/../api/v1/stats", nil)
+			require.NotEqual(t, http.StatusOK, w.Code)
+			require.NotContains(t, w.Body.String(), "messages_in")
+			// The dashboard's files hold no data: open with a token alone
+			// (a browser cannot send one for a page load), guarded with
+			// basic auth (the browser's prompt supplies it).
+			for _, p := range []string{"/", "/index.html"} {
+				code := do(t, s.Handler(), "GET", p, nil).Code
+				if tt.o.Username != "" {
+					require.Equal(t, http.StatusUnauthorized, code, p)
+				} else {
+					require.Equal(t, http.StatusOK, code, p)
+				}
 			}
 			require.Equal(t, http.StatusUnauthorized, do(t, s.Handler(), "DELETE", "/api/v1/clients/x", nil).Code)
 		})

@@ -135,9 +135,11 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	b := c.loop.broker
 	c.keepAlive = p.KeepAlive
 	serverKeepAlive := false
-	if ka := b.opts.ServerKeepAlive; ka != 0 && (c.version == proto.V5 || c.keepAlive == 0 || c.keepAlive > ka) {
-		// v5: the client must use the server's value [MQTT-3.2.2-21];
-		// 3.1.1 cannot be told, so only a longer (or no) keepalive is capped.
+	if ka := b.opts.ServerKeepAlive; ka != 0 && (c.keepAlive == 0 || c.keepAlive > ka) {
+		// A cap: none, or a longer keepalive, becomes the broker's; a
+		// shorter one stays the client's (its will and its end are noticed
+		// as soon as it asked). A v5 client is told and must use the
+		// server's value [MQTT-3.2.2-21]; 3.1.1 cannot be told.
 		c.keepAlive = ka
 		serverKeepAlive = c.version == proto.V5
 	}

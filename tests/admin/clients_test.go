@@ -295,7 +295,7 @@ func TestAuth(t *testing.T) {
 	bearer := a.auth
 
 	a.auth = nil
-	for _, p := range []string{"/api/v1/stats", "/readyz", "/api/v1/clients", "/metrics", "/"} {
+	for _, p := range []string{"/api/v1/stats", "/readyz", "/api/v1/clients", "/metrics", "/"} { // "/" too: basic auth is set
 		code, msg := a.status("GET", p)
 		require.Equal(t, http.StatusUnauthorized, code, p)
 		require.Equal(t, "authentication required", msg)

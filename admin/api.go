@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/loom-mqtt/loom"
-	"github.com/loom-mqtt/loom/proto"
 )
 
 // The paths and their JSON. Every response of the API is JSON with
@@ -264,22 +263,9 @@ type clientBody struct {
 	ConnectedSince string `json:"connected_since"`
 }
 
-// versionName is the protocol version as MQTT's specifications name it.
-func versionName(v proto.Version) string {
-	switch v {
-	case proto.V31:
-		return "3.1"
-	case proto.V311:
-		return "3.1.1"
-	case proto.V5:
-		return "5"
-	}
-	return strconv.Itoa(int(v))
-}
-
 func clientJSON(c loom.ClientStatus) clientBody {
 	return clientBody{ID: c.ID, Username: c.Username, Remote: c.Remote, Listener: c.Listener,
-		Version: versionName(c.Version), KeepAlive: c.KeepAlive, Inflight: c.Inflight, Queued: c.Queued,
+		Version: c.Version.String(), KeepAlive: c.KeepAlive, Inflight: c.Inflight, Queued: c.Queued,
 		ConnectedSince: c.ConnectedSince.UTC().Format(time.RFC3339Nano)}
 }
 

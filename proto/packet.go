@@ -9,6 +9,20 @@ const (
 	V5   Version = 5 // MQTT 5.0
 )
 
+// String is the version as MQTT's specifications name it: "3.1", "3.1.1"
+// or "5.0"; another level as its number.
+func (v Version) String() string {
+	switch v {
+	case V31:
+		return "3.1"
+	case V311:
+		return "3.1.1"
+	case V5:
+		return "5.0"
+	}
+	return "level " + string(rune('0'+v/100%10)) + string(rune('0'+v/10%10)) + string(rune('0'+v%10))
+}
+
 // Type is the control packet type, the high nibble of the first byte.
 type Type byte
 

@@ -224,6 +224,7 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	}
 	c.buf().B = ack.Append(c.out.B, c.version)
 	c.touch()
+	c.logConnected(id, c.username, present) // debuglog.go
 	if b.has(OnSessionEstablished) {
 		cl := c.info()
 		b.call(OnSessionEstablished, func(h Hook) { h.OnSessionEstablished(cl, p) })
@@ -256,6 +257,7 @@ func (c *Client) refuse(v proto.Version, err error) error {
 		// An unknown level: answer as 3.1.1 does [MQTT-3.1.2-2].
 		v = proto.V311
 	}
+	c.logRefused(v, code, err) // debuglog.go
 	ack := proto.Connack{Reason: code}
 	if v == proto.V5 && (code == proto.UseAnotherServer || code == proto.ServerMoved) {
 		ack.Props.ServerReference = []byte(c.loop.broker.opts.Redirect)

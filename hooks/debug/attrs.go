@@ -108,15 +108,3 @@ func reasons(rcs []proto.ReasonCode) slog.Attr {
 	}
 	return slog.Any("reasons", s)
 }
-
-func versionName(v proto.Version) string {
-	switch v {
-	case proto.V31:
-		return "3.1"
-	case proto.V311:
-		return "3.1.1"
-	case proto.V5:
-		return "5.0"
-	}
-	return fmt.Sprintf("unknown (%d)", byte(v))
-}

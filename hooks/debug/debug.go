@@ -149,7 +149,7 @@ func (h *Hook) OnPacketSent(cl session.ClientInfo, pk proto.Packet, b []byte) {
 func (h *Hook) OnConnect(cl session.ClientInfo, pk *proto.Connect) error {
 	h.log("client connecting", cl, func(r *slog.Record) {
 		r.AddAttrs(slog.String("username", cl.Username), slog.String("remote", cl.Remote),
-			slog.String("listener", cl.Listener), slog.String("version", versionName(cl.Version)))
+			slog.String("listener", cl.Listener), slog.String("version", cl.Version.String()))
 		if pk != nil {
 			r.AddAttrs(slog.Bool("clean_start", pk.CleanStart), slog.Int("keepalive", int(pk.KeepAlive)),
 				slog.Bool("will", pk.WillFlag))

@@ -141,7 +141,7 @@ func TestStatsSysAndClients(t *testing.T) {
 		byID[c.ID] = c
 	}
 	c := byID["c-sub"]
-	require.Equal(t, "5", c.Version)
+	require.Equal(t, "5.0", c.Version)
 	require.Equal(t, "main", c.Listener)
 	require.Equal(t, sub.Conn.LocalAddr().String(), c.Remote)
 	require.Equal(t, 30, c.KeepAlive)

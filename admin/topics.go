@@ -1,0 +1,63 @@
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	loom "github.com/loom-mqtt/loom"
+)
+
+// maxTopTopics bounds n: each router shard counts its busiest topics in a
+// sketch of 128, so more would not be the true top anyway.
+const maxTopTopics = 100
+
+// topicsReply is the JSON of GET /api/v1/topics.
+type topicsReply struct {
+	Topics []topicRate `json:"topics"`
+	// WindowSeconds is the length of the window the rates are over.
+	WindowSeconds float64 `json:"window_seconds"`
+}
+
+type topicRate struct {
+	Topic             string  `json:"topic"`
+	MessagesPerSecond float64 `json:"messages_per_second"`
+}
+
+// TopTopics serves GET /api/v1/topics?n=10: the n topics (default 10, at
+// most 100) with the most messages per second over the broker's last
+// window, highest first (Server.TopTopics).
+func TopTopics(srv *loom.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			replyTopics(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here: use GET"})
+			return
+		}
+		n := 10
+		if q := r.URL.Query().Get("n"); q != "" {
+			v, err := strconv.Atoi(q)
+			if err != nil || v < 1 || v > maxTopTopics {
+				replyTopics(w, http.StatusBadRequest, map[string]string{
+					"error": fmt.Sprintf("n=%q: want a whole number from 1 to %d", q, maxTopTopics)})
+				return
+			}
+			n = v
+		}
+		rates, window := srv.TopTopics(n)
+		out := topicsReply{Topics: make([]topicRate, len(rates)), WindowSeconds: window.Seconds()}
+		for i, x := range rates {
+			out.Topics[i] = topicRate{Topic: x.Topic, MessagesPerSecond: x.MessagesPerSecond}
+		}
+		replyTopics(w, http.StatusOK, out)
+	})
+}
+
+// replyTopics writes v as the JSON reply with status code.
+func replyTopics(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client may have gone: nothing to do then
+}

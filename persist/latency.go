@@ -53,7 +53,8 @@ func (l *latency) observe(d time.Duration) {
 
 // snapshot is the histogram now, with cumulative counts.
 func (l *latency) snapshot() Latency {
-	s := Latency{Bounds: latencyBounds[:], Counts: make([]uint64, len(latencyBounds))}
+	// Copies: the snapshot is the caller's to keep or change.
+	s := Latency{Bounds: append([]time.Duration(nil), latencyBounds[:]...), Counts: make([]uint64, len(latencyBounds))}
 	l.mu.Lock()
 	var n uint64
 	for i, c := range l.buckets {

@@ -203,4 +203,13 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 		prev = b.GetCumulativeCount()
 	}
 	require.LessOrEqual(t, prev, h.GetSampleCount())
+
+	// The offline session resumes: its queue drains into its connection.
+	back, _ := pahotest.ConnectV5(t, addr, pahotest.V5Conf{ID: "off", Keep: true, Expiry: 300})
+	back.RecvN(t, 2)
+	loomtest.Eventually(t, "the queue drained", func() bool { return srv.Stats().Queued == 0 })
+	fams = scrape(t, web.URL+"/metrics")
+	require.Equal(t, 0.0, value(t, fams, "loom_messages_queued"))
+	require.Equal(t, 4.0, value(t, fams, "loom_clients_connected", "version=5"))
+	require.Equal(t, wantOut[1]+2, value(t, fams, "loom_messages_out_total", "qos=1"))
 }

@@ -98,7 +98,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	if ref != nil {
 		m.Ref = ref
 	}
-	c.loop.counts.pubBytesIn[p.QoS].n.Add(int64(packetSize(h))) // the message itself in route
+	c.loop.counts.pubBytesIn[p.QoS].n.Add(int64(packetSize(h))) // route counts the message
 	b.route(&pub)
 
 	switch p.QoS {

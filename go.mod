@@ -11,7 +11,15 @@ require (
 	github.com/valyala/bytebufferpool v1.0.0
 )
 
-require golang.org/x/crypto v0.59.0
+require (
+	github.com/chromedp/chromedp v0.23.1
+	golang.org/x/crypto v0.59.0
+)
+
+require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
 
 require (
 	github.com/DataDog/zstd v1.5.7 // indirect

@@ -75,7 +75,8 @@ func New(opts Options) (*Server, error) {
 	store, reserve := opts.Store, reserveFDs
 	if opts.DataDir != "" {
 		st, err := persist.Open(persist.Options{Dir: opts.DataDir, Sync: opts.Sync, Interval: opts.SyncInterval,
-			Logger: opts.Logger, RefuseDamagedLog: opts.RefuseDamagedLog})
+			Logger: opts.Logger, RefuseDamagedLog: opts.RefuseDamagedLog,
+			CacheSize: opts.StoreCacheSize, MemTableSize: uint64(opts.StoreMemTableSize)})
 		if err != nil {
 			return nil, fmt.Errorf("loom: opening the data folder %s: %w", opts.DataDir, err)
 		}

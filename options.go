@@ -52,6 +52,14 @@ type Options struct {
 	// damaged stretch, instead of opening on what can be replayed and
 	// logging an ERROR naming what is lost. Only with DataDir.
 	RefuseDamagedLog bool
+	// StoreCacheSize is the store's block cache in bytes: the data read
+	// most recently stays in memory. Default 8 MiB, sized for a 512 MB
+	// board. Only with DataDir.
+	StoreCacheSize int64
+	// StoreMemTableSize is the size in bytes of the store's memtables, where
+	// writes gather before they are flushed to files. Default 4 MiB. Only
+	// with DataDir.
+	StoreMemTableSize int64
 	// Store is a store of the embedder's own, instead of DataDir: nil
 	// keeps everything in memory (unless DataDir is set). The server closes
 	// it on Close. Setting both Store and DataDir is an error.
@@ -222,9 +230,11 @@ type Limits struct {
 	PublishByteRate  int64
 	PublishByteBurst int64
 
-	// ServerKeepAlive, when set, replaces the keepalive every v5 client
-	// asked for (sent as Server Keep Alive) and caps a 3.1.1 client's, in
-	// seconds.
+	// ServerKeepAlive, when set, caps clients' keepalive, in seconds: a
+	// client asking for none or a longer one gets this one (v5 clients are
+	// told in CONNACK, as Server Keep Alive, and must use it); a shorter one
+	// stays the client's, so that a device that asked to be noticed gone
+	// within seconds still is.
 	ServerKeepAlive uint16
 	// CloseLinger bounds how long a connection the broker has sent its last
 	// packet on (DISCONNECT, a refusing CONNACK) stays open for the client

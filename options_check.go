@@ -53,6 +53,10 @@ func (o Options) check() error {
 			return bad("SyncInterval", "has no use without DataDir")
 		case o.RefuseDamagedLog:
 			return bad("RefuseDamagedLog", "has no use without DataDir")
+		case o.StoreCacheSize != 0:
+			return bad("StoreCacheSize", "has no use without DataDir")
+		case o.StoreMemTableSize != 0:
+			return bad("StoreMemTableSize", "has no use without DataDir")
 		}
 	}
 	if o.Sync != SyncInterval && o.Sync != SyncAlways && o.Sync != SyncNone {
@@ -60,6 +64,12 @@ func (o Options) check() error {
 	}
 	if o.SyncInterval < 0 {
 		return bad("SyncInterval", "%v is negative", o.SyncInterval)
+	}
+	if o.StoreCacheSize < 0 {
+		return bad("StoreCacheSize", "%d is negative (0 for 8 MiB)", o.StoreCacheSize)
+	}
+	if o.StoreMemTableSize < 0 {
+		return bad("StoreMemTableSize", "%d is negative (0 for 4 MiB)", o.StoreMemTableSize)
 	}
 	if o.RouterShards < 0 {
 		return bad("RouterShards", "%d is negative (0 for one per CPU)", o.RouterShards)

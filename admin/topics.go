@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -31,16 +30,16 @@ type topicRate struct {
 func TopTopics(srv *loom.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Mounted by Server for GET alone; an embedder's mux may not be.
 			w.Header().Set("Allow", "GET, HEAD")
-			replyTopics(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here: use GET"})
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET, HEAD")
 			return
 		}
 		n := 10
 		if q := r.URL.Query().Get("n"); q != "" {
 			v, err := strconv.Atoi(q)
 			if err != nil || v < 1 || v > maxTopTopics {
-				replyTopics(w, http.StatusBadRequest, map[string]string{
-					"error": fmt.Sprintf("n=%q: want a whole number from 1 to %d", q, maxTopTopics)})
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("n=%q: give a whole number from 1 to %d", q, maxTopTopics))
 				return
 			}
 			n = v
@@ -50,14 +49,6 @@ func TopTopics(srv *loom.Server) http.Handler {
 		for i, x := range rates {
 			out.Topics[i] = topicRate{Topic: x.Topic, MessagesPerSecond: x.MessagesPerSecond}
 		}
-		replyTopics(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, out)
 	})
-}
-
-// replyTopics writes v as the JSON reply with status code.
-func replyTopics(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v) // the client may have gone: nothing to do then
 }

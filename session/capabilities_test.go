@@ -55,13 +55,17 @@ func TestResponseInformationOnlyOnRequest(t *testing.T) {
 	require.Equal(t, "resp/", string(ack.Props.ResponseInfo))
 }
 
-func TestServerKeepAliveReplacesTheClients(t *testing.T) {
+func TestServerKeepAliveCapsTheClients(t *testing.T) {
 	h := newHarness(t, Options{ServerKeepAlive: 2}, 1)
 	// v5: the client asked for none; the broker's value is sent and used.
 	v5 := h.dial(0)
 	ack := v5.connect(connectPacket(proto.V5, "ka5", true, 0, 0))
 	require.True(t, ack.Props.Has(proto.PropServerKeepAlive))
 	require.EqualValues(t, 2, ack.Props.ServerKeepAlive)
+	// v5 asking for less than the cap keeps its own: nothing to tell.
+	v5short := h.dial(0)
+	ack = v5short.connect(connectPacket(proto.V5, "ka5-short", true, 1, 0))
+	require.False(t, ack.Props.Has(proto.PropServerKeepAlive))
 	// 3.1.1 cannot be told: a keepalive under the broker's stays the
 	// client's, none or a longer one is capped.
 	short := h.dial(0)
@@ -74,6 +78,7 @@ func TestServerKeepAliveReplacesTheClients(t *testing.T) {
 	h.advanceClock(1800 * time.Millisecond)
 	h.tick()
 	require.True(t, short.conn.closed(), "1.5 × its own keepalive of 1 s passed")
+	require.True(t, v5short.conn.closed(), "v5 under the cap: its own keepalive of 1 s")
 	require.False(t, long.conn.closed())
 	require.False(t, v5.conn.closed())
 

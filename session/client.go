@@ -54,6 +54,13 @@ type Client struct {
 	// no Reason String goes to it.
 	noProblemInfo bool
 	flags         atomic.Uint32 // flagTakenOver, flagQuotaHit: set from other goroutines
+
+	// username and since (wall clock, unix ns) are set at CONNECT for
+	// inspection (inspect.go): nothing else keeps them once CONNECT's
+	// buffer is gone. Together 24 bytes a connection, the least an
+	// operator's list of who is connected and since when can cost.
+	username string
+	since    int64
 }
 
 // Client.flags bits.

@@ -135,9 +135,11 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	b := c.loop.broker
 	c.keepAlive = p.KeepAlive
 	serverKeepAlive := false
-	if ka := b.opts.ServerKeepAlive; ka != 0 && (c.version == proto.V5 || c.keepAlive == 0 || c.keepAlive > ka) {
-		// v5: the client must use the server's value [MQTT-3.2.2-21];
-		// 3.1.1 cannot be told, so only a longer (or no) keepalive is capped.
+	if ka := b.opts.ServerKeepAlive; ka != 0 && (c.keepAlive == 0 || c.keepAlive > ka) {
+		// A cap: none, or a longer keepalive, becomes the broker's; a
+		// shorter one stays the client's (its will and its end are noticed
+		// as soon as it asked). A v5 client is told and must use the
+		// server's value [MQTT-3.2.2-21]; 3.1.1 cannot be told.
 		c.keepAlive = ka
 		serverKeepAlive = c.version == proto.V5
 	}
@@ -170,6 +172,12 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	}
 	c.sess = s
 	c.state = stateConnected
+	c.since = c.loop.wall
+	if c.ext != nil && c.ext.info != nil {
+		c.username = c.ext.info.Username // the hooks' copy: no second one
+	} else {
+		c.username = string(p.Username)
+	}
 	if c.ext != nil && c.ext.info != nil {
 		// Fixed from here on: read by hooks off the loop (Session.who).
 		c.ext.info.ID = id

@@ -171,8 +171,9 @@ type Options struct {
 	// DisableSharedSubscriptions refuses $share filters (v5: Shared
 	// Subscription Available 0).
 	DisableSharedSubscriptions bool
-	// ServerKeepAlive, when set, replaces the keepalive every v5 client
-	// asked for (sent as Server Keep Alive) and caps a 3.1.1 client's.
+	// ServerKeepAlive, when set, caps clients' keepalive, in seconds: a
+	// client asking for none or a longer one gets this one (v5 clients are
+	// told, as Server Keep Alive); a shorter one stays the client's.
 	ServerKeepAlive uint16
 	// ResponseInformation is sent to v5 clients that ask for it, as the
 	// base of their response topics.

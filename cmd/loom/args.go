@@ -6,37 +6,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/config"
 )
 
-// config is a command line, checked. run creates, opens and binds nothing
+// command is a command line, checked: what to do, and the configuration
+// it gives — the file's (-config) or the defaults, with the flags given
+// applied over it, checked whole. run creates, opens and binds nothing
 // before it has one: a command line that is wrong leaves no trace.
-type config struct {
+type command struct {
 	help, version bool
+	check         bool   // -check-config: check and exit
+	file          string // -config, "" for none
+	cfg           *config.Config
 
-	listens       []loom.Listener // at least one
-	loops         int             // 0: one per CPU
-	level         slog.Level
-	memory        bool
-	dataDir       string // "" with memory
-	sync          loom.SyncPolicy
-	refuseDamaged bool
-	pprof         string // "" for off
-	maxExpiry     time.Duration
-	maxSessions   int
-	sessionBytes  int64
-	budget        int64
-	maxConnect    int
-	preBudget     int
-	// allowAnonymous: listeners off loopback may take clients nobody
-	// authenticates (exposure.go).
-	allowAnonymous bool
-	auth           authConfig // auth.go
+	// The flags given, to apply again over the file when SIGHUP reads it.
+	f   *flags
+	set map[string]bool
 }
 
 const (
@@ -45,9 +34,8 @@ const (
 	// quietly runs 256 when asked for more, while the broker would still
 	// split its pre-CONNECT budget over the number asked.
 	maxLoops = 256
-	// maxConnectSize is the broker's largest packet (session.Options'
-	// default MaxPacketSize, which the binary does not change); the broker
-	// would lower a larger -max-connect-size to it.
+	// maxConnectSize is the broker's largest packet by default (1 MiB);
+	// the broker would lower a larger -max-connect-size to it.
 	maxConnectSize = 1 << 20
 )
 
@@ -68,11 +56,13 @@ func usagef(flag, format string, args ...any) error {
 
 // flags are the raw values of the command line, before checking.
 type flags struct {
+	configFile, logFormat, http                    string
+	checkConfig                                    bool
 	listens                                        listFlag
 	loops                                          int
 	level, dataDir, sync, pprof                    string
 	memory, refuseDamaged, version, allowAnonymous bool
-	maxExpiry                                      durationFlag
+	maxExpiry, shutdownTimeout                     durationFlag
 	maxSessions                                    int
 	sessionBytes, budget, maxConnect, preConnectB  sizeFlag
 	auth                                           authFlags
@@ -81,13 +71,17 @@ type flags struct {
 }
 
 // newFlagSet defines loom's flags on a fresh set; its output is discarded
-// (run prints usage and errors itself).
+// (run prints usage and errors itself). The defaults shown are the
+// configuration's (an empty file's): a flag not given leaves the file's
+// value alone.
 func newFlagSet() (*flag.FlagSet, *flags) {
 	f := &flags{maxExpiry: durationFlag(7 * 24 * time.Hour), sessionBytes: 4 << 20, budget: 64 << 20,
-		maxConnect: 64 << 10, preConnectB: 8 << 20}
+		maxConnect: 64 << 10, preConnectB: 8 << 20, shutdownTimeout: durationFlag(10 * time.Second)}
 	fs := flag.NewFlagSet("loom", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Var(&f.listens, "listen", "`address` to serve: host:port, tcp://host:port, tls://host:port, ws://host:port[/path], wss://host:port[/path] or unix:///path; ?proxy at the end for a PROXY protocol header first (repeatable; default "+defaultListen+")")
+	fs.StringVar(&f.configFile, "config", "", "read the configuration from this `file`, YAML or JSON (loom.example.yaml shows every key); the flags given win over it")
+	fs.BoolVar(&f.checkConfig, "check-config", false, "check the configuration (the file and the flags) and exit: status 0, or 2 with the faults")
+	fs.Var(&f.listens, "listen", "`address` to serve: host:port, tcp://host:port, tls://host:port, ws://host:port[/path], wss://host:port[/path] or unix:///path; ?proxy at the end for a PROXY protocol header first (repeatable; replaces the file's listeners; default "+defaultListen+")")
 	fs.StringVar(&f.tls.cert, "tls-cert", "", "certificate `file` (PEM) of the tls:// and wss:// listeners")
 	fs.StringVar(&f.tls.key, "tls-key", "", "key `file` (PEM) of the tls:// and wss:// listeners")
 	fs.StringVar(&f.tls.clientCA, "tls-client-ca", "", "CA `file` (PEM): tls:// and wss:// clients must present a certificate it signed (mutual TLS)")
@@ -95,11 +89,14 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 	fs.StringVar(&f.tls.username, "tls-username", "", "take each client's username from its certificate: `cn` or san (needs -tls-client-ca)")
 	fs.IntVar(&f.loops, "loops", 0, fmt.Sprintf("`n` event loops, 1 to %d (default: one per CPU)", maxLoops))
 	fs.StringVar(&f.level, "log-level", "info", "`level` of the log: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "`format` of the log: text (key=value) or json (one object a line)")
 	fs.StringVar(&f.dataDir, "data-dir", "loom-data", "`folder` that keeps persistent sessions, subscriptions and retained messages (created if missing)")
 	fs.BoolVar(&f.memory, "memory", false, "keep nothing on disk (not with -data-dir, -sync or -refuse-damaged-log)")
 	fs.StringVar(&f.sync, "sync", "interval", "when the store syncs to disk, a `policy`: always, interval or none")
 	fs.BoolVar(&f.refuseDamaged, "refuse-damaged-log", false, "do not start when a write-ahead log in the data folder is damaged (data past the damage would be lost); default: start and log an ERROR")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiles on this loopback `address` (127.0.0.1:port), for measuring; off by default")
+	fs.StringVar(&f.http, "http", "", "serve the HTTP API, metrics and dashboard on this `address` (host:port); off loopback the file must give http.token or http.username and http.password")
+	fs.Var(&f.shutdownTimeout, "shutdown-timeout", "the longest a stop (SIGTERM, SIGINT) may take, a `duration`, before the process exits")
 	fs.Var(&f.maxExpiry, "max-session-expiry", "longest a session outlives its connection, as a `duration` (90s, 12h, 168h; v5 clients are told in CONNACK); -1 for no maximum")
 	fs.IntVar(&f.maxSessions, "max-sessions", 10000, "`n` persistent sessions kept, online or offline; past it new ones are turned down (v5: Session Expiry 0, 3.1.1: CONNACK 3); -1 for no limit")
 	fs.Var(&f.sessionBytes, "max-session-bytes", "`size` of the messages one session may hold (512KiB, 8MiB, 1GiB), queued and in flight; past it its new messages are dropped; -1 for no bound")
@@ -116,147 +113,174 @@ func newFlagSet() (*flag.FlagSet, *flags) {
 	return fs, f
 }
 
-// parseArgs reads and checks a command line (without the program name).
-// It creates nothing; the only system calls it makes are the stats of
-// -data-dir and of a Unix socket's folder. Every error is a *usageError
-// naming the flag at fault.
-func parseArgs(args []string) (config, error) {
+// parseArgs reads and checks a command line (without the program name),
+// and the configuration file it names. It creates nothing; the only system
+// calls it makes read the files the configuration names, and stat the data
+// folder and a Unix socket's folder. An error is a *usageError naming the
+// flag at fault, or the configuration's errors naming the file, line and
+// key.
+func parseArgs(args []string) (command, error) {
 	fs, f := newFlagSet()
 	var bad error
 	fs.VisitAll(func(fl *flag.Flag) { fl.Value = &reporting{Value: fl.Value, name: fl.Name, bad: &bad} })
 	if err := fs.Parse(args); err != nil {
 		switch {
 		case errors.Is(err, flag.ErrHelp):
-			return config{help: true}, nil
+			return command{help: true}, nil
 		case bad != nil:
-			return config{}, bad
+			return command{}, bad
 		}
-		return config{}, flagPackageError(err)
+		return command{}, flagPackageError(err)
 	}
 	if fs.NArg() > 0 {
-		return config{}, argumentError(fs, args)
+		return command{}, argumentError(fs, args)
 	}
 	if f.version {
-		return config{version: true}, nil
+		return command{version: true}, nil
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	return f.check(set)
+	if err := f.check(set); err != nil {
+		return command{}, err
+	}
+	c := command{check: f.checkConfig, file: f.configFile, f: f, set: set}
+	cfg, err := c.load()
+	if err != nil {
+		return command{}, err
+	}
+	c.cfg = cfg
+	return c, nil
 }
 
-// check turns the raw values into a config; set holds the flags the
-// command line gave.
-func (f *flags) check(set map[string]bool) (config, error) {
-	c := config{memory: f.memory, refuseDamaged: f.refuseDamaged, pprof: f.pprof}
-
-	raw := []string(f.listens)
-	if len(raw) == 0 {
-		raw = []string{defaultListen}
-	}
-	seen := map[string]bool{}
-	for _, l := range raw {
-		norm, proxy, err := parseListen(l)
-		if err != nil {
-			return config{}, &usageError{"-listen", err.Error()}
+// load reads the configuration file (if any), applies the flags given over
+// it and checks the whole; SIGHUP calls it again.
+func (c *command) load() (*config.Config, error) {
+	cfg := config.Default()
+	if c.file != "" {
+		var err error
+		if cfg, err = config.ReadFile(c.file); err != nil {
+			return nil, err
 		}
-		// Port 0 twice is two free ports; anything else twice would make the
-		// broker fail on its own first listener.
-		if seen[norm] && !strings.HasSuffix(norm, ":0") {
-			return config{}, usagef("-listen", "%s is given twice", l)
-		}
-		seen[norm] = true
-		c.listens = append(c.listens, loom.Listener{Address: norm, Proxy: proxy})
 	}
-	if err := f.tls.apply(c.listens); err != nil {
-		return config{}, err
+	if err := c.f.apply(cfg, c.set); err != nil {
+		return nil, err
 	}
-	if err := applyOrigins(f.wsOrigins, c.listens); err != nil {
-		return config{}, err
+	if err := cfg.Check(); err != nil {
+		return nil, flagErrors(err)
 	}
+	return cfg, nil
+}
 
+// check refuses the flags' values that are wrong whatever the file says;
+// set holds the flags the command line gave.
+func (f *flags) check(set map[string]bool) error {
 	if set["loops"] && (f.loops < 1 || f.loops > maxLoops) {
-		return config{}, usagef("-loops", "%d is not a number of event loops (1 to %d; leave -loops out for one per CPU)", f.loops, maxLoops)
+		return usagef("-loops", "%d is not a number of event loops (1 to %d; leave -loops out for one per CPU)", f.loops, maxLoops)
 	}
-	c.loops = f.loops
-
-	if err := c.level.UnmarshalText([]byte(f.level)); err != nil {
-		return config{}, usagef("-log-level", "%q is not a log level (debug, info, warn or error)", f.level)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.level)); err != nil {
+		return usagef("-log-level", "%q is not a log level (debug, info, warn or error)", f.level)
 	}
-
+	if f.logFormat != "text" && f.logFormat != "json" {
+		return usagef("-log-format", "%q is not a log format (text or json)", f.logFormat)
+	}
 	if f.memory {
 		for _, name := range []string{"data-dir", "sync", "refuse-damaged-log"} {
 			if set[name] {
-				return config{}, usagef("-"+name, "has no use with -memory, which keeps nothing on disk: give one or the other")
+				return usagef("-"+name, "has no use with -memory, which keeps nothing on disk: give one or the other")
 			}
 		}
-	} else {
-		p, err := loom.ParseSync(f.sync)
-		if err != nil {
-			return config{}, usagef("-sync", "%q is not a sync policy (always, interval or none)", f.sync)
-		}
-		c.sync = p
-		if err := checkDataDir(f.dataDir); err != nil {
-			return config{}, &usageError{"-data-dir", err.Error()}
-		}
-		c.dataDir = f.dataDir
 	}
-
-	if f.pprof != "" {
-		if err := checkLoopback(f.pprof); err != nil {
-			return config{}, &usageError{"-pprof", err.Error()}
-		}
+	if _, err := loom.ParseSync(f.sync); err != nil {
+		return usagef("-sync", "%q is not a sync policy (always, interval or none)", f.sync)
 	}
-
+	if set["data-dir"] && f.dataDir == "" {
+		return usagef("-data-dir", "no folder given")
+	}
 	// The broker reads 0 in these limits as "the default": refused, not
 	// silently replaced. Negative means no bound, as documented.
 	if f.maxExpiry == 0 {
-		return config{}, usagef("-max-session-expiry", "0 is not taken (the broker would read it as the default, 168h): give a duration such as 1h, or -1 for no maximum")
+		return usagef("-max-session-expiry", "0 is not taken (the broker would read it as the default, 168h): give a duration such as 1h, or -1 for no maximum")
 	}
-	c.maxExpiry = time.Duration(f.maxExpiry)
 	if f.maxSessions == 0 {
-		return config{}, usagef("-max-sessions", "0 is not taken (the broker would read it as the default, 10000): give a number of sessions, or -1 for no limit")
+		return usagef("-max-sessions", "0 is not taken (the broker would read it as the default, 10000): give a number of sessions, or -1 for no limit")
 	}
-	c.maxSessions = f.maxSessions
 	for _, s := range []struct {
 		name string
 		v    sizeFlag
 		def  string
 	}{{"max-session-bytes", f.sessionBytes, "4MiB"}, {"memory-budget", f.budget, "64MiB"}, {"preconnect-budget", f.preConnectB, "8MiB"}} {
 		if s.v == 0 {
-			return config{}, usagef("-"+s.name, "0 is not taken (the broker would read it as the default, %s): give a size such as 16MiB, or -1 for no bound", s.def)
+			return usagef("-"+s.name, "0 is not taken (the broker would read it as the default, %s): give a size such as 16MiB, or -1 for no bound", s.def)
 		}
 	}
-	c.sessionBytes, c.budget, c.preBudget = int64(f.sessionBytes), int64(f.budget), int(f.preConnectB)
 	if f.maxConnect <= 0 || f.maxConnect > maxConnectSize {
-		return config{}, usagef("-max-connect-size", "%s is not a packet size from 1 byte to 1MiB (the largest packet the broker takes)", f.maxConnect.String())
+		return usagef("-max-connect-size", "%s is not a packet size from 1 byte to 1MiB (the largest packet the broker takes)", f.maxConnect.String())
 	}
-	c.maxConnect = int(f.maxConnect)
-	c.allowAnonymous = f.allowAnonymous
-	auth, err := f.auth.check()
-	if err != nil {
-		return config{}, err
+	if f.shutdownTimeout <= 0 {
+		return usagef("-shutdown-timeout", "%s is not a time to wait (say 10s)", f.shutdownTimeout.String())
 	}
-	c.auth = auth
-	if err := c.checkExposure(); err != nil {
-		return config{}, err
-	}
-	return c, nil
+	return f.auth.check()
 }
 
-// checkDataDir refuses an empty name and a name taken by something that
-// is not a folder. A folder that does not exist yet is fine: the store
-// creates it.
-func checkDataDir(dir string) error {
-	if dir == "" {
-		return errors.New("no folder given")
+// apply sets in cfg the values of the flags given (only those: a flag left
+// out leaves the file's value), and marks them as the flags' for the
+// errors of cfg.Check.
+func (f *flags) apply(cfg *config.Config, set map[string]bool) error {
+	o := &cfg.Options
+	if set["listen"] {
+		o.Listeners = nil
+		for _, l := range f.listens {
+			ll, err := config.ParseListen(l)
+			if err != nil {
+				return &usageError{"-listen", err.Error()}
+			}
+			o.Listeners = append(o.Listeners, ll)
+		}
+		cfg.SetSource("listeners", "-listen")
+	} else if len(o.Listeners) == 0 && (f.tls.any() || f.wsOrigins != "") {
+		ll, _ := config.ParseListen(defaultListen)
+		o.Listeners = []loom.Listener{ll}
 	}
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && !fi.IsDir():
-		return fmt.Errorf("%s is a file, not a folder", dir)
-	case err != nil && !errors.Is(err, os.ErrNotExist):
+	if err := f.tls.apply(cfg, set["listen"]); err != nil {
 		return err
 	}
+	if err := applyOrigins(f.wsOrigins, cfg); err != nil {
+		return err
+	}
+	for _, v := range []struct {
+		flag, path string
+		apply      func()
+	}{
+		{"loops", "server.loops", func() { o.Loops = f.loops }},
+		{"log-level", "log.level", func() { _ = cfg.Log.Level.UnmarshalText([]byte(f.level)) }},
+		{"log-format", "log.format", func() { cfg.Log.Format = f.logFormat }},
+		{"data-dir", "storage.data_dir", func() { o.DataDir = f.dataDir }},
+		{"sync", "storage.sync", func() { o.Sync, _ = loom.ParseSync(f.sync) }},
+		{"refuse-damaged-log", "storage.refuse_damaged_log", func() { o.RefuseDamagedLog = f.refuseDamaged }},
+		{"pprof", "pprof", func() { cfg.Pprof = f.pprof }},
+		{"http", "http.address", func() { cfg.HTTP.Address = f.http }},
+		{"shutdown-timeout", "shutdown_timeout", func() { cfg.ShutdownTimeout = time.Duration(f.shutdownTimeout) }},
+		{"max-session-expiry", "mqtt.max_session_expiry", func() { o.Limits.MaxSessionExpiry = time.Duration(f.maxExpiry) }},
+		{"max-sessions", "limits.max_sessions", func() { o.Limits.MaxPersistentSessions = f.maxSessions }},
+		{"max-session-bytes", "limits.max_session_bytes", func() { o.Limits.MaxSessionBytes = int64(f.sessionBytes) }},
+		{"memory-budget", "limits.memory_budget", func() { o.Limits.MemoryBudget = int64(f.budget) }},
+		{"max-connect-size", "limits.max_connect_size", func() { o.Limits.MaxConnectSize = int(f.maxConnect) }},
+		{"preconnect-budget", "limits.preconnect_budget", func() { o.Limits.PreConnectBudget = int(f.preConnectB) }},
+		{"allow-anonymous", "auth.allow_anonymous", func() { o.AllowAnonymous = f.allowAnonymous }},
+	} {
+		if set[v.flag] {
+			v.apply()
+			cfg.SetSource(v.path, "-"+v.flag)
+		}
+	}
+	if set["memory"] && f.memory {
+		// Everything the file says of the disk goes with it.
+		o.DataDir, o.Sync, o.SyncInterval, o.RefuseDamagedLog = "", loom.SyncInterval, 0, false
+		o.StoreCacheSize, o.StoreMemTableSize = 0, 0
+		cfg.SetSource("storage", "-memory")
+	}
+	f.auth.apply(cfg, set)
 	return nil
 }
 
@@ -342,16 +366,56 @@ func (d *durationFlag) String() string {
 }
 
 func (d *durationFlag) Set(s string) error {
-	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n < 0 {
-		*d = -1
-		return nil
-	}
-	v, err := time.ParseDuration(strings.TrimSpace(s))
+	v, err := config.ParseDuration(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a duration (say 90s, 12h or 168h; -1 for none)", s)
 	}
+	if v < 0 {
+		v = -1
+	}
 	*d = durationFlag(v)
 	return nil
+}
+
+// flagErrors rephrases the configuration's faults in values a flag set as
+// that flag's, naming flags where the configuration names its keys; the
+// file's faults stay as they are, naming the file, line and key.
+func flagErrors(err error) error {
+	var out []error
+	for _, e := range unjoin(err) {
+		var ce *config.Error
+		if errors.As(e, &ce) && ce.Source != "" {
+			out = append(out, &usageError{ce.Source, flagWords.Replace(ce.Err.Error())})
+			continue
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// flagWords turns the configuration's keys in a message into the flags
+// that set them; the longest keys come first, as the replacer takes the
+// first that matches.
+var flagWords = strings.NewReplacer(
+	"storage.memory: true", "-memory",
+	"auth.allow_anonymous", "-allow-anonymous",
+	"auth.ledger_file", "-auth",
+	"auth.password_file", "-password-file",
+	"auth.acl_file", "-acl-file",
+	"auth.http_auth", "-http-auth",
+	"auth.http_acl", "-http-acl",
+	"tls.client_ca", "-tls-client-ca",
+	"tls.username", "-tls-username",
+	"tls.cert", "-tls-cert",
+	"tls.key", "-tls-key",
+)
+
+// unjoin is the errors errors.Join put together, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // usage prints how to run loom and every flag with its default.
@@ -359,9 +423,18 @@ func usage(w io.Writer) {
 	fs, _ := newFlagSet()
 	fs.SetOutput(w)
 	fmt.Fprintln(w, "Usage: loom [flags]")
+	fmt.Fprintln(w, "       loom -config loom.yaml [flags]    (the flags given win over the file)")
+	fmt.Fprintln(w, "       loom -config loom.yaml -check-config")
+	fmt.Fprintln(w, "       loom passwd                       (a bcrypt hash of the password on standard input)")
+	fmt.Fprintln(w, "       loom health [URL]                 (0 if a broker's HTTP listener answers /healthz)")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Loom is an MQTT 3.1.1 and 5 broker. With no flags it serves 127.0.0.1:1883 to")
-	fmt.Fprintln(w, "anonymous clients and keeps its data in ./loom-data.")
+	fmt.Fprintln(w, "anonymous clients and keeps its data in ./loom-data. Every setting, and more,")
+	fmt.Fprintln(w, "can live in a configuration file: loom.example.yaml holds every key.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Signals: SIGHUP reads the configuration again (TLS certificates, auth rules")
+	fmt.Fprintln(w, "and the log level change while clients stay connected); SIGTERM and SIGINT")
+	fmt.Fprintln(w, "stop it, telling v5 clients (DISCONNECT 0x8B), within -shutdown-timeout.")
 	fmt.Fprintln(w)
 	fs.PrintDefaults()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,7 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom"
-
+	"github.com/loom-mqtt/loom/config"
+	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/persist"
 )
 
@@ -25,6 +27,7 @@ import (
 func TestBadCommandLines(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	pki := loomtest.NewPKI(t)
 	for _, tc := range []struct {
 		args []string
 		flag string // "" for a fault that is no flag's
@@ -55,7 +58,16 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"-listen", "unix:///tmp/x.sock?proxy"}, "-listen", "takes no PROXY header"},
 		{[]string{"-listen", "127.0.0.1:0", "-ws-origins", "https://a.example"}, "-ws-origins", "no listener speaks WebSocket"},
 		{[]string{"-listen", "wss://127.0.0.1:0", "-tls-cert", "/nonexistent.pem", "-tls-key", "/nonexistent.pem"}, "-tls-cert", "no such file"},
-		{[]string{"-listen", "0.0.0.0:0", "-listen", "tls://0.0.0.0:0", "-tls-cert", "/dev/null", "-tls-key", "/dev/null", "-tls-client-ca", "/dev/null"}, "-listen", "tcp://0.0.0.0:0 is reachable"},
+		{[]string{"-listen", "0.0.0.0:0", "-listen", "tls://0.0.0.0:0", "-tls-cert", pki.CertFile, "-tls-key", pki.KeyFile, "-tls-client-ca", pki.CAFile}, "-listen", "tcp://0.0.0.0:0 is reachable"},
+		{[]string{"-listen", "tls://127.0.0.1:0", "-tls-cert", pki.CertFile, "-tls-key", pki.CAFile}, "-tls-cert", "tls: "},
+		{[]string{"-listen", "tls://127.0.0.1:0", "-tls-cert", pki.CertFile, "-tls-key", pki.KeyFile, "-tls-username", "cn"}, "-tls-username", "needs -tls-client-ca"},
+		{[]string{"-listen", "tls://127.0.0.1:0", "-tls-cert", pki.CertFile, "-tls-key", pki.KeyFile, "-tls-username", "uid"}, "-tls-username", `"uid" is not cn or san`},
+		{[]string{"-log-format", "xml"}, "-log-format", `"xml" is not a log format (text or json)`},
+		{[]string{"-shutdown-timeout", "0"}, "-shutdown-timeout", "0s is not a time to wait"},
+		{[]string{"-shutdown-timeout", "5"}, "-shutdown-timeout", "is not a duration"},
+		{[]string{"-http", "0.0.0.0:8080"}, "-http", "is reachable from the network: set http.token"},
+		{[]string{"-http", "nowhere"}, "-http", `"nowhere" is not host:port`},
+		{[]string{"-config", "/nonexistent/loom.yaml"}, "", "open /nonexistent/loom.yaml: no such file or directory"},
 		{[]string{"-listen", "127.0.0.1:99999"}, "-listen", `port "99999" is not a number from 0 to 65535`},
 		{[]string{"-listen", "127.0.0.1:mqtt"}, "-listen", `port "mqtt"`},
 		{[]string{"-listen", "tcp://bad host:1883"}, "-listen", `"bad host" is not an IP address or a host name`},
@@ -85,10 +97,13 @@ func TestBadCommandLines(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseArgs(tc.args)
 			require.Error(t, err)
-			var ue *usageError
-			require.ErrorAs(t, err, &ue)
-			require.Equal(t, tc.flag, ue.flag)
 			require.Contains(t, err.Error(), tc.says)
+			var ue *usageError
+			if errors.As(err, &ue) {
+				require.Equal(t, tc.flag, ue.flag)
+			} else {
+				require.Empty(t, tc.flag, "%v", err)
+			}
 
 			wd := t.TempDir()
 			t.Chdir(wd)
@@ -109,49 +124,49 @@ func TestBadCommandLines(t *testing.T) {
 }
 
 func TestGoodCommandLines(t *testing.T) {
-	def := config{listens: lst("tcp://127.0.0.1:1883"), level: slog.LevelInfo, dataDir: "loom-data",
-		sync: persist.SyncInterval, maxExpiry: 7 * 24 * time.Hour, maxSessions: 10000,
-		sessionBytes: 4 << 20, budget: 64 << 20, maxConnect: 64 << 10, preBudget: 8 << 20}
 	sock := filepath.Join(t.TempDir(), "loom.sock")
 	for _, tc := range []struct {
 		args []string
-		edit func(*config)
+		edit func(*config.Config) // nil: refused
 	}{
-		{nil, func(*config) {}},
-		{[]string{"-h"}, func(c *config) { *c = config{help: true} }},
-		{[]string{"-version"}, func(c *config) { *c = config{version: true} }},
+		{nil, func(*config.Config) {}},
 		{[]string{"-listen", ":1883", "-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "tcp6://[::1]:0", "-listen", "localhost:1884", "-allow-anonymous"},
-			func(c *config) {
-				c.listens = lst("tcp://:1883", "unix://"+sock, "tcp://[::1]:0", "tcp6://[::1]:0", "tcp://localhost:1884")
-				c.allowAnonymous = true
+			func(c *config.Config) {
+				c.Options.Listeners = lst("tcp://:1883", "unix://"+sock, "tcp://[::1]:0", "tcp6://[::1]:0", "tcp://localhost:1884")
+				c.Options.AllowAnonymous = true
 			}},
 		{[]string{"-listen", "unix://" + sock, "-listen", "[::1]:0", "-listen", "localhost:1884"},
-			func(c *config) {
-				c.listens = lst("unix://"+sock, "tcp://[::1]:0", "tcp://localhost:1884")
+			func(c *config.Config) {
+				c.Options.Listeners = lst("unix://"+sock, "tcp://[::1]:0", "tcp://localhost:1884")
 			}},
-		{[]string{"-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0"}, func(c *config) { c.listens = lst("tcp://127.0.0.1:0", "tcp://127.0.0.1:0") }},
+		{[]string{"-listen", "127.0.0.1:0", "-listen", "127.0.0.1:0"}, func(c *config.Config) { c.Options.Listeners = lst("tcp://127.0.0.1:0", "tcp://127.0.0.1:0") }},
 		{[]string{"-listen", "ws://127.0.0.1:0", "-listen", "127.0.0.1:0?proxy", "-ws-origins", "https://a.example, https://b.example"},
-			func(c *config) {
-				c.listens = []loom.Listener{{Address: "ws://127.0.0.1:0", Origins: []string{"https://a.example", "https://b.example"}},
+			func(c *config.Config) {
+				c.Options.Listeners = []loom.Listener{{Address: "ws://127.0.0.1:0", Origins: []string{"https://a.example", "https://b.example"}},
 					{Address: "tcp://127.0.0.1:0", Proxy: true}}
 			}},
-		{[]string{"-loops", "1"}, func(c *config) { c.loops = 1 }},
-		{[]string{"-loops", "256"}, func(c *config) { c.loops = 256 }},
-		{[]string{"-log-level", "DEBUG"}, func(c *config) { c.level = slog.LevelDebug }},
-		{[]string{"-memory"}, func(c *config) { c.memory, c.dataDir = true, "" }},
+		{[]string{"-loops", "1"}, func(c *config.Config) { c.Options.Loops = 1 }},
+		{[]string{"-loops", "256"}, func(c *config.Config) { c.Options.Loops = 256 }},
+		{[]string{"-log-level", "DEBUG"}, func(c *config.Config) { c.Log.Level = slog.LevelDebug }},
+		{[]string{"-log-format", "json"}, func(c *config.Config) { c.Log.Format = "json" }},
+		{[]string{"-memory"}, func(c *config.Config) { c.Options.DataDir = "" }},
 		{[]string{"-memory", "-data-dir", "loom-data"}, nil}, // set, even to its default: refused
-		{[]string{"-data-dir", "d", "-sync", "always", "-refuse-damaged-log"}, func(c *config) {
-			c.dataDir, c.sync, c.refuseDamaged = "d", persist.SyncAlways, true
+		{[]string{"-data-dir", "d", "-sync", "always", "-refuse-damaged-log"}, func(c *config.Config) {
+			c.Options.DataDir, c.Options.Sync, c.Options.RefuseDamagedLog = "d", persist.SyncAlways, true
 		}},
-		{[]string{"-pprof", "127.0.0.1:6060"}, func(c *config) { c.pprof = "127.0.0.1:6060" }},
-		{[]string{"-pprof", "[::1]:0"}, func(c *config) { c.pprof = "[::1]:0" }},
-		{[]string{"-max-session-expiry", "-1"}, func(c *config) { c.maxExpiry = -1 }},
-		{[]string{"-max-session-expiry", "90s"}, func(c *config) { c.maxExpiry = 90 * time.Second }},
-		{[]string{"-max-sessions", "-1", "-max-session-bytes", "-1", "-memory-budget", "-1", "-preconnect-budget", "-1"}, func(c *config) {
-			c.maxSessions, c.sessionBytes, c.budget, c.preBudget = -1, -1, -1, -1
+		{[]string{"-pprof", "127.0.0.1:6060"}, func(c *config.Config) { c.Pprof = "127.0.0.1:6060" }},
+		{[]string{"-pprof", "[::1]:0"}, func(c *config.Config) { c.Pprof = "[::1]:0" }},
+		{[]string{"-http", "127.0.0.1:0"}, func(c *config.Config) { c.HTTP.Address = "127.0.0.1:0" }},
+		{[]string{"-shutdown-timeout", "3s"}, func(c *config.Config) { c.ShutdownTimeout = 3 * time.Second }},
+		{[]string{"-max-session-expiry", "-1"}, func(c *config.Config) { c.Options.Limits.MaxSessionExpiry = -1 }},
+		{[]string{"-max-session-expiry", "90s"}, func(c *config.Config) { c.Options.Limits.MaxSessionExpiry = 90 * time.Second }},
+		{[]string{"-max-sessions", "-1", "-max-session-bytes", "-1", "-memory-budget", "-1", "-preconnect-budget", "-1"}, func(c *config.Config) {
+			l := &c.Options.Limits
+			l.MaxPersistentSessions, l.MaxSessionBytes, l.MemoryBudget, l.PreConnectBudget = -1, -1, -1, -1
 		}},
-		{[]string{"-max-session-bytes", "512KiB", "-memory-budget", "1GiB", "-max-connect-size", "1MiB", "-preconnect-budget", "100000"}, func(c *config) {
-			c.sessionBytes, c.budget, c.maxConnect, c.preBudget = 512<<10, 1<<30, 1<<20, 100000
+		{[]string{"-max-session-bytes", "512KiB", "-memory-budget", "1GiB", "-max-connect-size", "1MiB", "-preconnect-budget", "100000"}, func(c *config.Config) {
+			l := &c.Options.Limits
+			l.MaxSessionBytes, l.MemoryBudget, l.MaxConnectSize, l.PreConnectBudget = 512<<10, 1<<30, 1<<20, 100000
 		}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -161,12 +176,21 @@ func TestGoodCommandLines(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			want := def
-			want.listens = append([]loom.Listener(nil), def.listens...)
-			tc.edit(&want)
-			require.Equal(t, want, got)
+			want := config.Default()
+			tc.edit(want)
+			requireSameConfig(t, want, got.cfg)
 		})
 	}
+}
+
+func requireSameConfig(t *testing.T, want, got *config.Config) {
+	t.Helper()
+	require.Equal(t, want.Options, got.Options)
+	require.Equal(t, want.Auth, got.Auth)
+	require.Equal(t, want.HTTP, got.HTTP)
+	require.Equal(t, want.Log, got.Log)
+	require.Equal(t, want.ShutdownTimeout, got.ShutdownTimeout)
+	require.Equal(t, want.Pprof, got.Pprof)
 }
 
 func TestHelpAndVersion(t *testing.T) {

@@ -5,87 +5,54 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
-	"github.com/loom-mqtt/loom"
-	"github.com/loom-mqtt/loom/hooks/httpauth"
+	"github.com/loom-mqtt/loom/config"
 	"github.com/loom-mqtt/loom/hooks/ledger"
 )
 
 // Authentication and ACLs from the command line: a ledger file (-auth:
 // Loom's YAML or JSON, or Mochi MQTT's ledger unchanged), Mosquitto's
 // files (-password-file, -acl-file), and an HTTP backend (-http-auth,
-// -http-acl). The files are read while the command line is checked, so a
-// bad one stops the start before anything is opened, naming the file and
-// line.
+// -http-acl). They set the configuration's auth keys, over the file's;
+// the configuration reads the files while it is checked, so a bad one
+// stops the start before anything is opened, naming the file and line,
+// and makes the hooks (config.AddHooks).
 
 // authFlags are the raw values of the authentication flags.
 type authFlags struct {
 	ledgerFile, passwordFile, aclFile, httpAuth, httpACL string
 }
 
-// authConfig is what the authentication flags configure, checked.
-type authConfig struct {
-	ledger            *ledger.Ledger // from -auth, or Mosquitto's files
-	httpAuth, httpACL string
-}
-
-// check reads the files the flags name.
-func (f *authFlags) check() (authConfig, error) {
-	var a authConfig
+// check refuses what the flags cannot mean together.
+func (f *authFlags) check() error {
 	if f.ledgerFile != "" && (f.passwordFile != "" || f.aclFile != "") {
-		return a, usagef("-auth", "give a ledger (-auth) or Mosquitto's files (-password-file, -acl-file), not both")
-	}
-	var err error
-	switch {
-	case f.ledgerFile != "":
-		if a.ledger, err = ledger.LoadFile(f.ledgerFile); err != nil {
-			return a, &usageError{"-auth", err.Error()}
-		}
-	case f.passwordFile != "" || f.aclFile != "":
-		if a.ledger, err = ledger.LoadMosquitto(f.passwordFile, f.aclFile); err != nil {
-			flag := "-password-file"
-			if f.passwordFile == "" || strings.Contains(err.Error(), f.aclFile) && f.aclFile != "" {
-				flag = "-acl-file"
-			}
-			return a, &usageError{flag, err.Error()}
-		}
-	}
-	for _, u := range []struct{ flag, url string }{{"-http-auth", f.httpAuth}, {"-http-acl", f.httpACL}} {
-		if u.url != "" && !strings.HasPrefix(u.url, "http://") && !strings.HasPrefix(u.url, "https://") {
-			return a, usagef(u.flag, "%q is not an http:// or https:// URL", u.url)
-		}
-	}
-	a.httpAuth, a.httpACL = f.httpAuth, f.httpACL
-	return a, nil
-}
-
-// authenticates reports whether the command line configures
-// authentication.
-func (c *config) authenticates() bool {
-	return c.auth.ledger != nil || c.auth.httpAuth != ""
-}
-
-// addAuthHooks adds the hooks the command line configures, the ledger
-// first (its refusals are final), then the HTTP backend.
-func addAuthHooks(srv *loom.Server, a authConfig, log *slog.Logger) error {
-	if a.ledger != nil {
-		if rules := a.ledger.PlainTextRules(); len(rules) > 0 {
-			log.Warn("passwords in plain text: hash them with 'loom passwd'", "file", a.ledger.Name(), "rules", strings.Join(rules, ", "))
-		}
-		if err := srv.AddHook(ledger.New(a.ledger), nil); err != nil {
-			return err
-		}
-		log.Info("authentication", "ledger", a.ledger.Name())
-	}
-	if a.httpAuth != "" || a.httpACL != "" {
-		if err := srv.AddHook(&httpauth.Hook{}, &httpauth.Options{AuthURL: a.httpAuth, ACLURL: a.httpACL}); err != nil {
-			return err
-		}
-		log.Info("authentication", "http-auth", a.httpAuth, "http-acl", a.httpACL)
+		return usagef("-auth", "give a ledger (-auth) or Mosquitto's files (-password-file, -acl-file), not both")
 	}
 	return nil
+}
+
+// apply sets the auth keys the flags give. A ledger from the flags
+// replaces the file's, of whichever kind.
+func (f *authFlags) apply(cfg *config.Config, set map[string]bool) {
+	a := &cfg.Auth
+	if set["auth"] {
+		a.LedgerFile, a.Ledger, a.PasswordFile, a.ACLFile = f.ledgerFile, "", "", ""
+		cfg.SetSource("auth.ledger_file", "-auth")
+	}
+	if set["password-file"] || set["acl-file"] {
+		a.LedgerFile, a.Ledger = "", ""
+	}
+	for _, s := range []struct {
+		flag, key, v string
+		field        *string
+	}{{"password-file", "password_file", f.passwordFile, &a.PasswordFile}, {"acl-file", "acl_file", f.aclFile, &a.ACLFile},
+		{"http-auth", "http_auth", f.httpAuth, &a.HTTPAuth}, {"http-acl", "http_acl", f.httpACL, &a.HTTPACL}} {
+		if set[s.flag] {
+			*s.field = s.v
+			cfg.SetSource("auth."+s.key, "-"+s.flag)
+		}
+	}
 }
 
 // passwd is `loom passwd`: it reads a password on standard input (the

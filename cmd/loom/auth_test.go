@@ -37,7 +37,7 @@ func TestAuthFlags(t *testing.T) {
 
 	c, err := parseArgs([]string{"-listen", "0.0.0.0:1883", "-auth", good})
 	require.NoError(t, err, "a ledger is authentication: the exposed listener is allowed")
-	require.NotNil(t, c.auth.ledger)
+	require.NotNil(t, c.cfg.LedgerRules())
 
 	_, err = parseArgs([]string{"-auth", bad})
 	require.ErrorContains(t, err, "-auth")
@@ -49,7 +49,7 @@ func TestAuthFlags(t *testing.T) {
 	require.ErrorContains(t, err, "-http-auth")
 	c, err = parseArgs([]string{"-listen", ":1883", "-http-auth", "http://127.0.0.1:9/auth"})
 	require.NoError(t, err)
-	require.Equal(t, "http://127.0.0.1:9/auth", c.auth.httpAuth)
+	require.Equal(t, "http://127.0.0.1:9/auth", c.cfg.Auth.HTTPAuth)
 }
 
 // The binary with a ledger: alice with her password connects, anyone

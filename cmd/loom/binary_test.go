@@ -15,6 +15,8 @@ var (
 	binPath string
 	binErr  error
 	binOut  []byte
+	// pkgDir is this package's folder, where the tests start.
+	pkgDir, _ = os.Getwd()
 )
 
 func TestMain(m *testing.M) {
@@ -34,7 +36,9 @@ func buildLoom(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "loom")
-		binOut, binErr = exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		build.Dir = pkgDir // tests may have moved to a folder of their own
+		binOut, binErr = build.CombinedOutput()
 	})
 	if binErr != nil {
 		t.Fatalf("go build: %v\n%s", binErr, binOut)

@@ -1,16 +1,23 @@
 // Command loom runs the Loom MQTT broker.
 //
 //	go run ./cmd/loom                      # 127.0.0.1:1883, anonymous clients, data in ./loom-data
+//	go run ./cmd/loom -config loom.yaml    # every setting from a file (loom.example.yaml shows them all)
+//	go run ./cmd/loom -config loom.yaml -check-config   # check it and exit: 0, or 2 with the faults
 //	go run ./cmd/loom -listen 0.0.0.0:1883 -allow-anonymous -listen unix:///run/loom.sock
 //	go run ./cmd/loom -h                   # the flags
 //	go run ./cmd/loom -version             # loom 0.1.0-dev (go1.26.8, commit abc1234)
 //	go run ./cmd/loom -listen 0.0.0.0:1883 -auth ledger.yaml    # users and ACLs from a file
 //	echo -n secret | go run ./cmd/loom passwd                   # a bcrypt hash for a ledger
+//	loom health http://127.0.0.1:8080/healthz                    # exit 0 if the HTTP listener says the process is up
 //
-// The command line is checked whole before anything is created, opened or
-// bound (args.go): a wrong one exits with status 2 and a message naming the
-// flag; a start that fails afterwards exits with status 1, its log line
-// saying what to do where it can (listen.go: hint).
+// The binary is a thin wrapper over package config, which reads the file
+// and builds the library's Options and the auth hooks. The command line and
+// the file are checked whole before anything is created, opened or bound
+// (args.go): a wrong one exits with status 2 and a message naming the flag,
+// or the file, line and key; a start that fails afterwards exits with
+// status 1, its log line saying what to do where it can (listen.go: hint).
+// SIGHUP reads the configuration again, SIGTERM and SIGINT stop the broker
+// within shutdown_timeout (signals.go).
 package main
 
 import (
@@ -21,40 +28,60 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/admin"
+	"github.com/loom-mqtt/loom/config"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is the whole program: it checks the command line first, and a
-// command line that is wrong exits with status 2 before anything is
-// created, opened or bound. It returns the exit status.
+// run is the whole program: it checks the command line and the
+// configuration first, and a wrong one exits with status 2 before
+// anything is created, opened or bound. It returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "passwd" {
-		return passwd(os.Stdin, stdout, stderr) // auth.go
+	if len(args) > 0 {
+		switch args[0] {
+		case "passwd":
+			return passwd(os.Stdin, stdout, stderr) // auth.go
+		case "health":
+			return health(args[1:], stdout, stderr) // health.go
+		}
 	}
-	cfg, err := parseArgs(args)
+	cmd, err := parseArgs(args)
 	switch {
 	case err != nil:
-		fmt.Fprintf(stderr, "loom: %v\n", err)
+		for _, e := range unjoin(err) {
+			fmt.Fprintf(stderr, "loom: %v\n", e)
+		}
 		return 2
-	case cfg.help:
+	case cmd.help:
 		usage(stdout)
 		return 0
-	case cfg.version:
+	case cmd.version:
 		fmt.Fprintln(stdout, versionLine())
 		return 0
+	case cmd.check:
+		what := "the command line"
+		if cmd.file != "" {
+			what = cmd.file
+		}
+		fmt.Fprintf(stdout, "loom: %s: the configuration is valid\n", what)
+		return 0
 	}
-	return serve(cfg, stderr)
+	return serve(cmd, stderr)
 }
 
-// serve runs the broker cfg describes until a signal stops it.
-func serve(cfg config, stderr io.Writer) int {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.level}))
+// serve runs the broker cmd describes until a signal stops it.
+func serve(cmd command, stderr io.Writer) int {
+	cfg := cmd.cfg
+	var level slog.LevelVar // SIGHUP sets it again
+	level.Set(cfg.Log.Level)
+	log := slog.New(cfg.Log.Handler(stderr, &level))
 	slog.SetDefault(log)
 	fail := func(msg string, err error, args ...any) int {
 		args = append(args, "err", err)
@@ -63,6 +90,9 @@ func serve(cfg config, stderr io.Writer) int {
 		}
 		log.Error(msg, args...)
 		return 1
+	}
+	if cmd.file != "" {
+		log.Info("configuration", "file", cmd.file)
 	}
 
 	// Before New: the connection cap is what the limit leaves.
@@ -74,12 +104,20 @@ func serve(cfg config, stderr io.Writer) int {
 
 	// A port or socket that is taken fails here, before the data folder is
 	// created; the listeners bind for real once the store is restored.
-	if err := probeListeners(cfg.listens); err != nil {
+	listens := cfg.Options.Listeners
+	if len(listens) == 0 {
+		l, _ := config.ParseListen(defaultListen)
+		listens = []loom.Listener{l}
+	}
+	if cfg.HTTP.Address != "" {
+		listens = append(listens, loom.Listener{Address: "tcp://" + cfg.HTTP.Address})
+	}
+	if err := probeListeners(listens); err != nil {
 		return fail("cannot listen", err)
 	}
 
-	if cfg.pprof != "" {
-		a, err := servePprof(cfg.pprof, log)
+	if cfg.Pprof != "" {
+		a, err := servePprof(cfg.Pprof, log)
 		if err != nil {
 			log.Error("cannot serve profiles", "err", err, "hint", "pick another address with -pprof, or leave it out")
 			return 1
@@ -93,33 +131,43 @@ func serve(cfg config, stderr io.Writer) int {
 	}
 
 	// Catch signals before the listeners open: a signal that arrives once
-	// clients can connect must stop the broker cleanly, not kill it.
+	// clients can connect must stop the broker cleanly (or reload it), not
+	// kill it.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
 
-	opts := loom.Options{Listeners: cfg.listens, Loops: cfg.loops, Logger: log, ReturnMemory: true, AllowAnonymous: cfg.allowAnonymous,
-		Limits: loom.Limits{MaxSessionExpiry: cfg.maxExpiry, MaxPersistentSessions: cfg.maxSessions,
-			MaxSessionBytes: cfg.sessionBytes, MemoryBudget: cfg.budget,
-			MaxConnectSize: cfg.maxConnect, PreConnectBudget: cfg.preBudget}}
-	if !cfg.memory {
-		opts.DataDir, opts.Sync, opts.RefuseDamagedLog = cfg.dataDir, cfg.sync, cfg.refuseDamaged
-	}
+	opts := cfg.Options
+	opts.Logger = log
 	srv, err := loom.New(opts)
 	switch {
-	case err != nil && cfg.memory:
+	case err != nil && opts.DataDir == "":
 		return fail("cannot start", err)
 	case err != nil:
-		// The command line was checked whole (args.go): New fails on the
+		// The configuration was checked whole (args.go): New fails on the
 		// store, not on its options.
-		return fail("cannot open the data folder", err, "dir", cfg.dataDir)
+		return fail("cannot open the data folder", err, "dir", opts.DataDir)
 	}
-	if !cfg.memory {
-		log.Info("data folder", "dir", cfg.dataDir, "sync", cfg.sync.String())
+	if opts.DataDir != "" {
+		log.Info("data folder", "dir", opts.DataDir, "sync", opts.Sync.String())
 	}
-	if err := addAuthHooks(srv, cfg.auth, log); err != nil { // auth.go
+	hooks, err := cfg.AddHooks(srv)
+	if err != nil {
 		_ = srv.Close(context.Background())
 		return fail("cannot start", err)
+	}
+	logAuth(log, cfg)
+	// The HTTP listener is built before the broker starts, so that its
+	// options fail the start rather than a broker already serving, and
+	// listens once the broker does: its /readyz answers for a broker that
+	// is up. It closes after the broker (signals.go: shutdown), so that
+	// /readyz says "draining" while the broker stops.
+	var api *admin.Server
+	if h := cfg.HTTP; h.Address != "" {
+		if api, err = admin.New(srv, admin.Options{Address: h.Address, Token: h.Token, Username: h.Username, Password: h.Password, Logger: log}); err != nil {
+			_ = srv.Close(context.Background())
+			return fail("cannot start", err)
+		}
 	}
 	if err := srv.Start(); err != nil {
 		_ = srv.Close(context.Background())
@@ -128,18 +176,25 @@ func serve(cfg config, stderr io.Writer) int {
 	for _, a := range srv.Addrs() {
 		log.Info("listening", "addr", a.String())
 	}
-
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-		if err := srv.Close(context.Background()); err != nil {
-			log.Error("shutdown", "err", err)
-			return 1
+	if api != nil {
+		if err := api.Start(); err != nil {
+			_ = srv.Close(context.Background())
+			return fail("cannot serve the HTTP API", err)
 		}
-		return 0
-	case err := <-srv.Done():
-		log.Error("listeners stopped", "err", err)
-		_ = srv.Close(context.Background())
-		return 1
+	}
+	return wait(cmd, config.NewRunning(srv, cfg, hooks, &level), api, sig, log) // signals.go
+}
+
+// logAuth says what authenticates clients, and warns once of passwords in
+// plain text.
+func logAuth(log *slog.Logger, cfg *config.Config) {
+	if rules := cfg.PlainTextRules(); len(rules) > 0 {
+		log.Warn("passwords in plain text: hash them with 'loom passwd'", "rules", strings.Join(rules, ", "))
+	}
+	if l := cfg.LedgerRules(); l != nil {
+		log.Info("authentication", "ledger", l.Name())
+	}
+	if a := cfg.Auth; a.HTTPAuth != "" || a.HTTPACL != "" {
+		log.Info("authentication", "http-auth", a.HTTPAuth, "http-acl", a.HTTPACL)
 	}
 }

@@ -3,6 +3,7 @@ package loom
 import (
 	"time"
 
+	"github.com/loom-mqtt/loom/persist"
 	"github.com/loom-mqtt/loom/session"
 )
 
@@ -76,6 +77,38 @@ type Stats struct {
 
 	// Uptime is the time since New.
 	Uptime time.Duration
+
+	// What the metrics read besides the above (admin.Metrics).
+	//
+	// MessagesInByQoS and MessagesOutByQoS count PUBLISH packets received
+	// and sent, indexed by QoS (out: the QoS sent with); PublishBytesIn
+	// and PublishBytesOut the bytes of those packets. Unlike MessagesIn and
+	// MessagesOut they count from the start of the process, as Prometheus
+	// counters do: a restart does not restore them.
+	MessagesInByQoS, MessagesOutByQoS [3]int64
+	PublishBytesIn, PublishBytesOut   [3]int64
+	// ConnectedByVersion is Connected by protocol version: [0] MQTT 3.1,
+	// [1] 3.1.1, [2] 5.0.
+	ConnectedByVersion [3]int64
+	// Queued is the number of messages waiting in sessions' queues (past
+	// their inflight windows, or offline), all sessions together.
+	Queued int64
+	// StoreCommits is the histogram of the store's commits, each with its
+	// fsync where the sync policy makes one then; StoreSyncs that of its
+	// fsyncs of the log apart from a commit (SyncInterval). Both are empty
+	// (no Bounds) without a DataDir, or with a Store that does not time
+	// its commits.
+	StoreCommits, StoreSyncs Latency
+}
+
+// Latency is a histogram of durations: Counts[i] is the number of
+// observations of at most Bounds[i] (cumulative); Count counts them all,
+// those above the last bound too, and Sum is their total.
+type Latency struct {
+	Bounds []time.Duration
+	Counts []uint64
+	Count  uint64
+	Sum    time.Duration
 }
 
 // Drops are the messages dropped by cause; they add up to Stats.Dropped.
@@ -90,6 +123,12 @@ type Drops struct {
 	TooLarge      int64 // too_large: larger than its client's Maximum Packet Size
 	NotAuthorized int64 // not_authorized: a client's PUBLISH to a $SYS topic, or one an ACL hook refused
 	Rejected      int64 // rejected: a hook dropped it
+}
+
+// timedStore is a Store that times its commits, as persist.Store does.
+type timedStore interface {
+	CommitLatency() persist.Latency
+	SyncLatency() persist.Latency
 }
 
 // spoolBlock is the size of one spool block (session/spool.go): the session
@@ -142,6 +181,17 @@ func (s *Server) snapshot(routes bool) Stats {
 		AuthFailures:      c.AuthFailures.Load(),
 		HookPanics:        c.HookPanics.Load(),
 		Uptime:            time.Since(s.born),
+	}
+	for q := range byte(3) {
+		st.MessagesInByQoS[q] = c.MessagesIn.LoadQoS(q)
+		st.MessagesOutByQoS[q] = c.MessagesOut.LoadQoS(q)
+		st.PublishBytesIn[q] = c.PublishBytesIn.LoadQoS(q)
+		st.PublishBytesOut[q] = c.PublishBytesOut.LoadQoS(q)
+		st.ConnectedByVersion[q] = c.ConnectedByVersion[q].Load()
+	}
+	st.Queued = c.Queued.Load()
+	if t, ok := b.Options().Store.(timedStore); ok {
+		st.StoreCommits, st.StoreSyncs = Latency(t.CommitLatency()), Latency(t.SyncLatency())
 	}
 	if routes {
 		r := b.Router().Stats()

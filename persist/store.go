@@ -48,6 +48,9 @@ type Store struct {
 	inject   atomic.Pointer[error] // failCommits: tests make commits fail
 
 	commits, syncs atomic.Int64 // counted for tests and metrics
+	// commitLat and syncLat time the writer's commits and its fsyncs
+	// apart from one (latency.go).
+	commitLat, syncLat latency
 
 	// wal defers the fsyncs of the write-ahead log under SyncInterval and
 	// SyncNone (walfs.go); nil under SyncAlways.

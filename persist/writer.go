@@ -68,7 +68,7 @@ func (s *Store) write() {
 		case <-w.timerC:
 			w.armed = false
 			if w.unsynced {
-				w.syncLog()
+				w.syncAlone()
 			}
 		}
 	}
@@ -145,6 +145,7 @@ func (w *writer) add(o op) {
 func (w *writer) commit(sync bool) {
 	w.n = 0
 	if !w.b.Empty() {
+		start := time.Now()
 		// pebble.Sync whatever the policy: it returns once the log record
 		// is written, so a commit that returned survives a kill of the
 		// process. Under "always" the WAL is also fsynced; under the others
@@ -168,8 +169,9 @@ func (w *writer) commit(sync bool) {
 				w.armed = true
 			}
 		}
+		w.s.commitLat.observe(time.Since(start))
 	} else if sync && w.unsynced {
-		w.syncLog()
+		w.syncAlone()
 	}
 	for _, d := range w.waiters {
 		close(d)
@@ -184,6 +186,13 @@ func (w *writer) commit(sync bool) {
 		w.after = w.after[:0]
 		w.failed = nil
 	}
+}
+
+// syncAlone is syncLog apart from a commit, timed for SyncLatency.
+func (w *writer) syncAlone() {
+	start := time.Now()
+	w.syncLog()
+	w.s.syncLat.observe(time.Since(start))
 }
 
 // syncLog makes every commit so far durable by an fsync of the write-ahead

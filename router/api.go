@@ -2,6 +2,7 @@ package router
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/loom-mqtt/loom/proto"
 )
@@ -103,6 +104,12 @@ type Options struct {
 	// RetainedExpired, when set, is called on a shard's goroutine with the
 	// topic of each retained message found expired and deleted.
 	RetainedExpired func(topic string)
+	// TopicWindow is the length of the windows over which TopTopics gives
+	// topics' rates: 0 → 5 s, <0 → one window from the start that never
+	// ends. TopicSlots is the number of topics each shard counts in a
+	// window (topK): 0 → 128, <0 → topics are not counted.
+	TopicWindow time.Duration
+	TopicSlots  int
 }
 
 // Stats are counts over all shards.

@@ -50,3 +50,24 @@ func BenchmarkPublishMatch(b *testing.B) {
 		r.Barrier()
 	})
 }
+
+// BenchmarkPublishManyTopics: publishes spread over 100,000 topics, more
+// than the match cache holds, each with one subscriber: the cache-miss path.
+func BenchmarkPublishManyTopics(b *testing.B) {
+	r := New(Options{Shards: 4}, func([]Delivery) {})
+	defer r.Close()
+	const n = 100000
+	msgs := make([]*Message, n)
+	for i := range msgs {
+		topic := fmt.Sprintf("site%d/dev%d/data", i%100, i)
+		r.Subscribe(newClient(fmt.Sprint("d", i)), topic, SubOptions{QoS: 1}, false)
+		msgs[i] = msg(topic, "payload")
+	}
+	r.Barrier()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.Publish(msgs[(i*7919)%n])
+	}
+	r.Barrier()
+}

@@ -1,7 +1,9 @@
 // Package router owns the subscription state of the broker: the topic trie
-// split into shards, shared-subscription groups, the retained-message store
-// and a per-shard match cache. It turns one published message into the list
-// of deliveries it causes and hands them to a Sink.
+// split into shards, shared-subscription groups, the retained-message store,
+// a per-shard match cache, and a per-shard count of messages by topic in a
+// sketch of bounded size, for the busiest topics (topics.go). It turns one
+// published message into the list of deliveries it causes and hands them
+// to a Sink.
 //
 // Each shard is owned by one goroutine; the trie, the retained store and the
 // cache are touched by nothing else, so they hold no locks. Callers talk to a

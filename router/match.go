@@ -18,6 +18,7 @@ type target struct {
 type matchResult struct {
 	targets []target
 	groups  []*sharedGroup
+	n       uint64 // messages published to the topic, not yet in the shard's topic count (topics.go)
 }
 
 // collect walks the trie along topic, gathering matched subscriptions into
@@ -115,6 +116,7 @@ func (s *shard) lookup(topic string) *matchResult {
 	r := s.build(topic)
 	if s.cache != nil {
 		if len(s.cache) >= s.cacheSize {
+			s.foldCache()
 			clear(s.cache)
 		}
 		s.cache[topic] = r
@@ -130,10 +132,14 @@ func (s *shard) invalidate(filter string) {
 		return
 	}
 	if hasWildcard(filter) {
+		s.foldCache()
 		clear(s.cache)
 		return
 	}
-	delete(s.cache, filter)
+	if r := s.cache[filter]; r != nil {
+		s.foldTopic(filter, r)
+		delete(s.cache, filter)
+	}
 }
 
 // publish stores m if retained, then delivers it to the matching
@@ -144,6 +150,7 @@ func (s *shard) publish(m *Message) {
 		s.retain(m)
 	}
 	r := s.lookup(m.Topic)
+	s.countPublish(m.Topic, r)
 	for i := range r.targets {
 		t := &r.targets[i]
 		if t.noLocal && m.Origin == t.cid {

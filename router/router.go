@@ -14,6 +14,7 @@ type Router struct {
 	shards    []*shard
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	stopTop   chan struct{} // ends rotateEvery (topics.go); nil when it does not run
 }
 
 const defaultCacheSize = 4096
@@ -32,13 +33,26 @@ func New(opts Options, sink Sink) *Router {
 	case size < 0:
 		size = 0
 	}
+	slots := opts.TopicSlots
+	if slots == 0 {
+		slots = defaultTopicSlots
+	}
 	r := &Router{shards: make([]*shard, n)}
 	r.wg.Add(n)
+	start := time.Now()
 	for i := range r.shards {
-		r.shards[i] = newShard(sink, size)
+		r.shards[i] = newShard(sink, size, slots, start)
 		r.shards[i].after = opts.AfterBatch
 		r.shards[i].expired = opts.RetainedExpired
 		go r.shards[i].run(&r.wg)
+	}
+	window := opts.TopicWindow
+	if window == 0 {
+		window = defaultTopicWindow
+	}
+	if slots > 0 && window > 0 {
+		r.stopTop = make(chan struct{})
+		go r.rotateEvery(window, r.stopTop)
 	}
 	return r
 }
@@ -48,6 +62,9 @@ func New(opts Options, sink Sink) *Router {
 // dropped.
 func (r *Router) Close() {
 	r.closeOnce.Do(func() {
+		if r.stopTop != nil {
+			close(r.stopTop)
+		}
 		for _, s := range r.shards {
 			s.enqueue(op{kind: opStop})
 		}

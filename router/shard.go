@@ -63,13 +63,16 @@ type shard struct {
 	nsubs, ngroups [2]int
 	nretained      int
 	hits, misses   uint64
+
+	top topicWindow // messages by topic (topics.go)
 }
 
-func newShard(sink Sink, cacheSize int) *shard {
+func newShard(sink Sink, cacheSize, topicSlots int, start time.Time) *shard {
 	s := &shard{wake: make(chan struct{}, 1), sink: sink, cacheSize: cacheSize}
 	if cacheSize > 0 {
 		s.cache = make(map[string]*matchResult)
 	}
+	s.top.init(topicSlots, start)
 	return s
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/router"
 )
 
@@ -59,8 +60,8 @@ type Broker struct {
 type Stats struct {
 	Connected     atomic.Int64             // clients with a completed CONNECT
 	Connections   atomic.Int64             // total CONNECTs accepted
-	MessagesIn    Counter                  // PUBLISH packets received (counter.go)
-	MessagesOut   Counter                  // PUBLISH packets sent
+	MessagesIn    ByQoS                    // PUBLISH packets received, by QoS (counter.go)
+	MessagesOut   ByQoS                    // PUBLISH packets sent, by the QoS sent with
 	Dropped       atomic.Int64             // messages dropped, every cause
 	Drops         [dropCauses]atomic.Int64 // messages dropped by cause (DropCause)
 	ProtocolFails atomic.Int64             // connections closed for a protocol violation
@@ -88,7 +89,19 @@ type Stats struct {
 	// AuthFailures counts CONNECTs whose credentials the hooks refused
 	// (throttle.go).
 	AuthFailures atomic.Int64
+
+	// For the metrics. PublishBytesIn and PublishBytesOut are the bytes
+	// of whole PUBLISH packets received and encoded for sending, by QoS;
+	// ConnectedByVersion the clients connected now by protocol version
+	// (versionIndex); Queued the messages waiting in sessions' queues.
+	PublishBytesIn, PublishBytesOut ByQoS
+	ConnectedByVersion              [3]Counter
+	Queued                          Striped
 }
+
+// versionIndex is the index of protocol version v in
+// Stats.ConnectedByVersion: 0 for 3.1, 1 for 3.1.1, 2 for 5.0.
+func versionIndex(v proto.Version) int { return int(v - proto.V31) }
 
 // NewBroker builds a broker and starts its router.
 func NewBroker(opts Options) *Broker {
@@ -154,8 +167,10 @@ func (b *Broker) NewLoop(exec func(f func())) *Loop {
 	l.wheel.init(wheelResolutionMs, l.clock)
 	b.mu.Lock()
 	st := &b.Stats
-	l.counts = loopCounts{msgsIn: st.MessagesIn.cell(), msgsOut: st.MessagesOut.cell(),
-		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell()}
+	l.counts = loopCounts{msgsIn: st.MessagesIn.cells(), msgsOut: st.MessagesOut.cells(),
+		pubBytesIn: st.PublishBytesIn.cells(), pubBytesOut: st.PublishBytesOut.cells(),
+		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell(),
+		connected: [3]*cell{st.ConnectedByVersion[0].cell(), st.ConnectedByVersion[1].cell(), st.ConnectedByVersion[2].cell()}}
 	l.index = len(b.loops)
 	b.loops = append(b.loops, l)
 	b.mu.Unlock()

@@ -242,7 +242,7 @@ func (s *inlineSub) call(it inlineItem) {
 				"filter", s.filter, "id", s.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
-	s.b.Stats.MessagesOut.Add(1)
+	s.b.Stats.MessagesOut.AddQoS(it.qos, 1)
 	s.handler(InlineMessage{Topic: it.m.Topic, Payload: it.m.Payload, QoS: it.qos, Retain: it.retain,
 		Props: it.m.Props, SubscriptionID: s.id, Stored: it.stored})
 }

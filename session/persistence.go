@@ -205,6 +205,7 @@ func (b *Broker) Restore() error {
 					s.q = &msgQueue{}
 				}
 				s.q.items = append(s.q.items, p)
+				b.Stats.Queued.add(s, 1)
 			}
 			s.mu.Unlock()
 		},

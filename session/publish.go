@@ -39,7 +39,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			return ErrWaiting // handled again with the answer (decide.go)
 		}
 		if !allow {
-			c.loop.counts.msgsIn.n.Add(1)
+			c.countIn(p.QoS, h)
 			b.Stats.ACLDenied.Add(1)
 			b.drop(DropNotAuthorized)
 			c.refusePublish(p, proto.NotAuthorized)
@@ -52,7 +52,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 		pub.info = c.infoRef() // hooks get copies; this one is made once per connection
 	}
 	if rc, ok := b.check(&pub); !ok {
-		c.loop.counts.msgsIn.n.Add(1)
+		c.countIn(p.QoS, h)
 		c.refusePublish(p, rc)
 		return nil
 	}
@@ -67,7 +67,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 			// again, deliver once [MQTT-4.3.3-10]. If the first one's ack
 			// waits for the disk, so does this one.
 			s.mu.Unlock()
-			c.loop.counts.msgsIn.n.Add(1)
+			c.countIn(p.QoS, h)
 			c.ackPublish(proto.PUBREC, p.PacketID, proto.Success, "", nil)
 			return nil
 		}
@@ -98,6 +98,7 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	if ref != nil {
 		m.Ref = ref
 	}
+	c.loop.counts.pubBytesIn[p.QoS].n.Add(int64(packetSize(h))) // route counts the message
 	b.route(&pub)
 
 	switch p.QoS {
@@ -108,6 +109,17 @@ func (c *Client) handlePublish(h proto.FixedHeader, body []byte) error {
 	}
 	return nil
 }
+
+// countIn counts a PUBLISH received that is not routed: the message and
+// its packet's bytes, by QoS. One that is routed is counted by route, its
+// bytes by handlePublish.
+func (c *Client) countIn(qos byte, h proto.FixedHeader) {
+	c.loop.counts.msgsIn[qos].n.Add(1)
+	c.loop.counts.pubBytesIn[qos].n.Add(int64(packetSize(h)))
+}
+
+// packetSize is the size of a whole packet with fixed header h.
+func packetSize(h proto.FixedHeader) int { return 1 + proto.VarintSize(h.Remaining) + h.Remaining }
 
 // refusePublish ends the flow of a PUBLISH that is not routed: rc says
 // why (Success for one a hook dropped quietly). A QoS 1/2 flow still ends
@@ -467,8 +479,11 @@ func (c *Client) writePublish(p *pending, pid uint16, dup bool) bool {
 			c.ext.aliasOut[m.Topic] = alias
 		}
 	}
-	c.loop.counts.msgsOut.n.Add(1)
-	c.buf().B = out.Append(c.out.B, c.version)
+	buf := c.buf()
+	n := len(buf.B)
+	buf.B = out.Append(buf.B, c.version)
+	c.loop.counts.msgsOut[p.qos].n.Add(1)
+	c.loop.counts.pubBytesOut[p.qos].n.Add(int64(len(buf.B) - n))
 	return true
 }
 

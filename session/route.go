@@ -97,11 +97,11 @@ func (b *Broker) route(p *publishing) {
 	b.stampExpiryAt(m, p.now)
 	switch {
 	case p.loop != nil:
-		p.loop.counts.msgsIn.n.Add(1)
+		p.loop.counts.msgsIn[m.QoS].n.Add(1)
 	case p.from != fromSys:
 		// $SYS's own updates are not counted: an idle broker's counters
 		// stay still, and so do the topics that publish them.
-		b.Stats.MessagesIn.Add(1)
+		b.Stats.MessagesIn.AddQoS(m.QoS, 1)
 	}
 	if m.Retain {
 		if p.from != fromSys {

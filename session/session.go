@@ -289,6 +289,7 @@ func (s *Session) enqueueLocked(p pending) {
 		s.q = &msgQueue{}
 	}
 	s.q.items = append(s.q.items, p)
+	s.broker.Stats.Queued.add(s, 1)
 }
 
 // dropExpiredLocked drops and counts the expired messages at the head of the
@@ -308,6 +309,7 @@ func (s *Session) dequeueLocked() pending {
 	p := q.items[q.head]
 	q.items[q.head] = pending{}
 	q.head++
+	s.broker.Stats.Queued.add(s, -1)
 	if q.head == len(q.items) {
 		s.q = nil
 	}

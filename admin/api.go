@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/proto"
 )
 
 // The paths and their JSON. Every response of the API is JSON with
@@ -187,6 +188,12 @@ type statsBody struct {
 	SharedGroups       int       `json:"shared_groups"`
 	Retained           int       `json:"retained"`
 	Store              storeBody `json:"store"`
+	// Queued, by QoS and by version: what the metrics have beyond the
+	// $SYS values.
+	Queued             int64            `json:"queued"`
+	MessagesInByQoS    [3]int64         `json:"messages_in_by_qos"`
+	MessagesOutByQoS   [3]int64         `json:"messages_out_by_qos"`
+	ConnectedByVersion map[string]int64 `json:"connected_by_version"`
 }
 
 // dropsBody are loom.Drops under their $SYS names.
@@ -204,6 +211,34 @@ type dropsBody struct {
 type storeBody struct {
 	Open       bool `json:"open"`
 	Persistent bool `json:"persistent"`
+	// Commits is the number of commits since the start; CommitMeanMS
+	// their mean time and CommitP99MS the bound under which 99% of them
+	// took (the histogram's bucket that holds the 99th percentile), in
+	// milliseconds; absent without a store that times its commits.
+	Commits      uint64   `json:"commits"`
+	CommitMeanMS *float64 `json:"commit_mean_ms,omitempty"`
+	CommitP99MS  *float64 `json:"commit_p99_ms,omitempty"`
+}
+
+// storeOf is the store's part of the stats.
+func storeOf(st loom.Stats, rd loom.Readiness) storeBody {
+	b := storeBody{Open: rd.StoreOpen, Persistent: rd.Persistent, Commits: st.StoreCommits.Count}
+	l := st.StoreCommits
+	if l.Count == 0 || len(l.Bounds) == 0 {
+		return b
+	}
+	ms := func(d time.Duration) *float64 { v := float64(d) / float64(time.Millisecond); return &v }
+	b.CommitMeanMS = ms(l.Sum / time.Duration(l.Count))
+	want := (l.Count*99 + 99) / 100 // the 99th percentile's rank, rounded up
+	for i, n := range l.Counts {
+		if n >= want {
+			b.CommitP99MS = ms(l.Bounds[i])
+			return b
+		}
+	}
+	// Past the last bound: say the last bound was passed, as its value.
+	b.CommitP99MS = ms(l.Bounds[len(l.Bounds)-1])
+	return b
 }
 
 func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
@@ -242,7 +277,12 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
 		Subscriptions:     st.Subscriptions,
 		SharedGroups:      st.SharedGroups,
 		Retained:          st.Retained,
-		Store:             storeBody{Open: rd.StoreOpen, Persistent: rd.Persistent},
+		Store:             storeOf(st, rd),
+		Queued:            st.Queued,
+		MessagesInByQoS:   st.MessagesInByQoS,
+		MessagesOutByQoS:  st.MessagesOutByQoS,
+		ConnectedByVersion: map[string]int64{proto.V31.String(): st.ConnectedByVersion[0],
+			proto.V311.String(): st.ConnectedByVersion[1], proto.V5.String(): st.ConnectedByVersion[2]},
 	})
 }
 

@@ -264,6 +264,7 @@
     setText("total-connections", num(s.total_connections));
     setText("held-bytes", bytes(s.held_bytes));
     setText("inflight", num(s.inflight));
+    setText("queued", num(s.queued));
     setText("spool-bytes", bytes(s.spool_bytes));
     setText("subscriptions", num(s.subscriptions));
     setText("shared-groups", num(s.shared_groups));
@@ -276,6 +277,10 @@
     var st = s.store || {};
     setText("store", st.open === false ? "closed" : st.open ? (st.persistent ? "open, on disk" : "open, in memory") : "–");
     $("store").className = st.open === false ? "bad" : "";
+    // The bound under which 99% of the store's commits took, since the
+    // start; only a store that times its commits gives it.
+    $("commit-meta").hidden = st.commit_p99_ms == null;
+    if (st.commit_p99_ms != null) setText("commit-p99", "≤ " + (st.commit_p99_ms < 1 ? st.commit_p99_ms.toFixed(2) : Math.round(st.commit_p99_ms)) + " ms");
 
     var drops = s.drops || {};
     var pd = (p && p.drops) || {};

@@ -78,11 +78,23 @@ func TestStatsSysAndClients(t *testing.T) {
 		SpoolBytes         *int64 `json:"spool_bytes"`
 		ReadPauses         *int64 `json:"read_pauses"`
 		Store              struct {
-			Open       bool `json:"open"`
-			Persistent bool `json:"persistent"`
+			Open         bool     `json:"open"`
+			Persistent   bool     `json:"persistent"`
+			CommitP99MS  *float64 `json:"commit_p99_ms"`
+			CommitMeanMS *float64 `json:"commit_mean_ms"`
 		} `json:"store"`
+		MessagesInByQoS    [3]int64         `json:"messages_in_by_qos"`
+		MessagesOutByQoS   [3]int64         `json:"messages_out_by_qos"`
+		ConnectedByVersion map[string]int64 `json:"connected_by_version"`
+		Queued             *int64           `json:"queued"`
 	}
 	a.get("/api/v1/stats", &st)
+	require.Equal(t, [3]int64{0, 5, 0}, st.MessagesInByQoS)
+	require.Equal(t, [3]int64{0, 5, 0}, st.MessagesOutByQoS)
+	require.Equal(t, map[string]int64{"3.1": 0, "3.1.1": 2, "5.0": 2}, st.ConnectedByVersion)
+	require.NotNil(t, st.Queued)
+	require.Zero(t, *st.Queued)
+	require.Nil(t, st.Store.CommitP99MS, "no store, no commit times")
 	since(t, st.Time, begin)
 	require.NotNil(t, st.UptimeSeconds)
 	require.EqualValues(t, 4, st.Connected)
@@ -243,6 +255,11 @@ func TestClientInflightAndQueued(t *testing.T) {
 		a.get("/api/v1/clients/slow", &c)
 		return c.Inflight == 1 && c.Queued == 2
 	})
+	var st struct {
+		Queued int64 `json:"queued"`
+	}
+	a.get("/api/v1/stats", &st)
+	require.EqualValues(t, 2, st.Queued, "the broker's total of queued messages")
 }
 
 // TestDisconnectClient: DELETE /api/v1/clients/{id} ends a client's

@@ -62,6 +62,25 @@ func TestRetainedListAndDelete(t *testing.T) {
 	pub.Say(t, "s/x", 1, true, "other")
 	pub.Say(t, "r/not-retained", 1, false, "gone")
 
+	// QoS 1 publishes were committed before their PUBACK: the store's
+	// commit times are in the stats.
+	var committed struct {
+		Store struct {
+			Persistent   bool     `json:"persistent"`
+			Commits      uint64   `json:"commits"`
+			CommitMeanMS *float64 `json:"commit_mean_ms"`
+			CommitP99MS  *float64 `json:"commit_p99_ms"`
+		} `json:"store"`
+	}
+	a.get("/api/v1/stats", &committed)
+	cs := committed.Store
+	require.True(t, cs.Persistent)
+	require.Positive(t, cs.Commits)
+	require.NotNil(t, cs.CommitP99MS)
+	require.NotNil(t, cs.CommitMeanMS)
+	require.Positive(t, *cs.CommitP99MS)
+	require.LessOrEqual(t, *cs.CommitMeanMS, 5000.0)
+
 	var p retainedJSON
 	a.get("/api/v1/retained?filter="+url.QueryEscape("r/#")+"&limit=2", &p)
 	require.Equal(t, []string{"r/a", "r/b"}, p.topics())

@@ -76,6 +76,16 @@ type Stats struct {
 
 	// Uptime is the time since New.
 	Uptime time.Duration
+
+	// Connection and publish limits. RefusedAtCap counts the CONNECTs
+	// refused at Limits.MaxClients or a Listener.MaxClients (v5: CONNACK
+	// 0x97), RefusedForRate the connections refused past a
+	// Listener.ConnectRate (v5: CONNACK 0x9F); Server.ListenerStats has
+	// both per listener. PublishRatePauses counts the times a client's
+	// reading stopped because it went past Limits.PublishRate or
+	// PublishByteRate.
+	RefusedAtCap, RefusedForRate int64
+	PublishRatePauses            int64
 }
 
 // Drops are the messages dropped by cause; they add up to Stats.Dropped.
@@ -142,6 +152,9 @@ func (s *Server) snapshot(routes bool) Stats {
 		AuthFailures:      c.AuthFailures.Load(),
 		HookPanics:        c.HookPanics.Load(),
 		Uptime:            time.Since(s.born),
+		RefusedAtCap:      c.RefusedCap.Load(),
+		RefusedForRate:    c.RefusedRate.Load(),
+		PublishRatePauses: c.RatePauses.Load(),
 	}
 	if routes {
 		r := b.Router().Stats()

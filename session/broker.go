@@ -48,6 +48,17 @@ type Broker struct {
 	// preLoops is the number of loops sharing PreConnectBudget (preconnect.go).
 	preLoops atomic.Int32
 
+	// gates are the listeners' admission states, numbered from 1 in
+	// Client.gate; admitted counts the CONNECTs holding a slot under
+	// Options.MaxClients (gate.go).
+	gates    []*Gate
+	admitted atomic.Int64
+	capWarn  warnEvery
+	// rate is the per-client publish rate, nil without one; rateOff: a
+	// loop could not apply it, and said so (pubrate.go).
+	rate    *rateLimit
+	rateOff atomic.Bool
+
 	hooks    hookSet      // hooks.go
 	inline   inlineSubs   // inline.go
 	throttle authThrottle // throttle.go
@@ -88,6 +99,13 @@ type Stats struct {
 	// AuthFailures counts CONNECTs whose credentials the hooks refused
 	// (throttle.go).
 	AuthFailures atomic.Int64
+
+	// RefusedCap counts CONNECTs refused at Options.MaxClients or a
+	// listener's cap; RefusedRate connections refused past a listener's
+	// connect rate (gate.go). RatePauses counts the times a client's
+	// reading stopped for its publish rate (pubrate.go).
+	RefusedCap, RefusedRate atomic.Int64
+	RatePauses              Counter
 }
 
 // NewBroker builds a broker and starts its router.
@@ -104,6 +122,7 @@ func NewBroker(opts Options) *Broker {
 	ro.AfterBatch = b.checkRelief
 	ro.RetainedExpired = b.retainedExpired
 	b.router = router.New(ro, b.sink)
+	b.rate = newRateLimit(&b.opts)
 	if b.opts.SysInterval > 0 {
 		b.sys = newSysPublisher(b)
 		go b.sys.run(b.opts.SysInterval)
@@ -155,7 +174,8 @@ func (b *Broker) NewLoop(exec func(f func())) *Loop {
 	b.mu.Lock()
 	st := &b.Stats
 	l.counts = loopCounts{msgsIn: st.MessagesIn.cell(), msgsOut: st.MessagesOut.cell(),
-		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell()}
+		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell(), ratePauses: st.RatePauses.cell()}
+	l.rate = b.rate
 	l.index = len(b.loops)
 	b.loops = append(b.loops, l)
 	b.mu.Unlock()

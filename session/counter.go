@@ -49,4 +49,5 @@ func (c *Counter) cell() *cell {
 // loopCounts are a loop's cells of the Counters it adds to per message.
 type loopCounts struct {
 	msgsIn, msgsOut, bytesIn, bytesOut *cell
+	ratePauses                         *cell // per pause, not per message, but on the loops all the same
 }

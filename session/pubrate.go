@@ -150,7 +150,10 @@ func (c *Client) overRate(n int) bool {
 	switch {
 	case c.wpos == 0:
 		c.loop.wheel.add(c)
-	case c.deadline < prev:
+	case prev == 0 || c.deadline < prev:
+		// Filed earlier by a deadline since cleared (no keepalive: the
+		// connect timeout's slot) or a later one: the wheel only re-files
+		// lazily forward.
 		c.loop.wheel.refile(c)
 	}
 	return true

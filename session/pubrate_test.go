@@ -91,7 +91,7 @@ func TestRateLimitedClientWaitsOnTheWheel(t *testing.T) {
 }
 
 // A wait for tokens longer than 1.5 times the client's keepalive does not
-// end the connection [MQTT-3.1.2-24]: its packet came, the broker did not
+// end the connection [MQTT-3.1.2-24 v3.1.1]: its packet came, the broker did not
 // read it. The keepalive starts over when the client is read again, and
 // runs out as ever if nothing more comes.
 func TestRateWaitKeepsKeepalive(t *testing.T) {
@@ -141,4 +141,32 @@ func TestNoRateLimit(t *testing.T) {
 	pub2 := h2.online(0, connectPacket(proto.V5, "pub", true, 0, 0))
 	require.False(t, pub2.c.RateLimited(1))
 	require.False(t, pub2.c.RateLimited(1), "off on a loop that cannot pause")
+}
+
+// A packet injected for a client waiting for its tokens waits behind the
+// unread PUBLISH (handling it would move the wheel deadline that ends the
+// wait), and is handled once that one is.
+func TestInjectWhileRateWaiting(t *testing.T) {
+	h := newHarness(t, Options{PublishRate: 2, PublishBurst: 1}, 1)
+	woke := wakeRecorder(h, 0)
+	pub := h.online(0, connectPacket(proto.V311, "pub", true, 0, 0)) // no keepalive: only the wait is in the wheel
+	sub := h.online(0, connectPacket(proto.V311, "sub", true, 0, 0))
+	sub.subscribe("t", 0)
+	require.False(t, pub.c.RateLimited(10))
+	pub.publish("t", "socket 1", 0, 0)
+	h.settle()
+	require.Equal(t, []string{"socket 1"}, payloads(publishes(t, sub.recv())))
+	require.True(t, pub.c.RateLimited(10))
+	require.NoError(t, h.b.InjectPacket("pub", &proto.Publish{Topic: []byte("t"), Payload: []byte("injected")}))
+	h.settle()
+	require.Empty(t, sub.recv(), "handled while the client waits")
+	for range 3 {
+		h.advanceClock(250 * time.Millisecond)
+		h.tick()
+	}
+	require.Len(t, *woke, 1, "the wait ended on time")
+	require.False(t, pub.c.RateLimited(10))
+	pub.publish("t", "socket 2", 0, 0) // the packet that waited, handed over again
+	h.settle()
+	require.Equal(t, []string{"socket 2", "injected"}, payloads(publishes(t, sub.recv())))
 }

@@ -72,9 +72,9 @@ func listenerStats(t *testing.T, srv *loom.Server, id string) loom.ListenerStats
 	return loom.ListenerStats{}
 }
 
-// TestListenerClientCap: a listener capped at 3 refuses the fourth client
-// in v5 and 3.1.1 [MQTT-3.1.4-2] while its three go on publishing and
-// receiving; another listener of the same broker is not touched; a client
+// TestListenerClientCap: a listener capped at 3 refuses the fourth
+// client, v5 [MQTT-3.1.4-2] as well as 3.1.1 (return code 3,
+// rawRefusal), while its three go on publishing and receiving; another listener of the same broker is not touched; a client
 // that leaves frees its place; a takeover of one of its own clients is
 // let in.
 func TestListenerClientCap(t *testing.T) {

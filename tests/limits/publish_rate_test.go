@@ -148,7 +148,7 @@ func TestPublishRateBytes(t *testing.T) {
 }
 
 // TestPublishRateKeepAlive: a client held back for longer than one and a
-// half times its keepalive is not disconnected for it [MQTT-3.1.2-24]: its
+// half times its keepalive is not disconnected for it [MQTT-3.1.2-24 v3.1.1]: its
 // packets came, it is the broker that left them unread. One message a
 // second, keepalive 1 s: four QoS 1 PUBLISH packets written at once are
 // acknowledged over about 3 s, and the connection is still up after.

@@ -158,6 +158,16 @@ func (c *Client) Arrive(g *Gate) bool {
 	return false
 }
 
+// ListenerID is the ID of the listener c's connection came through, ""
+// for none. Set when the connection is accepted and never changed: safe
+// from any goroutine once c's CONNECT has attached it to its session.
+func (c *Client) ListenerID() string {
+	if g := c.loop.broker.gateOf(c.gate); g != nil {
+		return g.id
+	}
+	return ""
+}
+
 // RefusedAtAccept counts a connection the reactor closed at accept
 // because it came past its listener's connect rate.
 func (c *Client) RefusedAtAccept() {

@@ -54,7 +54,11 @@ func TestGateCapRefusesAndReleases(t *testing.T) {
 
 	requireRefused(t, h.arrive(0, g), connectPacket(proto.V5, "a3", true, 0, 0), proto.QuotaExceeded)
 	requireRefused(t, h.arrive(0, g), connectPacket(proto.V311, "a4", true, 0, 0), proto.V3ServerUnavailable)
-	h.arrive(0, other).connect(connectPacket(proto.V5, "b1", true, 0, 0)) // another listener is not full
+	b1 := h.arrive(0, other)
+	b1.connect(connectPacket(proto.V5, "b1", true, 0, 0)) // another listener is not full
+	require.Equal(t, "b", b1.c.ListenerID())
+	require.Equal(t, "a", a1.c.ListenerID())
+	require.Empty(t, h.online(0, connectPacket(proto.V5, "no-gate", true, 0, 0)).c.ListenerID())
 
 	st := g.Stats()
 	require.Equal(t, GateStats{ID: "a", MaxClients: 2, V311: 1, V5: 1, RefusedCap: 2}, st)

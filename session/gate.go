@@ -67,7 +67,7 @@ type Gate struct {
 	// refusedCap counts CONNECTs refused at a cap (the gate's or the
 	// broker's), refusedRate connections refused past the connect rate.
 	refusedCap, refusedRate atomic.Int64
-	warn                    warnEvery
+	warnCap, warnRate       warnEvery
 }
 
 // NewGate makes the gate of the listener id: at most maxClients clients
@@ -170,26 +170,25 @@ func (c *Client) ListenerID() string {
 
 // RefusedAtAccept counts a connection the reactor closed at accept
 // because it came past its listener's connect rate.
-func (c *Client) RefusedAtAccept() {
-	b := c.loop.broker
-	c.clearFlag(flagOverRate)
-	b.Stats.RefusedRate.Add(1)
-	if g := b.gateOf(c.gate); g != nil {
-		g.refusedRate.Add(1)
-		g.warn.log(b, "listener's connect rate exceeded: connections refused", "listener", g.id, "connect_rate", g.rate.perMs*1000)
-	}
-}
+func (c *Client) RefusedAtAccept() { c.countRateRefusal() }
 
 // refuseRate answers the CONNECT of a connection accepted past its
 // listener's connect rate.
 func (c *Client) refuseRate() error {
+	c.countRateRefusal()
+	return c.refuseLimit(proto.ConnectionRateExceeded, "connection rate exceeded, try again later")
+}
+
+// countRateRefusal counts, and logs now and then, a connection refused
+// past its listener's connect rate; c is marked no more.
+func (c *Client) countRateRefusal() {
 	b := c.loop.broker
 	c.clearFlag(flagOverRate)
 	b.Stats.RefusedRate.Add(1)
-	g := b.gateOf(c.gate)
-	g.refusedRate.Add(1)
-	g.warn.log(b, "listener's connect rate exceeded: connections refused", "listener", g.id, "connect_rate", g.rate.perMs*1000)
-	return c.refuseLimit(proto.ConnectionRateExceeded, "connection rate exceeded, try again later")
+	if g := b.gateOf(c.gate); g != nil { // always: only a gate's rate marks
+		g.refusedRate.Add(1)
+		g.warnRate.log(b, "connect rate exceeded: connections refused", "listener", g.id, "connect_rate", g.rate.perMs*1000)
+	}
 }
 
 // admit takes the slots of a CONNECT with client id (empty if the broker
@@ -258,7 +257,7 @@ func (c *Client) refuseAtCap(g *Gate, msg string) error {
 	b.Stats.RefusedCap.Add(1)
 	if g != nil {
 		g.refusedCap.Add(1)
-		g.warn.log(b, "client cap reached: CONNECTs refused", "listener", g.id, "reason", msg)
+		g.warnCap.log(b, "client cap reached: CONNECTs refused", "listener", g.id, "reason", msg)
 	} else {
 		b.capWarn.log(b, "client cap reached: CONNECTs refused", "reason", msg)
 	}
@@ -314,13 +313,12 @@ type tokenBucket struct {
 	perMs  float64 // tokens added per millisecond
 	burst  float64 // most tokens held
 	tokens float64
-	at     int64 // broker clock (ms) of the last refill
-	primed bool  // at set: the bucket starts full at its first take
+	at     int64 // broker clock (ms) of the last refill; it starts full
 }
 
 func newTokenBucket(perSecond float64, burst int) *tokenBucket {
 	if burst <= 0 {
-		burst = max(int(math.Ceil(perSecond)), 1)
+		burst = int(max(min(math.Ceil(perSecond), math.MaxInt32), 1))
 	}
 	return &tokenBucket{perMs: perSecond / 1000, burst: float64(burst), tokens: float64(burst)}
 }
@@ -329,9 +327,6 @@ func newTokenBucket(perSecond float64, burst int) *tokenBucket {
 func (t *tokenBucket) take(now int64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.primed {
-		t.primed, t.at = true, now
-	}
 	if dt := now - t.at; dt > 0 {
 		t.tokens = min(t.burst, t.tokens+float64(dt)*t.perMs)
 		t.at = now

@@ -44,14 +44,26 @@ type Listener struct {
 	Origins []string
 
 	// MaxClients caps the clients connected through this listener at
-	// once; past it a CONNECT is refused (v5: CONNACK 0x97 Quota exceeded;
-	// 3.1.1: closed) while the clients already connected go on. 0: no cap
-	// but Limits.MaxClients.
+	// once. A CONNECT takes its place when it arrives, before the
+	// authentication hooks run, and gives it back when its connection
+	// closes; past the cap it is refused — v5: CONNACK 0x97 (Quota
+	// exceeded); 3.1 and 3.1.1: return code 3 (Server unavailable) — and
+	// the connection closes, while the clients already connected go on. A
+	// CONNECT with the client id of a client connected through this
+	// listener now takes that session over and frees its place, so it is
+	// not refused. 0: no cap of its own (Limits.MaxClients still applies);
+	// negative is an error.
 	MaxClients int
-	// ConnectRate caps the new connections this listener takes per second,
-	// with bursts of up to ConnectBurst (default: ConnectRate rounded up,
-	// at least 1); past it a CONNECT is refused (v5: CONNACK 0x9F
-	// Connection rate exceeded; 3.1.1: closed). 0: no cap.
+	// ConnectRate caps the connections this listener accepts per second
+	// (fractions allowed: 0.5 is one every two seconds), a token bucket
+	// holding up to ConnectBurst (0: ConnectRate rounded up, at least 1;
+	// set without ConnectRate it is an error). The token is taken at
+	// accept, so a connection that never sends CONNECT (a TCP health check
+	// too) spends one. A connection accepted without one is refused at its
+	// CONNECT, before any hook runs — v5: CONNACK 0x9F (Connection rate
+	// exceeded); 3.1 and 3.1.1: return code 3 (Server unavailable) — or,
+	// on a TLS listener whose Options.Handshakes are all busy, closed at
+	// once without a handshake. 0: no cap; negative is an error.
 	ConnectRate  float64
 	ConnectBurst int
 }

@@ -33,6 +33,7 @@ type Server struct {
 	opts    Options
 	broker  *session.Broker
 	reactor *reactor.Server
+	gates   []*session.Gate // one per listener, in the order of Options.Listeners
 	log     *slog.Logger
 	born    time.Time
 
@@ -85,6 +86,11 @@ func New(opts Options) (*Server, error) {
 		reserve += persist.DefaultMaxOpenFiles
 	}
 	b := session.NewBroker(opts.session(store))
+	gates, err := addGates(b, opts.Listeners, listeners) // listenerstats.go
+	if err != nil {
+		b.Close() // and the store
+		return nil, err
+	}
 	r := reactor.New(b, reactor.Options{
 		Listeners:        listeners,
 		Loops:            opts.Loops,
@@ -94,7 +100,7 @@ func New(opts Options) (*Server, error) {
 		HandshakeTimeout: opts.HandshakeTimeout,
 		Logger:           opts.Logger,
 	})
-	return &Server{opts: opts, broker: b, reactor: r, log: opts.Logger, born: time.Now(),
+	return &Server{opts: opts, broker: b, reactor: r, gates: gates, log: opts.Logger, born: time.Now(),
 		ended: make(chan struct{}), closed: make(chan struct{})}, nil
 }
 

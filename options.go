@@ -215,16 +215,37 @@ type Limits struct {
 	MaxTopicAliasOut int
 
 	// MaxClients caps the clients connected at once, all listeners
-	// together; past it a CONNECT is refused (v5: CONNACK 0x97 Quota
-	// exceeded; 3.1.1: closed). Unlike Options.MaxConnections, which
-	// refuses at accept to keep descriptors for the listeners and the
-	// store, it is counted at CONNECT, so a v5 client is told why. 0: no
-	// cap but the descriptors'.
+	// together, as Listener.MaxClients does for one: a CONNECT takes its
+	// place when it arrives, before authentication, and gives it back when
+	// its connection closes; past the cap it is refused — v5: CONNACK 0x97
+	// (Quota exceeded); 3.1 and 3.1.1: return code 3 (Server unavailable)
+	// — while the clients already connected go on, and a CONNECT that
+	// takes over the session of a connected client is never refused by
+	// it. Unlike Options.MaxConnections, which closes connections at
+	// accept to keep descriptors for the listeners and the store, it is
+	// counted at CONNECT, so a v5 client is told why. 0: no cap but the
+	// descriptors'; negative is an error.
 	MaxClients int
-	// PublishRate caps the PUBLISH packets one client may send per second,
-	// with bursts of up to PublishBurst (default: PublishRate rounded up,
-	// at least 1); PublishByteRate and PublishByteBurst do the same for
-	// their bytes. 0: no cap.
+	// PublishRate caps the PUBLISH packets one client may send per second
+	// (fractions allowed), a token bucket per client holding up to
+	// PublishBurst (0: PublishRate rounded up, at least 1).
+	// PublishByteRate and PublishByteBurst (0: one second's worth) do the
+	// same for their bytes, whole packets as they come on the wire; a
+	// packet larger than the burst passes once the bucket is full, and the
+	// next waits until the excess is earned back. A client past either is
+	// slowed, not disconnected: the broker stops reading its connection,
+	// leaving its PUBLISH unread, until its tokens are back, so TCP slows
+	// the publisher and nothing is dropped; other clients, on its event
+	// loop too, go on. A paused client is read again on its loop's 250 ms
+	// tick, and what it earned meanwhile is not lost, so a steady publisher
+	// gets its whole rate, in steps. Its keepalive does not run out while
+	// it waits; a wait far beyond its keepalive (a packet far past the
+	// byte burst) may make the client itself give up, as its PINGREQ
+	// waits behind the PUBLISH. Only where the broker can stop reading a
+	// connection (Linux's epoll, as for Limits.IngestBacklog); elsewhere
+	// the rates are off, with a warning. The buckets are made at a
+	// client's first PUBLISH. 0: no cap; negative, or a burst without its
+	// rate, is an error.
 	PublishRate      float64
 	PublishBurst     int
 	PublishByteRate  int64
@@ -346,6 +367,11 @@ func (o Options) session(store Store) session.Options {
 		MaxMessageExpiry:           l.MaxMessageExpiry,
 		MaxSessionExpiry:           l.MaxSessionExpiry,
 		MaxPersistentSessions:      l.MaxPersistentSessions,
+		MaxClients:                 l.MaxClients,
+		PublishRate:                l.PublishRate,
+		PublishBurst:               l.PublishBurst,
+		PublishByteRate:            l.PublishByteRate,
+		PublishByteBurst:           l.PublishByteBurst,
 		ServerKeepAlive:            l.ServerKeepAlive,
 		MaxQoS:                     c.MaxQoS,
 		DisableRetain:              c.DisableRetain,

@@ -2,6 +2,8 @@ package loom
 
 import (
 	"fmt"
+	"math"
+	"strings"
 
 	"github.com/loom-mqtt/loom/proto"
 )
@@ -25,9 +27,15 @@ func (o Options) check() error {
 	bad := func(field, format string, args ...any) error {
 		return &fieldError{field, fmt.Sprintf(format, args...)}
 	}
+	if len(o.Listeners) > maxListeners {
+		return bad("Listeners", "%d listeners: at most %d", len(o.Listeners), maxListeners)
+	}
 	for i, l := range o.Listeners {
 		if l.Address == "" {
 			return bad(fmt.Sprintf("Listeners[%d].Address", i), "empty (say tcp://host:port, tls://host:port, ws://host:port/mqtt, wss://host:port/mqtt or unix:///path)")
+		}
+		if err := l.checkLimits(fmt.Sprintf("Listeners[%d].", i)); err != nil {
+			return err
 		}
 	}
 	if o.Handshakes < 0 {
@@ -105,10 +113,54 @@ func (l Limits) check() error {
 			return &fieldError{"Limits." + f.name, "is negative (0 takes the default; this limit cannot be turned off)"}
 		}
 	}
+	if err := l.checkRates(); err != nil {
+		return err
+	}
 	// The fixed header's Remaining Length reaches 268,435,455 bytes, and its
 	// own 1 to 5 bytes come on top.
 	if most := proto.MaxRemainingLength + 5; l.MaxPacketSize > most {
 		return &fieldError{"Limits.MaxPacketSize", fmt.Sprintf("%d is larger than any MQTT packet (%d bytes)", l.MaxPacketSize, most)}
+	}
+	return nil
+}
+
+// maxListeners: each connection keeps its listener's number in one byte
+// (session/gate.go).
+const maxListeners = 255
+
+// checkLimits refuses a listener's caps that mean nothing; at is the
+// field path's prefix ("Listeners[2].").
+func (l Listener) checkLimits(at string) error {
+	if l.MaxClients < 0 {
+		return &fieldError{at + "MaxClients", fmt.Sprintf("%d is negative (0 for no cap of the listener's own)", l.MaxClients)}
+	}
+	return checkRate(at+"ConnectRate", l.ConnectRate, at+"ConnectBurst", int64(l.ConnectBurst))
+}
+
+// checkRates refuses client caps and publish rates that mean nothing.
+func (l Limits) checkRates() error {
+	if l.MaxClients < 0 {
+		return &fieldError{"Limits.MaxClients", fmt.Sprintf("%d is negative (0 for no cap)", l.MaxClients)}
+	}
+	if err := checkRate("Limits.PublishRate", l.PublishRate, "Limits.PublishBurst", int64(l.PublishBurst)); err != nil {
+		return err
+	}
+	if l.PublishByteRate < 0 {
+		return &fieldError{"Limits.PublishByteRate", fmt.Sprintf("%d is negative (0 for no cap)", l.PublishByteRate)}
+	}
+	return checkRate("Limits.PublishByteRate", float64(l.PublishByteRate), "Limits.PublishByteBurst", l.PublishByteBurst)
+}
+
+// checkRate refuses a rate per second that is not a finite number of at
+// least 0, a negative burst, and a burst without its rate.
+func checkRate(rateField string, rate float64, burstField string, burst int64) error {
+	switch {
+	case math.IsNaN(rate) || math.IsInf(rate, 0) || rate < 0:
+		return &fieldError{rateField, fmt.Sprintf("%v is not a rate per second (a finite number above 0, or 0 for no cap)", rate)}
+	case burst < 0:
+		return &fieldError{burstField, fmt.Sprintf("%d is negative (0 for the default: one second's worth)", burst)}
+	case burst > 0 && rate == 0:
+		return &fieldError{burstField, "has no use without " + rateField[strings.LastIndexByte(rateField, '.')+1:]}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package loom
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -47,6 +48,24 @@ func TestOptionsCheck(t *testing.T) {
 		{Options{Limits: Limits{OutboundLimit: -1}}, "Limits.OutboundLimit"},
 		{Options{Limits: Limits{CloseLinger: -1}}, "Limits.CloseLinger"},
 		{Options{Capabilities: Capabilities{MaxQoS: MaxQoS0 + 1}}, "Capabilities.MaxQoS"},
+		// The connection and publish limits (session/gate.go, pubrate.go).
+		{Options{Listeners: []Listener{{Address: "a", MaxClients: 10, ConnectRate: 0.5, ConnectBurst: 3}},
+			Limits: Limits{MaxClients: 5, PublishRate: 2.5, PublishBurst: 1, PublishByteRate: 100, PublishByteBurst: 1000}}, ""},
+		{Options{Listeners: make([]Listener, 256)}, "Listeners"},
+		{Options{Listeners: []Listener{{Address: "a"}, {Address: "b", MaxClients: -1}}}, "Listeners[1].MaxClients"},
+		{Options{Listeners: []Listener{{Address: "a", ConnectRate: -1}}}, "Listeners[0].ConnectRate"},
+		{Options{Listeners: []Listener{{Address: "a", ConnectRate: math.NaN()}}}, "Listeners[0].ConnectRate"},
+		{Options{Listeners: []Listener{{Address: "a", ConnectRate: math.Inf(1)}}}, "Listeners[0].ConnectRate"},
+		{Options{Listeners: []Listener{{Address: "a", ConnectRate: 1, ConnectBurst: -1}}}, "Listeners[0].ConnectBurst"},
+		{Options{Listeners: []Listener{{Address: "a", ConnectBurst: 5}}}, "Listeners[0].ConnectBurst"},
+		{Options{Limits: Limits{MaxClients: -1}}, "Limits.MaxClients"},
+		{Options{Limits: Limits{PublishRate: -2}}, "Limits.PublishRate"},
+		{Options{Limits: Limits{PublishRate: math.Inf(1)}}, "Limits.PublishRate"},
+		{Options{Limits: Limits{PublishRate: 1, PublishBurst: -1}}, "Limits.PublishBurst"},
+		{Options{Limits: Limits{PublishBurst: 10}}, "Limits.PublishBurst"},
+		{Options{Limits: Limits{PublishByteRate: -1}}, "Limits.PublishByteRate"},
+		{Options{Limits: Limits{PublishByteRate: 1, PublishByteBurst: -1}}, "Limits.PublishByteBurst"},
+		{Options{Limits: Limits{PublishByteBurst: 10}}, "Limits.PublishByteBurst"},
 	} {
 		err := tt.opts.check()
 		if tt.field == "" {

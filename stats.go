@@ -99,6 +99,16 @@ type Stats struct {
 	// (no Bounds) without a DataDir, or with a Store that does not time
 	// its commits.
 	StoreCommits, StoreSyncs Latency
+
+	// Connection and publish limits. RefusedAtCap counts the CONNECTs
+	// refused at Limits.MaxClients or a Listener.MaxClients (v5: CONNACK
+	// 0x97), RefusedForRate the connections refused past a
+	// Listener.ConnectRate (v5: CONNACK 0x9F); Server.ListenerStats has
+	// both per listener. PublishRatePauses counts the times a client's
+	// reading stopped because it went past Limits.PublishRate or
+	// PublishByteRate.
+	RefusedAtCap, RefusedForRate int64
+	PublishRatePauses            int64
 }
 
 // Latency is a histogram of durations: Counts[i] is the number of
@@ -181,6 +191,9 @@ func (s *Server) snapshot(routes bool) Stats {
 		AuthFailures:      c.AuthFailures.Load(),
 		HookPanics:        c.HookPanics.Load(),
 		Uptime:            time.Since(s.born),
+		RefusedAtCap:      c.RefusedCap.Load(),
+		RefusedForRate:    c.RefusedRate.Load(),
+		PublishRatePauses: c.RatePauses.Load(),
 	}
 	for q := range byte(3) {
 		st.MessagesInByQoS[q] = c.MessagesIn.LoadQoS(q)

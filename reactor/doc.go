@@ -10,7 +10,10 @@
 // (session.Broker.Congested), a connection about to hand over a PUBLISH is
 // paused — its loop stops reading it — and read again once the work has
 // drained (pause.go), so fast publishers are slowed by TCP instead of
-// filling memory.
+// filling memory. A client past its own publish rate is left unread the
+// same way, until the session layer's wheel reads it again
+// (session/pubrate.go); each connection is handed its listener's gate at
+// accept (session/gate.go: client caps, connect rate).
 //
 // There is no goroutine, channel or timer per connection. A partial packet
 // stays in gnet's ring buffer until the rest arrives; nothing is copied on

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/loom-mqtt/loom/session"
 )
 
 // Listener is one address the server accepts clients on, with its own
@@ -38,6 +40,10 @@ type Listener struct {
 	// may carry (scheme://host[:port], as browsers send it; "*" any); a
 	// request with another, or none, gets 403. Empty: any origin.
 	Origins []string
+	// Gate is the listener's admission state in the session layer: its
+	// client cap, connect rate and counts (session/gate.go). Each
+	// connection is handed it when accepted. nil: none.
+	Gate *session.Gate
 }
 
 // Identity sources for Listener.Username.

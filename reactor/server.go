@@ -244,6 +244,9 @@ func (h *handler) loopOf(el gnet.EventLoop) *loopState {
 		}))
 	})
 	l.sl.SetWaker(func(cl *session.Client) { h.wake(l, cl) })
+	if l.poller < 0 {
+		l.sl.NoRatePause() // a client past its rate could not be left unread
+	}
 	h.srv.loops.Store(el, l)
 	return l
 }
@@ -261,11 +264,21 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	if l.plain() {
-		c.SetContext(ls.sl.NewClient(c))
+		cl := ls.sl.NewClient(c)
+		c.SetContext(cl)
+		cl.Arrive(l.Gate) // past the connect rate: refused at CONNECT
 		return nil, gnet.None
 	}
 	t := newTconn(c, l, ls, h.srv)
 	t.cl = ls.sl.NewClient(t)
+	if !t.cl.Arrive(l.Gate) && t.tls != nil && h.srv.handshakesFull() {
+		// Past the connect rate while every handshake slot is taken: its
+		// handshake would cost more than the refusal is worth, and wait
+		// behind the others (session/gate.go).
+		t.cl.RefusedAtAccept()
+		c.SetContext(t)
+		return nil, gnet.Close
+	}
 	if t.tls != nil {
 		t.cl.ConnectWithin(h.srv.opts.HandshakeTimeout)
 	}

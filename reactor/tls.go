@@ -171,6 +171,14 @@ func (s *Server) startHandshake(c *tlsConn) {
 	go s.handshakes(c)
 }
 
+// handshakesFull reports whether a new handshake would wait for one of
+// Options.Handshakes to end.
+func (s *Server) handshakesFull() bool {
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	return s.hsRunning >= s.opts.Handshakes
+}
+
 // handshakes runs c's handshake, then those queued, until none waits.
 func (s *Server) handshakes(c *tlsConn) {
 	for c != nil {

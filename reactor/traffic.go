@@ -40,9 +40,10 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		return gnet.None
 	}
-	if cl.Waiting() {
-		// A packet waits for a hook's answer (session/decide.go): read
-		// nothing more until then; the loop's waker reads on.
+	if cl.ReadStopped() {
+		// A packet waits for a hook's answer (session/decide.go) or for
+		// its client's publish rate (session/pubrate.go): read nothing
+		// more until then; the loop's waker reads on.
 		h.stopReading(c)
 		return gnet.None
 	}
@@ -118,8 +119,17 @@ func (h *handler) frame(c gnet.Conn, in stream, cl *session.Client, held int) gn
 		if n < total {
 			break
 		}
-		if fh.Type == proto.PUBLISH && h.srv.broker.Congested() && h.pause(h.loopOf(c.EventLoop()), c, cl) {
-			break // the rest waits in the buffer: see pause.go
+		if fh.Type == proto.PUBLISH {
+			if h.srv.broker.Congested() && h.pause(h.loopOf(c.EventLoop()), c, cl) {
+				break // the rest waits in the buffer: see pause.go
+			}
+			if cl.RateLimited(total) {
+				// Past its publish rate: the packet waits in the buffer
+				// until the loop's wheel reads the client again
+				// (session/pubrate.go).
+				h.stopReading(c)
+				break
+			}
 		}
 		pkt, _ := in.Peek(total)
 		err = cl.Handle(fh, pkt[hl:])

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/loom-mqtt/loom/proto"
 	"github.com/loom-mqtt/loom/router"
 )
 
@@ -48,6 +47,17 @@ type Broker struct {
 	limit   sessionLimit // persistent sessions and their bound (sessionlimit.go)
 	// preLoops is the number of loops sharing PreConnectBudget (preconnect.go).
 	preLoops atomic.Int32
+
+	// gates are the listeners' admission states, numbered from 1 in
+	// Client.gate; admitted counts the CONNECTs holding a slot under
+	// Options.MaxClients (gate.go).
+	gates    []*Gate
+	admitted atomic.Int64
+	capWarn  warnEvery
+	// rate is the per-client publish rate, nil without one; rateOff: a
+	// loop could not apply it, and said so (pubrate.go).
+	rate    *rateLimit
+	rateOff atomic.Bool
 
 	hooks    hookSet      // hooks.go
 	inline   inlineSubs   // inline.go
@@ -97,11 +107,13 @@ type Stats struct {
 	PublishBytesIn, PublishBytesOut ByQoS
 	ConnectedByVersion              [3]Counter
 	Queued                          Striped
+	// RefusedCap counts CONNECTs refused at Options.MaxClients or a
+	// listener's cap; RefusedRate connections refused past a listener's
+	// connect rate (gate.go). RatePauses counts the times a client's
+	// reading stopped for its publish rate (pubrate.go).
+	RefusedCap, RefusedRate atomic.Int64
+	RatePauses              Counter
 }
-
-// versionIndex is the index of protocol version v in
-// Stats.ConnectedByVersion: 0 for 3.1, 1 for 3.1.1, 2 for 5.0.
-func versionIndex(v proto.Version) int { return int(v - proto.V31) }
 
 // NewBroker builds a broker and starts its router.
 func NewBroker(opts Options) *Broker {
@@ -117,6 +129,7 @@ func NewBroker(opts Options) *Broker {
 	ro.AfterBatch = b.checkRelief
 	ro.RetainedExpired = b.retainedExpired
 	b.router = router.New(ro, b.sink)
+	b.rate = newRateLimit(&b.opts)
 	if b.opts.SysInterval > 0 {
 		b.sys = newSysPublisher(b)
 		go b.sys.run(b.opts.SysInterval)
@@ -170,7 +183,9 @@ func (b *Broker) NewLoop(exec func(f func())) *Loop {
 	l.counts = loopCounts{msgsIn: st.MessagesIn.cells(), msgsOut: st.MessagesOut.cells(),
 		pubBytesIn: st.PublishBytesIn.cells(), pubBytesOut: st.PublishBytesOut.cells(),
 		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell(),
-		connected: [3]*cell{st.ConnectedByVersion[0].cell(), st.ConnectedByVersion[1].cell(), st.ConnectedByVersion[2].cell()}}
+		connected:  [3]*cell{st.ConnectedByVersion[0].cell(), st.ConnectedByVersion[1].cell(), st.ConnectedByVersion[2].cell()},
+		ratePauses: st.RatePauses.cell()}
+	l.rate = b.rate
 	l.index = len(b.loops)
 	b.loops = append(b.loops, l)
 	b.mu.Unlock()

@@ -50,10 +50,10 @@ type Client struct {
 	dirty     bool
 	heldBack  bool  // on the loop's list of clients with messages held for a full buffer
 	wslot     uint8 // its timing-wheel slot, when wpos > 0
-	// noProblemInfo: the v5 client set Request Problem Information 0, so
-	// no Reason String goes to it.
-	noProblemInfo bool
-	flags         atomic.Uint32 // flagTakenOver, flagQuotaHit: set from other goroutines
+	// gate is the number of its listener's Gate (gate.go), 0 for none: a
+	// byte, not a pointer, keeps the Client in its 80-byte size class.
+	gate  uint8
+	flags atomic.Uint32 // flagTakenOver, flagQuotaHit: set from other goroutines
 
 	// username and since (wall clock, unix ns) are set at CONNECT for
 	// inspection (inspect.go): nothing else keeps them once CONNECT's
@@ -83,6 +83,18 @@ const (
 	// flagWaiting: a packet of the client waits for a hook's answer
 	// (decide.go); the reactor does not read the connection meanwhile.
 	flagWaiting
+	// flagNoProblemInfo: the v5 client set Request Problem Information 0,
+	// so no Reason String goes to it.
+	flagNoProblemInfo
+	// flagOverRate: the connection came past its listener's connect rate
+	// and its CONNECT is refused; flagAdmitted: its CONNECT holds a slot
+	// in its gate's and the broker's client counts (gate.go).
+	flagOverRate
+	flagAdmitted
+	// flagRateWait: a PUBLISH of the client waits for its publish rate's
+	// tokens; the reactor does not read the connection meanwhile
+	// (pubrate.go).
+	flagRateWait
 )
 
 // ReadPaused reports whether the reactor has paused reading c.
@@ -160,6 +172,9 @@ type clientExt struct {
 	// refusal is a CONNACK refusal held back for a failing address
 	// (throttle.go).
 	refusal error
+	// rate is the client's publish-rate buckets, made at its first PUBLISH
+	// when a rate is set (pubrate.go).
+	rate *pubRate
 }
 
 // x returns c's extension, making it on first use.
@@ -315,8 +330,14 @@ func (c *Client) touch() {
 // expireUnlessPaused runs from the wheel when c's deadline passed. A
 // connected client whose reading the reactor has paused (backlog.go) is
 // not idle — its packets wait in the broker's buffer — so its keepalive
-// starts again instead.
+// starts again instead. For a client waiting for its publish rate's
+// tokens the deadline was the end of that wait: it is read again, and its
+// keepalive starts again too (pubrate.go).
 func (c *Client) expireUnlessPaused() {
+	if c.state == stateConnected && c.rateWaitOver() {
+		c.touch()
+		return
+	}
 	if c.state == stateConnected && c.keepAlive > 0 && (c.ReadPaused() || c.Waiting()) {
 		c.touch()
 		return
@@ -446,6 +467,7 @@ func (c *Client) Closed(err error) {
 	// up to a minute after a crowd of devices left.
 	c.loop.wheel.remove(c)
 	c.loop.dropPreConnect(c) // what it had buffered before CONNECT (preconnect.go)
+	c.leave(wasConnected)    // its slots under the client caps (gate.go)
 	if c.out != nil {
 		c.out.Reset()
 		c.loop.bufs.Put(c.out)

@@ -21,10 +21,17 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 	if c.version == proto.V5 && p.Props.Has(proto.PropMaximumPacketSize) {
 		c.maxOut = p.Props.MaximumPacketSize
 	}
-	c.noProblemInfo = c.version == proto.V5 && p.Props.Has(proto.PropRequestProblemInfo) && p.Props.RequestProblemInfo == 0
+	if c.version == proto.V5 && p.Props.Has(proto.PropRequestProblemInfo) && p.Props.RequestProblemInfo == 0 {
+		c.setFlag(flagNoProblemInfo)
+	}
 	if c.version == proto.V5 && p.Props.Has(proto.PropTopicAliasMaximum) {
 		// absent or 0: no alias may be sent [MQTT-3.1.2-27]
 		c.aliasCap = uint16(max(0, min(int(p.Props.TopicAliasMaximum), b.opts.MaxTopicAliasOut)))
+	}
+	if c.flags.Load()&flagOverRate != 0 {
+		// Accepted past its listener's connect rate (gate.go): refused
+		// before any hook or session work.
+		return c.refuseRate()
 	}
 	if b.opts.Redirect != "" {
 		code := proto.UseAnotherServer
@@ -57,6 +64,15 @@ func (c *Client) handleConnect(h proto.FixedHeader, body []byte) error {
 	if p.WillFlag && p.WillRetain && b.opts.DisableRetain {
 		// [MQTT-3.2.2-13] a retained will without retain support is refused
 		return c.refuse(c.version, proto.Errorf(proto.RetainNotSupported, "retained wills are not supported"))
+	}
+	// The caps, before the hooks authenticate: a full listener spends no
+	// password check on the clients it turns away (gate.go).
+	taking := id
+	if assigned {
+		taking = "" // a new id takes nothing over
+	}
+	if err := c.admit(taking); err != nil {
+		return err
 	}
 	if hooks := b.hooks.load(); len(hooks.all) > 0 {
 		if !again {
@@ -186,6 +202,7 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	b.Stats.raiseMaxConnected(b.Stats.Connected.Add(1))
 	b.Stats.Connections.Add(1)
 	c.loop.counts.connected[versionIndex(c.version)].n.Add(1)
+	c.countConnected() // gate.go
 
 	ack := proto.Connack{SessionPresent: present, Reason: proto.Success}
 	if c.version == proto.V5 {
@@ -457,7 +474,7 @@ func (b *Broker) advertise(pr *proto.Properties) {
 // packets [MQTT-3.1.2-29], but a client that asks for none gets none).
 // size measures the packet as it stands.
 func (c *Client) reasonString(pr *proto.Properties, msg string, size func() int) {
-	if msg == "" || c.noProblemInfo {
+	if msg == "" || c.flags.Load()&flagNoProblemInfo != 0 {
 		return
 	}
 	pr.ReasonString = []byte(msg)

@@ -108,7 +108,7 @@ func (c *Client) packetDone(err error) {
 	// PUBLISH asks, and a new slice each time was an allocation a message.
 	clear(c.ext.answers)
 	c.ext.answers, c.ext.rewritten = c.ext.answers[:0], nil
-	if len(c.ext.injected) > 0 && !c.Waiting() {
+	if len(c.ext.injected) > 0 && !c.ReadStopped() {
 		c.loop.run(c.retryInjected) // injected while this one waited
 	}
 }

@@ -17,7 +17,10 @@
 // counts both. What is held for sessions — queued, in flight, on its way to
 // a loop — is reserved by the router's sink against each session's
 // MaxSessionBytes and the broker's MemoryBudget, and dropped and counted by
-// cause past them (held.go, drops.go).
+// cause past them (held.go, drops.go). Listeners' client caps and connect
+// rates are counted at accept, CONNECT and close (gate.go), and a client
+// past its publish rate is left unread until its tokens are back
+// (pubrate.go).
 //
 // Every message enters routing through one path (route.go: check, then
 // route), whether a client's PUBLISH, a will, $SYS, the inline client

@@ -71,8 +71,10 @@ func (c *Client) inject(h proto.FixedHeader, body []byte) {
 	if c.state != stateConnected || c.sess == nil || c.sess.client.Load() != c {
 		return // gone, or taken over, since
 	}
-	if c.Waiting() {
-		// Behind the packet that waits for an answer: handled after it.
+	if c.ReadStopped() {
+		// Behind the packet that waits for an answer, or for its publish
+		// rate's tokens (whose wait is the client's wheel deadline, which
+		// handling a packet would move): handled after it (packetDone).
 		c.x().injected = append(c.ext.injected, injectedPacket{h, body})
 		return
 	}
@@ -97,7 +99,7 @@ type injectedPacket struct {
 // retryInjected handles again the injected packets that waited for an
 // answer; it runs on the loop once one came.
 func (c *Client) retryInjected() {
-	for c.ext != nil && len(c.ext.injected) > 0 && !c.Waiting() {
+	for c.ext != nil && len(c.ext.injected) > 0 && !c.ReadStopped() {
 		p := c.ext.injected[0]
 		c.ext.injected = c.ext.injected[1:]
 		c.inject(p.h, p.body)

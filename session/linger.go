@@ -25,6 +25,7 @@ func (c *Client) linger() {
 		return
 	}
 	c.state = stateClosing
+	c.rateWaitOver() // read again, to see the client close (pubrate.go)
 	c.deadline = c.loop.clock + c.loop.broker.opts.CloseLinger.Milliseconds()
 	if c.wpos == 0 {
 		c.loop.wheel.add(c)

@@ -59,6 +59,9 @@ type Loop struct {
 
 	// counts are the loop's cells of the per-message Counters.
 	counts loopCounts
+	// rate is the broker's per-client publish rate, nil without one or
+	// where the reactor cannot stop reading a connection (pubrate.go).
+	rate *rateLimit
 	// hookPub is the PUBLISH the publish path's hooks are shown on this
 	// loop (route.go).
 	hookPub proto.Publish

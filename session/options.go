@@ -120,6 +120,19 @@ type Options struct {
 	// storm over slow links does not reach, while a flood of sockets that
 	// never finish costs at most that much. Negative means no budget.
 	PreConnectBudget int
+	// MaxClients caps the clients connected at once, all listeners
+	// together; past it a CONNECT is refused (v5: CONNACK 0x97 Quota
+	// exceeded; 3.1.1: return code 3), see gate.go. 0: no cap.
+	MaxClients int
+	// PublishRate caps the PUBLISH packets one client may send per second,
+	// in bursts of up to PublishBurst (default: PublishRate rounded up, at
+	// least 1); PublishByteRate and PublishByteBurst (default: one
+	// second's worth) do the same for their bytes. A client past its rate
+	// is not read until its tokens are back (pubrate.go). 0: no cap.
+	PublishRate      float64
+	PublishBurst     int
+	PublishByteRate  int64
+	PublishByteBurst int64
 	// TopicAliasMaximum is the number of inbound topic aliases a v5 client may
 	// use. Default 64.
 	TopicAliasMaximum uint16

@@ -35,7 +35,7 @@ func (c *Config) Check() error {
 	k.limits()
 	k.http()
 	if c.Pprof != "" {
-		if err := checkLoopback(c.Pprof); err != nil {
+		if err := CheckLoopback(c.Pprof); err != nil {
 			k.add(c.errAt("pprof", err))
 		}
 	}
@@ -419,9 +419,9 @@ func (k *checker) exposure() {
 	}
 }
 
-// checkLoopback refuses a profile address that is not host:port on a
-// loopback IP: profiles are not for the network.
-func checkLoopback(addr string) error {
+// CheckLoopback refuses an address that is not host:port on a loopback
+// IP, as Go's profiles must be: they are not for the network.
+func CheckLoopback(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port (say 127.0.0.1:6060)", addr)

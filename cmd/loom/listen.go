@@ -5,28 +5,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/loom-mqtt/loom"
 )
-
-// checkLoopback refuses a profile address that is not host:port on a
-// loopback IP: profiles are not for the network.
-func checkLoopback(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%q is not host:port (say 127.0.0.1:6060)", addr)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%q is not a loopback address (127.0.0.1 or [::1]): profiles are not for the network", addr)
-	}
-	return nil
-}
 
 // probeListeners checks, before the store is opened, that the listeners
 // can be had: a TCP port another program holds, a Unix socket another

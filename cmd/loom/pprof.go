@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/loom-mqtt/loom/config"
 )
 
 // servePprof serves Go's profiles (CPU, heap, goroutines, ...) on addr, a
@@ -13,7 +15,7 @@ import (
 // `go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10`.
 // It returns the bound address.
 func servePprof(addr string, log *slog.Logger) (string, error) {
-	if err := checkLoopback(addr); err != nil {
+	if err := config.CheckLoopback(addr); err != nil {
 		return "", err
 	}
 	ln, err := net.Listen("tcp", addr)

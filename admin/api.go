@@ -194,6 +194,10 @@ type statsBody struct {
 	MessagesInByQoS    [3]int64         `json:"messages_in_by_qos"`
 	MessagesOutByQoS   [3]int64         `json:"messages_out_by_qos"`
 	ConnectedByVersion map[string]int64 `json:"connected_by_version"`
+	// The connection and publish limits' refusals and pauses.
+	RefusedAtCap      int64 `json:"refused_at_cap"`
+	RefusedForRate    int64 `json:"refused_for_rate"`
+	PublishRatePauses int64 `json:"publish_rate_pauses"`
 }
 
 // dropsBody are loom.Drops under their $SYS names.
@@ -283,6 +287,9 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request) {
 		MessagesOutByQoS:  st.MessagesOutByQoS,
 		ConnectedByVersion: map[string]int64{proto.V31.String(): st.ConnectedByVersion[0],
 			proto.V311.String(): st.ConnectedByVersion[1], proto.V5.String(): st.ConnectedByVersion[2]},
+		RefusedAtCap:      st.RefusedAtCap,
+		RefusedForRate:    st.RefusedForRate,
+		PublishRatePauses: st.PublishRatePauses,
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	loom "github.com/loom-mqtt/loom"
+	"github.com/loom-mqtt/loom/proto"
 )
 
 // Metrics serves srv's metrics in the Prometheus text format: the broker's
@@ -67,7 +68,7 @@ var (
 
 // versions are the protocol versions of Stats.ConnectedByVersion, named as
 // the admin API names a client's version.
-var versions = [3]string{"3.1", "3.1.1", "5"}
+var versions = [3]string{proto.V31.String(), proto.V311.String(), proto.V5.String()}
 
 var brokerMetrics = []metric{
 	{desc("clients_connected", "Clients with a completed CONNECT, by protocol version.", "version"), gauge,
@@ -141,6 +142,8 @@ var brokerMetrics = []metric{
 		func(st *loom.Stats) []labelled { return one(st.HeldBytes) }},
 	{desc("spool_bytes", "The part of held_bytes spooled for slow readers outside Go's heap."), gauge,
 		func(st *loom.Stats) []labelled { return one(st.SpoolBytes) }},
+	{desc("publish_rate_pauses_total", "Times a client's reading stopped because it published past Limits.PublishRate or PublishByteRate (back-pressure)."), counter,
+		func(st *loom.Stats) []labelled { return one(st.PublishRatePauses) }},
 	{desc("read_pauses_total", "Times the broker stopped reading publishers because its backlog passed Limits.IngestBacklog (back-pressure)."), counter,
 		func(st *loom.Stats) []labelled { return one(st.ReadPauses) }},
 	{desc("subscriptions", "Subscriptions, a shared group's members one each."), gauge,
@@ -151,6 +154,35 @@ var brokerMetrics = []metric{
 		func(st *loom.Stats) []labelled { return one(int64(st.Retained)) }},
 	{desc("uptime_seconds", "Seconds since the broker was made."), gauge,
 		func(st *loom.Stats) []labelled { return []labelled{{value: st.Uptime.Seconds()}} }},
+}
+
+// The metrics of each listener, labelled with its ID (Server.ListenerStats).
+var (
+	listenerConnectedDesc = desc("listener_clients_connected",
+		"Clients with a completed CONNECT through the listener, by protocol version.", "listener", "version")
+	listenerRefusedDesc = desc("listener_refused_total",
+		"CONNECTs the listener refused, by cause: cap (its MaxClients or Limits.MaxClients; v5 CONNACK 0x97), rate (past its ConnectRate; v5 CONNACK 0x9F).", "listener", "cause")
+	listenerMaxDesc = desc("listener_max_clients",
+		"The listener's client cap (MaxClients); 0 when it has none of its own.", "listener")
+)
+
+// collectListeners sends each listener's metrics.
+func (c brokerCollector) collectListeners(ch chan<- prometheus.Metric) {
+	send := func(d *prometheus.Desc, kind prometheus.ValueType, v float64, labels ...string) {
+		pm, err := prometheus.NewConstMetric(d, kind, v, labels...)
+		if err != nil {
+			pm = prometheus.NewInvalidMetric(d, err)
+		}
+		ch <- pm
+	}
+	for _, l := range c.srv.ListenerStats() {
+		for i, n := range [3]int64{l.ConnectedV31, l.ConnectedV311, l.ConnectedV5} {
+			send(listenerConnectedDesc, gauge, float64(n), l.ID, versions[i])
+		}
+		send(listenerRefusedDesc, counter, float64(l.RefusedAtCap), l.ID, "cap")
+		send(listenerRefusedDesc, counter, float64(l.RefusedForRate), l.ID, "rate")
+		send(listenerMaxDesc, gauge, float64(l.MaxClients), l.ID)
+	}
 }
 
 var (
@@ -167,12 +199,16 @@ func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	ch <- storeCommitDesc
 	ch <- storeSyncDesc
+	ch <- listenerConnectedDesc
+	ch <- listenerRefusedDesc
+	ch <- listenerMaxDesc
 }
 
 // Collect implements prometheus.Collector: one snapshot for every metric,
 // so that they agree with one another.
 func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.srv.Stats()
+	c.collectListeners(ch)
 	for _, m := range brokerMetrics {
 		for _, v := range m.values(&st) {
 			pm, err := prometheus.NewConstMetric(m.desc, m.kind, v.value, v.labels...)

@@ -271,6 +271,9 @@
     setText("retained", num(s.retained));
     setText("dropped", num(s.dropped));
     setText("read-pauses", num(s.read_pauses));
+    setText("rate-pauses", num(s.publish_rate_pauses));
+    setText("refused-cap", num(s.refused_at_cap));
+    setText("refused-rate", num(s.refused_for_rate));
     setText("auth-failures", num(s.auth_failures));
     setText("acl-denied", num(s.acl_denied));
     setText("uptime", duration(s.uptime_seconds));

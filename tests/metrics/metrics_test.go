@@ -174,7 +174,7 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 		require.Equal(t, bytesIn[q], value(t, fams, "loom_publish_bytes_in_total", qos), "bytes in, %s", qos)
 		require.Equal(t, bytesOut[q], value(t, fams, "loom_publish_bytes_out_total", qos), "bytes out, %s", qos)
 	}
-	require.Equal(t, 3.0, value(t, fams, "loom_clients_connected", "version=5")) // sub, small, pub
+	require.Equal(t, 3.0, value(t, fams, "loom_clients_connected", "version=5.0")) // sub, small, pub
 	require.Equal(t, 1.0, value(t, fams, "loom_clients_connected", "version=3.1.1"))
 	require.Equal(t, 0.0, value(t, fams, "loom_clients_connected", "version=3.1"))
 	require.Equal(t, 4.0, value(t, fams, "loom_connections_open"))
@@ -210,6 +210,6 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 	loomtest.Eventually(t, "the queue drained", func() bool { return srv.Stats().Queued == 0 })
 	fams = scrape(t, web.URL+"/metrics")
 	require.Equal(t, 0.0, value(t, fams, "loom_messages_queued"))
-	require.Equal(t, 4.0, value(t, fams, "loom_clients_connected", "version=5"))
+	require.Equal(t, 4.0, value(t, fams, "loom_clients_connected", "version=5.0"))
 	require.Equal(t, wantOut[1]+2, value(t, fams, "loom_messages_out_total", "qos=1"))
 }

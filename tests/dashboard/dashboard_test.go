@@ -60,7 +60,7 @@ const (
 // throwing, then recovers when the server is back.
 func TestDashboard(t *testing.T) {
 	chromium := findChromium(t)
-	srv, addr := loomtest.Start(t, loom.Options{})
+	srv, addr := loomtest.Start(t, loom.Options{Listeners: []loom.Listener{{ID: "mqtt", Address: "tcp://127.0.0.1:0"}}})
 	adm := startAdmin(t, srv, admin.Options{})
 	served := topicsServed(t, adm)
 

@@ -121,7 +121,7 @@ func (s *Server) Client(ctx context.Context, id string) (ClientStatus, bool, err
 
 func (s *Server) clientStatus(st session.ClientState) ClientStatus {
 	return ClientStatus{ID: st.ID, Username: st.Username, Remote: st.Remote,
-		Listener: s.reactor.ListenerID(st.Local), Version: st.Version, KeepAlive: st.KeepAlive,
+		Listener: st.Listener, Version: st.Version, KeepAlive: st.KeepAlive,
 		Inflight: st.Inflight, Queued: st.Queued, ConnectedSince: st.Since}
 }
 

@@ -3,7 +3,6 @@ package session
 import (
 	"cmp"
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -28,10 +27,10 @@ type ClientState struct {
 	ID       string
 	Username string
 	// Remote is the peer's address (a PROXY header's, when the listener
-	// takes one); Local the listening socket's address, which tells the
-	// listener.
+	// takes one); Listener the ID of the listener it came through
+	// (Client.ListenerID).
 	Remote    string
-	Local     net.Addr
+	Listener  string
 	Version   proto.Version
 	KeepAlive uint16 // seconds, as the broker applies it
 	// Inflight are the outbound QoS 1/2 messages awaiting acknowledgement;
@@ -197,15 +196,8 @@ func (c *Client) inspect() (ClientState, bool) {
 	}
 	st := ClientState{ID: s.id, Username: c.username, Version: c.version, KeepAlive: c.keepAlive,
 		Since: time.Unix(0, c.since)}
-	if a, ok := c.conn.(interface {
-		RemoteAddr() net.Addr
-		LocalAddr() net.Addr
-	}); ok {
-		if r := a.RemoteAddr(); r != nil {
-			st.Remote = r.String()
-		}
-		st.Local = a.LocalAddr()
-	}
+	// remote: debuglog.go; ListenerID: gate.go.
+	st.Remote, st.Listener = c.remote(), c.ListenerID()
 	s.mu.Lock() // its own loop's: uncontended
 	st.Inflight, st.Queued = len(s.inflight), s.queueLen()
 	s.mu.Unlock()

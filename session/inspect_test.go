@@ -83,7 +83,12 @@ func TestClientsPagedByID(t *testing.T) {
 		tc := h.dialFrom(i%2, "10.0.0."+id[1:]+":4000")
 		tc.connect(withUser(connectPacket(proto.V5, id, true, 30, 0), "user-"+id))
 	}
+	// c0 came through a listener named "plant-floor" (its gate, as the
+	// reactor hands it over at accept); the others through none.
+	g := NewGate("plant-floor", 0, 0, 0)
+	require.NoError(t, h.b.AddGate(g))
 	old := h.dialFrom(0, "10.0.1.1:4000")
+	require.True(t, old.c.Arrive(g))
 	old.connect(withUser(connectPacket(proto.V311, "c0", true, 45, 0), "legacy"))
 	// Not listed: a connection without CONNECT, a session offline.
 	h.dialFrom(1, "10.0.1.2:4000")
@@ -99,10 +104,11 @@ func TestClientsPagedByID(t *testing.T) {
 	require.Equal(t, proto.V311, c0.Version)
 	require.Equal(t, uint16(45), c0.KeepAlive)
 	require.Equal(t, "10.0.1.1:4000", c0.Remote)
-	require.Equal(t, inspectListener, c0.Local)
+	require.Equal(t, "plant-floor", c0.Listener)
 	require.Equal(t, "user-c1", c1.Username)
 	require.Equal(t, proto.V5, c1.Version)
 	require.Equal(t, "10.0.0.1:4000", c1.Remote)
+	require.Empty(t, c1.Listener)
 	require.WithinRange(t, c1.Since, before.Add(-time.Second), time.Now().Add(time.Second))
 
 	p = h.clients(ClientsQuery{After: "c1", Limit: 3})

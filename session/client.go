@@ -51,7 +51,7 @@ type Client struct {
 	heldBack  bool  // on the loop's list of clients with messages held for a full buffer
 	wslot     uint8 // its timing-wheel slot, when wpos > 0
 	// gate is the number of its listener's Gate (gate.go), 0 for none: a
-	// byte, not a pointer, keeps the Client in its 80-byte size class.
+	// byte, where a pointer would take 8 more.
 	gate  uint8
 	flags atomic.Uint32 // flagTakenOver, flagQuotaHit: set from other goroutines
 

@@ -11,6 +11,7 @@ import (
 	"github.com/loom-mqtt/loom"
 	"github.com/loom-mqtt/loom/admin"
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/browsertest"
 	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
@@ -19,7 +20,7 @@ import (
 // browser, it shows the broker, the browser sending them with each of
 // the page's requests.
 func TestDashboardBasicAuth(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := browsertest.Find(t)
 	srv, addr := loomtest.Start(t, loom.Options{})
 	adm := startAdmin(t, srv, admin.Options{Username: "ops", Password: "s3cret"})
 	served := topicsServed(t, adm, "ops", "s3cret")
@@ -48,7 +49,7 @@ func TestDashboardBasicAuth(t *testing.T) {
 // given in the URL's fragment is sent with each API request, and leaves
 // the address bar.
 func TestDashboardToken(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := browsertest.Find(t)
 	srv, addr := loomtest.Start(t, loom.Options{})
 	adm := startAdmin(t, srv, admin.Options{Token: "tok-3e9f"})
 	front := adm.url()

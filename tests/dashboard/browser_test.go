@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -17,19 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/browsertest"
 )
-
-// findChromium is Debian's chromium, or the test is skipped, loudly.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, n := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	t.Skip("SKIPPED: chromium not installed: apt-get install chromium (scripts/test installs it)")
-	return ""
-}
 
 // browser is one headless Chromium with one tab, driven over the DevTools
 // protocol, and everything its page wrote to the console.
@@ -51,16 +39,16 @@ func startBrowser(t *testing.T, chromium string) *browser {
 	t.Helper()
 	dir := t.TempDir()
 	b := &browser{}
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+	opts := slices.Clone(chromedp.DefaultExecAllocatorOptions[:])
+	for _, f := range browsertest.Flags(t) {
+		if f[1] == "" {
+			opts = append(opts, chromedp.Flag(f[0], true))
+		} else {
+			opts = append(opts, chromedp.Flag(f[0], f[1]))
+		}
+	}
+	opts = append(opts,
 		chromedp.ExecPath(chromium),
-		chromedp.Flag("no-sandbox", true), // as root, and in containers without user namespaces
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("no-pings", true),
-		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,CertificateTransparencyComponentUpdater"),
-		chromedp.Flag("proxy-server", deadProxy(t)),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"),
 		chromedp.WindowSize(1280, 1000),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
 		chromedp.Env("HOME="+dir),
@@ -80,7 +68,7 @@ func startBrowser(t *testing.T, chromium string) *browser {
 		stopTab()
 		stopAlloc()
 		stopTop()
-		t.Fatalf("starting %s: %v\n%s", chromium, err, tail(b.out.String()))
+		t.Fatalf("starting %s: %v\n%s", chromium, err, browsertest.Tail(b.out.String()))
 	}
 	pid := chromedp.FromContext(ctx).Browser.Process().Pid
 	t.Cleanup(func() {
@@ -171,27 +159,6 @@ func (b *browser) consoleText(keep func(chromedp.ConsoleMessage, time.Time) bool
 	return s.String()
 }
 
-// deadProxy is a loopback address that accepts connections and closes
-// them at once, for the test's life.
-func deadProxy(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
-	return "http://" + l.Addr().String()
-}
-
 // syncBuffer is a bytes.Buffer that Chromium's output goroutine and the
 // test may use at once.
 type syncBuffer struct {
@@ -209,13 +176,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// tail is the end of a long output.
-func tail(s string) string {
-	const n = 4000
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/loom-mqtt/loom/admin"
 	"github.com/loom-mqtt/loom/loomtest"
 	"github.com/loom-mqtt/loom/proto"
+	"github.com/loom-mqtt/loom/tests/internal/browsertest"
 	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
@@ -59,7 +60,7 @@ const (
 // the admin server stops, and the page says it is disconnected without
 // throwing, then recovers when the server is back.
 func TestDashboard(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := browsertest.Find(t)
 	srv, addr := loomtest.Start(t, loom.Options{Listeners: []loom.Listener{{ID: "mqtt", Address: "tcp://127.0.0.1:0"}}})
 	adm := startAdmin(t, srv, admin.Options{})
 	served := topicsServed(t, adm)

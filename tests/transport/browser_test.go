@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loom-mqtt/loom/loomtest"
+	"github.com/loom-mqtt/loom/tests/internal/browsertest"
 	"github.com/loom-mqtt/loom/tests/internal/pahotest"
 )
 
@@ -54,18 +54,6 @@ type browserResult struct {
 	} `json:"got"`
 }
 
-// findChromium is Debian's chromium, or the test is skipped.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, n := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	t.Skip("chromium not installed (apt-get install chromium; scripts/test installs it)")
-	return ""
-}
-
 // TestBrowser has mqtt.js, in a headless Chromium, connect to the ws and
 // wss listeners in MQTT 5 and 3.1.1, subscribe, receive a retained
 // message a Go client left, publish, and receive its own message; a Go
@@ -75,7 +63,7 @@ func findChromium(t *testing.T) string {
 // but loopback: every other address goes to a proxy on loopback that
 // refuses.
 func TestBrowser(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := browsertest.Find(t)
 	if _, err := os.Stat(mqttJS); err != nil {
 		t.Skipf("mqtt.js not installed: run npm ci in tests/transport/%s (scripts/test does): %v", browserDir, err)
 	}
@@ -151,32 +139,28 @@ func runPage(t *testing.T, chromium, certFile string, cases []browserCase, topic
 	dir := t.TempDir()
 	args := []string{
 		"--headless=new",
-		"--no-sandbox", // as root, and in containers without user namespaces
-		"--disable-gpu",
 		"--disable-dev-shm-usage",
 		"--no-first-run",
 		"--no-default-browser-check",
 		"--user-data-dir=" + filepath.Join(dir, "profile"),
 		"--disable-background-networking",
-		"--disable-component-update",
 		"--disable-sync",
 		"--disable-default-apps",
 		"--disable-extensions",
-		"--disable-domain-reliability",
 		"--disable-client-side-phishing-detection",
-		"--no-pings",
 		"--metrics-recording-only",
-		"--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
-		// Chromium calls home even so (updates, time, accounts): loopback
-		// bypasses the proxy, anything else goes to one on loopback that
-		// closes at once, and no name but localhost resolves, so it
-		// reaches no other host.
-		"--proxy-server=" + deadProxy(t),
-		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
 		// The test CA is unknown to Chromium: trust the server's key.
 		"--ignore-certificate-errors-spki-list=" + spkiHash(t, certFile),
-		u,
 	}
+	// Quiet and on loopback only (browsertest.Flags).
+	for _, f := range browsertest.Flags(t) {
+		if f[1] == "" {
+			args = append(args, "--"+f[0])
+		} else {
+			args = append(args, "--"+f[0]+"="+f[1])
+		}
+	}
+	args = append(args, u)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*loomtest.Wait)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, chromium, args...)
@@ -201,10 +185,10 @@ func runPage(t *testing.T, chromium, certFile string, cases []browserCase, topic
 	case body = <-posted:
 		stop()
 	case err := <-exited:
-		t.Fatalf("chromium exited before the page posted its results: %v\n%s", err, tail(stderr.String()))
+		t.Fatalf("chromium exited before the page posted its results: %v\n%s", err, browsertest.Tail(stderr.String()))
 	case <-time.After(5 * loomtest.Wait):
 		stop()
-		t.Fatalf("the page posted no results\nchromium:\n%s", tail(stderr.String()))
+		t.Fatalf("the page posted no results\nchromium:\n%s", browsertest.Tail(stderr.String()))
 	}
 	var rs []browserResult
 	require.NoError(t, json.Unmarshal(body, &rs), "the page posted %q", body)
@@ -223,32 +207,4 @@ func spkiHash(t *testing.T, certFile string) string {
 	require.NoError(t, err)
 	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
 	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-// deadProxy is a loopback address that accepts connections and closes
-// them at once, for the test's life.
-func deadProxy(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.Close()
-		}
-	}()
-	return "http://" + l.Addr().String()
-}
-
-// tail is the end of a long output.
-func tail(s string) string {
-	const n = 4000
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
 }

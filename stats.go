@@ -200,7 +200,14 @@ func (s *Server) snapshot(routes bool) Stats {
 		st.MessagesOutByQoS[q] = c.MessagesOut.LoadQoS(q)
 		st.PublishBytesIn[q] = c.PublishBytesIn.LoadQoS(q)
 		st.PublishBytesOut[q] = c.PublishBytesOut.LoadQoS(q)
-		st.ConnectedByVersion[q] = c.ConnectedByVersion[q].Load()
+	}
+	// By version: the sum of the listeners' counts (every listener has a
+	// gate), not a second count of the same clients.
+	for _, g := range s.gates {
+		gs := g.Stats()
+		st.ConnectedByVersion[0] += gs.V31
+		st.ConnectedByVersion[1] += gs.V311
+		st.ConnectedByVersion[2] += gs.V5
 	}
 	st.Queued = c.Queued.Load()
 	if t, ok := b.Options().Store.(timedStore); ok {

@@ -102,10 +102,9 @@ type Stats struct {
 
 	// For the metrics. PublishBytesIn and PublishBytesOut are the bytes
 	// of whole PUBLISH packets received and encoded for sending, by QoS;
-	// ConnectedByVersion the clients connected now by protocol version
-	// (versionIndex); Queued the messages waiting in sessions' queues.
+	// Queued the messages waiting in sessions' queues. (Clients by
+	// protocol version are counted by each listener's Gate.)
 	PublishBytesIn, PublishBytesOut ByQoS
-	ConnectedByVersion              [3]Counter
 	Queued                          Striped
 	// RefusedCap counts CONNECTs refused at Options.MaxClients or a
 	// listener's cap; RefusedRate connections refused past a listener's
@@ -183,7 +182,6 @@ func (b *Broker) NewLoop(exec func(f func())) *Loop {
 	l.counts = loopCounts{msgsIn: st.MessagesIn.cells(), msgsOut: st.MessagesOut.cells(),
 		pubBytesIn: st.PublishBytesIn.cells(), pubBytesOut: st.PublishBytesOut.cells(),
 		bytesIn: st.BytesIn.cell(), bytesOut: st.BytesOut.cell(),
-		connected:  [3]*cell{st.ConnectedByVersion[0].cell(), st.ConnectedByVersion[1].cell(), st.ConnectedByVersion[2].cell()},
 		ratePauses: st.RatePauses.cell()}
 	l.rate = b.rate
 	l.index = len(b.loops)

@@ -483,7 +483,6 @@ func (c *Client) Closed(err error) {
 	b := c.loop.broker
 	if wasConnected {
 		b.Stats.Connected.Add(-1)
-		c.loop.counts.connected[versionIndex(c.version)].n.Add(-1)
 		c.logClosed(s.id, err) // debuglog.go
 	}
 	if b.has(OnDisconnect) && wasConnected {

@@ -201,7 +201,6 @@ func (c *Client) accept(p *proto.Connect, id string, assigned bool, auth *proto.
 	}
 	b.Stats.raiseMaxConnected(b.Stats.Connected.Add(1))
 	b.Stats.Connections.Add(1)
-	c.loop.counts.connected[versionIndex(c.version)].n.Add(1)
 	c.countConnected() // gate.go
 
 	ack := proto.Connack{SessionPresent: present, Reason: proto.Success}

@@ -117,6 +117,5 @@ type loopCounts struct {
 	msgsIn, msgsOut         [3]*cell // by QoS
 	pubBytesIn, pubBytesOut [3]*cell // PUBLISH packets' bytes, by QoS
 	bytesIn, bytesOut       *cell
-	connected               [3]*cell // by protocol version (versionIndex)
-	ratePauses              *cell    // per pause, not per message, but on the loops all the same
+	ratePauses              *cell // per pause, not per message, but on the loops all the same
 }
